@@ -1,0 +1,1 @@
+"""Analysis: names, shapes and types over the AST, producing the IR (torch-free)."""

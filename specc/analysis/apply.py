@@ -1,0 +1,405 @@
+"""Applying things to tensors: layers, blocks, catalogue functions, imported code, indexing.
+
+A mix-in of :class:`~specc.analysis.lower.GraphLowerer`; it relies on its ``ctx``, ``scope``,
+``expr``, ``emit``, ``ir`` and ``layer_names``.
+"""
+from __future__ import annotations
+
+from ..catalog import signatures
+from ..catalog.dims import fmt_shape, is_int
+from ..catalog.functions import FUNCTIONS, PREV, REQUIRED
+from ..catalog.layers import RULES, ShapeProblem
+from ..catalog.losses import LOSSES
+from ..catalog.torch_tables import NN_MODULES
+from ..errors import Span, did_you_mean
+from ..syntax import ast
+from ..types import Ref, TensorType, TupleType
+from . import meta
+from .context import Failed
+from .ir import LayerInst
+from .names import snake
+from .values import BlockSpec, Chain, Const, FuncStage, LayerSpec, Poison, Tensor, Tup, Value, describe
+
+_DTYPE_WORDS = {"float": "float", "index": "token ids (long)", "any": "any"}
+
+
+class Applier:
+    # ------------------------------------------------------------ calls
+    def call(self, e: ast.Call) -> Value:
+        args = [self.expr(a) for a in e.args]
+        kwargs = {k.name: self.expr(k.value) for k in e.kwargs}
+        arg_spans = [a.span for a in e.args]
+        kw_spans = {k.name: k.value.span for k in e.kwargs}
+        self._no_repeated_keywords(e)
+        func = e.func
+        if isinstance(func, ast.Name) and func.id not in self.scope:
+            name = func.id
+            if name in self.ctx.blocks:
+                spec = self._block_spec(self.ctx.blocks[name], args, kwargs, e, kw_spans)
+                tensors = [a for a in args if isinstance(a, (Tensor, Tup))]
+                return self.apply_block(spec, tensors, e.span) if tensors else spec
+            if name in FUNCTIONS or (self.loss and name in LOSSES):
+                stage = FuncStage(name, args, kwargs, e.span, arg_spans, kw_spans)
+                if args and isinstance(args[0], (Tensor, Tup)):
+                    return self.call_function(stage, [], e.span)
+                return stage
+            if name in NN_MODULES:
+                self._constants_only(name, args, kwargs, arg_spans, kw_spans)
+                return self.layer_spec(name, "torch", [a.value for a in args],
+                                       {k: v.value for k, v in kwargs.items()}, e.span, arg_spans, kw_spans)
+        callee = self.expr(func)
+        if isinstance(callee, LayerSpec) and callee.source == "import" and not callee.args and not callee.kwargs \
+                and isinstance(func, ast.Attr) and not any(isinstance(a, (Tensor, Tup)) for a in args):
+            self._constants_only(callee.type_name, args, kwargs, arg_spans, kw_spans)
+            return self.import_spec(callee, [a.value for a in args], {k: v.value for k, v in kwargs.items()},
+                                    e.span, arg_spans, kw_spans)
+        if isinstance(callee, FuncStage) and callee.name.count(".") == 1 and not callee.args:
+            return self.call_function(FuncStage(callee.name, args, kwargs, e.span, arg_spans, kw_spans), [], e.span)
+        if isinstance(callee, (LayerSpec, BlockSpec, Chain, FuncStage)):
+            if kwargs:
+                raise self.ctx.fail(f"{describe(callee)} is applied to tensors only; keyword arguments go where "
+                                    "it is constructed", e.kwargs[0].span, code="E140")
+            return self.apply_stage(callee, args, e.span)
+        raise self.ctx.fail(f"{describe(callee)} cannot be called", func.span, code="E141")
+
+    def _no_repeated_keywords(self, e: ast.Call) -> None:
+        seen = set()
+        for k in e.kwargs:
+            if k.name in seen:
+                raise self.ctx.fail(f"keyword argument '{k.name}' is given twice", k.name_span, code="E142")
+            seen.add(k.name)
+
+    def _constants_only(self, what, args, kwargs, arg_spans, kw_spans) -> None:
+        for v, sp in [*zip(args, arg_spans), *((kwargs[k], kw_spans[k]) for k in kwargs)]:
+            if not isinstance(v, Const):
+                raise self.ctx.fail(f"{what}(...) takes settings, not {describe(v)}", sp,
+                                    f"construct the layer, then apply it: {what}(...)(x) or x -> {what}(...)",
+                                    code="E143")
+
+    # ------------------------------------------------------------ constructing layers
+    def layer_spec(self, name: str, source: str, args: list, kwargs: dict, span: Span,
+                   arg_spans=None, kw_spans=None) -> LayerSpec:
+        """A torch.nn layer as written, after checking its arguments against torch's signature."""
+        rule = RULES.get(name)
+        skip = len(rule.infer) if rule else 0
+        problems = signatures.check_call(NN_MODULES[name], len(args), list(kwargs), skip, name=name)
+        for p in problems:
+            where = span
+            if isinstance(p.arg, int) and arg_spans and p.arg < len(arg_spans):
+                where = arg_spans[p.arg]
+            elif isinstance(p.arg, str) and kw_spans and p.arg in kw_spans:
+                where = kw_spans[p.arg]
+            self.ctx.error(p.message, where, p.hint, code="E150")
+        if problems:
+            raise Failed()
+        if rule:
+            for key, value in rule.forced.items():
+                if key in kwargs and kwargs[key] != value:
+                    raise self.ctx.fail(f"specc keeps the batch first: {name}({key}={value!r}) is not supported",
+                                        kw_spans[key], code="E151")
+        return LayerSpec(name, source, list(args), dict(kwargs), span, list(arg_spans or []), dict(kw_spans or {}))
+
+    def imported(self, alias: str, name: str, span: Span) -> Value:
+        """``alias.Name``: an nn.Module class (a layer) or a function from an imported file."""
+        module = self.ctx.imports[alias]
+        obj = getattr(module, name, None)
+        if obj is None:
+            public = [n for n in dir(module) if not n.startswith("_")]
+            raise self.ctx.fail(f"'{alias}' has no '{name}'", span, did_you_mean(name, public), code="E160")
+        kind = meta.kind_of(obj)
+        if kind == "module":
+            return LayerSpec(f"{alias}.{name}", "import", [], {}, span)
+        if kind == "function":
+            return FuncStage(f"{alias}.{name}", [], {}, span)
+        raise self.ctx.fail(f"'{alias}.{name}' is neither an nn.Module subclass nor a function", span, code="E161")
+
+    def import_spec(self, bare: LayerSpec, args, kwargs, span, arg_spans, kw_spans) -> LayerSpec:
+        alias, name = bare.type_name.split(".")
+        problem = meta.check_signature(getattr(self.ctx.imports[alias], name), args, kwargs)
+        if problem:
+            raise self.ctx.fail(f"{bare.type_name}(...): {problem}", span, code="E162")
+        return LayerSpec(bare.type_name, "import", list(args), dict(kwargs), span, list(arg_spans), dict(kw_spans))
+
+    def _block_spec(self, block: ast.Block, args, kwargs, e: ast.Call, kw_spans) -> BlockSpec:
+        settings = {p.name for p in block.params if not p.type.is_tensor}
+        for v, a in zip(args, e.args):
+            if not isinstance(v, (Tensor, Tup)):
+                raise self.ctx.fail(f"block {block.name} takes its settings by name", a.span,
+                                    f"write {block.name}({', '.join(f'{s}=...' for s in sorted(settings))})",
+                                    code="E170")
+        for k, v in kwargs.items():
+            if k not in settings:
+                hint = did_you_mean(k, settings) or (f"its settings: {', '.join(sorted(settings))}" if settings else
+                                                     f"{block.name} has no settings")
+                raise self.ctx.fail(f"block {block.name} has no setting '{k}'", kw_spans[k], hint, code="E171")
+            if not isinstance(v, Const):
+                raise self.ctx.fail(f"the setting '{k}' of block {block.name} must be a constant, got {describe(v)}",
+                                    kw_spans[k], code="E172")
+        return BlockSpec(block, {k: v.value for k, v in kwargs.items()}, e.span, kw_spans)
+
+    # ------------------------------------------------------------ applying
+    def apply_stage(self, stage: Value, inputs: list[Value], span: Span) -> Value:
+        for v in inputs:
+            if isinstance(v, Poison):
+                raise Failed()
+        if isinstance(stage, Chain):
+            cur = inputs
+            for s in stage.stages:
+                cur = [self.apply_stage(s, cur, span)]
+            return cur[0]
+        if isinstance(stage, FuncStage):
+            return self.call_function(stage, inputs, span)
+        for v in inputs:
+            if isinstance(v, Tup):
+                raise self.ctx.fail(f"{describe(stage)} is applied to a tuple {v.type}", span,
+                                    "unpack it first: out, _ = ...", code="E180")
+            if not isinstance(v, Tensor):
+                raise self.ctx.fail(f"{describe(stage)} is applied to {describe(v)}, not a tensor", span, code="E181")
+        if isinstance(stage, BlockSpec):
+            return self.apply_block(stage, inputs, span)
+        if isinstance(stage, LayerSpec):
+            return self.apply_layer(stage, inputs, span)
+        raise self.ctx.fail(f"{describe(stage)} cannot be applied", span, code="E182")
+
+    def apply_layer(self, spec: LayerSpec, inputs: list[Tensor], span: Span) -> Value:
+        types = [t.type for t in inputs]
+        rule = RULES.get(spec.type_name) if spec.source == "torch" else None
+        try:
+            if rule is None:
+                inferred, out = (), meta.infer_layer(self.ctx, spec, types)
+            else:
+                lo, hi = rule.inputs
+                if not lo <= len(types) <= hi:
+                    raise ShapeProblem(f"{spec.type_name} is applied to {lo if lo == hi else f'{lo} to {hi}'} "
+                                       f"tensor(s), got {len(types)}")
+                self._check_dtype(spec.type_name, rule.dtype, types[0])
+                if spec.type_name.endswith(("Pool1d", "Pool2d", "Pool3d")):
+                    from ..catalog.layers import check_rank_for_pool
+                    check_rank_for_pool(spec.type_name, types[0])
+                inferred = rule.fill(types[0])
+                bound = self._bind(spec, rule, inferred)
+                out = rule.out(types, bound)
+        except ShapeProblem as p:
+            raise self.ctx.fail(self._at(spec, p.message), span, p.hint, code="E201")
+        inst = self._instance(spec, inferred, types, out, span)
+        refs = tuple(t.ref for t in inputs)
+        if spec.type_name == "MultiheadAttention" and len(refs) == 1:
+            refs = refs * 3
+        return self.emit("module", inst.name, refs, {}, out, span, inst.name)
+
+    def _at(self, spec: LayerSpec, message: str) -> str:
+        if spec.binding and not message.startswith(spec.binding):
+            return f"{spec.binding} = {spec.type_name}(...): {message}"
+        return message
+
+    def _check_dtype(self, name: str, want: str, t: TensorType) -> None:
+        ok = {"float": t.dtype == "float", "index": t.dtype in ("long", "int"), "any": True}[want]
+        if not ok:
+            hint = ("token ids need an Embedding first: Embedding(data.vocab, 64)" if want == "float"
+                    else "Embedding looks up token ids; this input holds real numbers")
+            raise ShapeProblem(f"{name} expects {_DTYPE_WORDS[want]} input, got {t.dtype} {t.batched}", hint)
+
+    def _bind(self, spec: LayerSpec, rule, inferred: tuple) -> dict:
+        """Every constructor argument by name: defaults, inferred sizes, the user's, forced."""
+        entry = NN_MODULES[spec.type_name]
+        names = [n for n, kind, _ in entry if kind == "pos"]
+        bound = signatures.defaults(entry)
+        bound.update(zip(names, [*inferred, *spec.args]))
+        for key, value in zip(rule.infer, inferred):
+            if key in spec.kwargs and spec.kwargs[key] != value:
+                raise ShapeProblem(f"{spec.type_name}({key}={spec.kwargs[key]}) does not match its input: "
+                                   f"{key} is {value}")
+        bound.update(spec.kwargs)
+        bound.update(rule.forced)
+        return bound
+
+    def _instance(self, spec: LayerSpec, inferred: tuple, types, out, span: Span) -> LayerInst:
+        """The layer instance this application uses: a new one, or the shared one (checked)."""
+        if spec.inst is not None:
+            inst = spec.inst
+            if [str(t) for t in inst.in_types] != [str(t) for t in types]:
+                old = ", ".join(t.batched for t in inst.in_types)
+                new = ", ".join(t.batched for t in types)
+                compatible = inst.args[:len(inferred)] == tuple(inferred) and str(inst.out_type) == str(out)
+                if not compatible:
+                    raise self.ctx.fail(f"the shared layer {inst.name} was first applied to {old} "
+                                        f"(line {inst.uses[0].line}), now to {new}", span,
+                                        "a layer bound to a name shares its weights between applications",
+                                        code="E202")
+            inst.uses.append(span)
+            return inst
+        args = tuple(inferred) + tuple(spec.args)
+        kwargs = dict(spec.kwargs)
+        rule = RULES.get(spec.type_name) if spec.source == "torch" else None
+        if rule:
+            kwargs = {k: v for k, v in kwargs.items() if k not in rule.infer}
+            kwargs.update(rule.forced)
+        name = self.layer_names.fresh(spec.binding or f"{snake(spec.type_name)}_{self._count(spec.type_name)}")
+        inst = LayerInst(name, spec.source, spec.type_name, args, kwargs, spec.span, [span], list(types), out)
+        self.ir.layers[name] = inst
+        spec.inst = inst
+        return inst
+
+    def _count(self, type_name: str) -> int:
+        self._counts = getattr(self, "_counts", {})
+        self._counts[type_name] = self._counts.get(type_name, 0) + 1
+        return self._counts[type_name]
+
+    def apply_block(self, spec: BlockSpec, inputs: list[Value], span: Span) -> Value:
+        from .blocks import specialise
+        graph_name = specialise(self, spec, inputs, span)
+        graph = self.ctx.program.blocks[graph_name]
+        if spec.inst is not None:
+            if spec.inst.target != graph_name:
+                raise self.ctx.fail(f"the shared block {spec.inst.name} was first applied to "
+                                    f"{', '.join(t.batched for t in spec.inst.in_types)}, now to "
+                                    f"{', '.join(t.type.batched for t in inputs)}", span, code="E203")
+            inst = spec.inst
+            inst.uses.append(span)
+        else:
+            name = self.layer_names.fresh(spec.binding or f"{snake(spec.block.name)}_{self._count(spec.block.name)}")
+            out_type = graph.output_types[0] if len(graph.output_types) == 1 else TupleType(tuple(graph.output_types))
+            inst = LayerInst(name, "block", graph_name, (), {}, spec.span, [span], [t.type for t in inputs], out_type)
+            self.ir.layers[name] = inst
+            spec.inst = inst
+        return self.emit("module", inst.name, tuple(t.ref for t in inputs), {}, inst.out_type, span, inst.name)
+
+    # ------------------------------------------------------------ functions
+    def call_function(self, stage: FuncStage, lead: list[Value], span: Span) -> Value:
+        """``name(*lead, *stage.args, **stage.kwargs)`` for a catalogue function or loss."""
+        if "." in stage.name:
+            return meta.call_imported_function(self, stage, lead, span)
+        if stage.name in LOSSES and self.loss:
+            from .losses import apply_loss
+            return apply_loss(self, stage, lead, span)
+        rule = FUNCTIONS[stage.name]
+        values = [*lead, *stage.args]
+        spans = [span] * len(lead) + list(stage.arg_spans)
+        n = rule.tensors if rule.tensors is not None else sum(isinstance(v, (Tensor, Tup, Poison)) for v in values)
+        tensors, rest = values[:n], values[n:]
+        for i, v in enumerate(tensors):
+            if isinstance(v, Poison):
+                raise Failed()
+            if not isinstance(v, Tensor):
+                raise self.ctx.fail(f"{stage.name} wants a tensor as argument {i + 1}, got {describe(v)}",
+                                    spans[i] if i < len(spans) else span, code="E190")
+        if not tensors:
+            raise self.ctx.fail(f"{stage.name} needs a tensor to work on", span, code="E190")
+        a = self._function_args(stage, rule, rest, spans[n:], span)
+        types = [t.type for t in tensors]
+        try:
+            out = rule.out(types, a, self.loss)
+            steps = rule.lower([t.ref for t in tensors], a, types, self.loss)
+        except ShapeProblem as p:
+            raise self.ctx.fail(p.message, span, p.hint, code="E204")
+        result = None
+        for op, target, args, kwargs in steps:
+            args = tuple(result.ref if x is PREV else x for x in args)
+            if op == "module":
+                inst = self._instance(LayerSpec(target, "torch", list(args), dict(kwargs), span), (), types, out, span)
+                result = self.emit("module", inst.name, tuple(t.ref for t in tensors), {}, out, span, inst.name)
+            else:
+                result = self.emit(op, target, args, kwargs, out, span, stage.name)
+        return result
+
+    def _function_args(self, stage: FuncStage, rule, rest: list[Value], spans, span) -> dict:
+        names = [n for n, _ in rule.params]
+        a: dict = {}
+        if rule.variadic:
+            if any(not isinstance(v, Const) for v in rest):
+                raise self.ctx.fail(f"{stage.name} takes whole numbers after its tensor", span, code="E191")
+            values = [v.value for v in rest]
+            if len(values) == 1 and isinstance(values[0], (list, tuple)):
+                values = list(values[0])
+            if values:
+                a[names[0]] = tuple(values)
+        else:
+            if len(rest) > len(names):
+                raise self.ctx.fail(f"{stage.name} takes at most {len(names)} setting(s) after its tensor(s), "
+                                    f"got {len(rest)}", spans[len(names)] if len(spans) > len(names) else span,
+                                    code="E192")
+            for name, v, sp in zip(names, rest, spans):
+                if not isinstance(v, Const):
+                    raise self.ctx.fail(f"{stage.name}: '{name}' must be a constant, got {describe(v)}", sp,
+                                        code="E193")
+                a[name] = v.value
+        for k, v in stage.kwargs.items():
+            if k not in names:
+                raise self.ctx.fail(f"{stage.name}() got an unexpected keyword argument '{k}'",
+                                    stage.kwarg_spans.get(k, span), did_you_mean(k, names), code="E194")
+            if k in a:
+                raise self.ctx.fail(f"{stage.name}() got '{k}' twice", stage.kwarg_spans.get(k, span), code="E194")
+            if not isinstance(v, Const):
+                raise self.ctx.fail(f"{stage.name}: '{k}' must be a constant, got {describe(v)}",
+                                    stage.kwarg_spans.get(k, span), code="E193")
+            a[k] = v.value
+        for name, default in rule.params:
+            if name not in a:
+                if default is REQUIRED:
+                    raise self.ctx.fail(f"{stage.name}() missing required argument '{name}'", span, code="E195")
+                a[name] = default
+        return a
+
+    # ------------------------------------------------------------ indexing
+    def index_tensor(self, v: Tensor, e: ast.Index) -> Value:
+        t = v.type
+        full = list(t.full)
+        items = list(e.items)
+        n_ell = sum(isinstance(i, ast.EllipsisExpr) for i in items)
+        if n_ell > 1:
+            raise self.ctx.fail("an index has at most one '...'", e.span, code="E124")
+        n_real = len(items) - n_ell
+        if n_real > len(full):
+            raise self.ctx.fail(f"too many indices ({n_real}) for a tensor of shape {t.batched}", e.span, code="E124")
+        if n_ell:
+            k = next(i for i, x in enumerate(items) if isinstance(x, ast.EllipsisExpr))
+            items = items[:k] + [None] * (len(full) - n_real) + items[k + 1:]
+        items += [None] * (len(full) - len(items))
+        out, index = [], []
+        for d, (item, size) in enumerate(zip(items, full)):
+            if item is None:
+                out.append(size)
+                index.append(slice(None))
+                continue
+            if isinstance(item, ast.Slice):
+                bounds = [self._index_const(b) if b is not None else None for b in (item.lower, item.upper, item.step)]
+                sl = slice(*bounds)
+                if d == t.batch_dim and sl != slice(None):
+                    raise self.ctx.fail(f"dim {d} of {t.batched} is the batch: it can only be kept whole with ':'",
+                                        item.span, "dims count as in PyTorch: t[:, 0] takes the first feature",
+                                        code="E125")
+                if sl.step is not None and sl.step < 1:
+                    raise self.ctx.fail("a slice step must be positive", item.span, code="E125")
+                out.append(_slice_len(size, sl))
+                index.append(sl)
+                continue
+            i = self._index_const(item)
+            if d == t.batch_dim:
+                raise self.ctx.fail(f"t[{i}] would pick one example out of the batch of {t.batched}", item.span,
+                                    "dims count as in PyTorch: write t[:, i] to index the first feature dim",
+                                    code="E125")
+            if is_int(size) and not -size <= i < size:
+                raise self.ctx.fail(f"index {i} is out of range for dim {d} of size {size} in {t.batched}", item.span,
+                                    code="E126")
+            index.append(i)
+        new_type = TensorType.from_full(t.dtype, tuple(out))
+        key = tuple(index) if len(index) > 1 else index[0]
+        return self.emit("getitem", "operator.getitem", (v.ref, key), {}, new_type, e.span, "getitem")
+
+    def _index_const(self, e) -> int:
+        c = self.expr(e)
+        if not (isinstance(c, Const) and is_int(c.value)):
+            raise self.ctx.fail(f"an index must be a whole number, got {describe(c)}", e.span, code="E127")
+        return c.value
+
+
+def _slice_len(size, sl: slice):
+    if is_int(size):
+        return len(range(*sl.indices(size)))
+    lo, hi, step = sl.start, sl.stop, sl.step or 1
+    if step == 1 and (lo is None or lo >= 0) and hi is not None and hi >= 0:
+        return hi - (lo or 0)
+    return f"{size}[{'' if lo is None else lo}:{'' if hi is None else hi}{'' if step == 1 else f':{step}'}]"
+
+
+__all__ = ["Applier", "fmt_shape", "Ref"]

@@ -1,0 +1,181 @@
+"""Run every analysis pass over a Spec and collect the diagnostics -> :class:`CheckedSpec`.
+
+Passes, in order: imports, data section, models (names, shapes, dtypes; blocks specialised
+as they are used), loss, optimizer and schedule. Each pass records what it finds and goes on,
+so one ``specc check`` reports every independent mistake, sorted by position.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Optional
+
+from ..catalog.dims import is_int
+from ..errors import Diagnostic, SpecError, did_you_mean
+from ..syntax import ast
+from ..syntax.spec import Spec
+from ..types import TensorType
+from .context import Context, DataFacts, Failed
+from .data import DataPlan, analyse_data
+from .imports import load_imports
+from .ir import GraphIR, Program
+from .losses import lower_loss
+from .optim import OptimSpec, check_optimizer, check_schedule
+
+_DTYPES = ("float", "long", "int", "bool")
+
+
+@dataclass
+class CheckedSpec:
+    """A spec whose names, shapes and arguments are all known to be right.
+
+    Invariants: ``program.lint()`` passes; ``model`` names a graph in ``program.models``
+    (None only for a library spec with several models and no choice); when ``data`` is set,
+    every input of the trained model is a field the data yields, with the same type.
+    """
+
+    spec: Spec
+    program: Program
+    model: Optional[str]
+    data: Optional[DataPlan] = None
+    facts: Optional[DataFacts] = None
+    imports: dict[str, str] = field(default_factory=dict)
+    optimizer: Optional[OptimSpec] = None
+    schedule: Optional[OptimSpec] = None
+    target: Optional[str] = None
+
+    @property
+    def graph(self) -> GraphIR:
+        return self.program.models[self.model]
+
+    @property
+    def inputs(self) -> list[str]:
+        return [name for name, _ in self.graph.inputs]
+
+
+def check(spec: Spec, model: str | None = None) -> CheckedSpec:
+    """Analyse ``spec``; raise SpecError with every diagnostic if anything is wrong."""
+    ctx = Context(blocks=spec.blocks)
+    imports = load_imports(ctx, spec)
+    plan = None
+    try:
+        plan = analyse_data(ctx, spec)
+    except Failed:
+        pass
+    chosen = _choose_model(ctx, spec, model)
+    for m in spec.models.values():
+        inputs = _inputs(ctx, m, bind_data=(m.name == chosen and plan is not None))
+        if inputs is None:
+            continue
+        from .lower import GraphLowerer
+        graph = GraphLowerer(ctx, m.name, "model", inputs).run(m.body, m.name_span)
+        ctx.program.models[m.name] = graph
+    target = None
+    if spec.loss is not None and plan is not None and chosen in ctx.program.models:
+        target = _loss(ctx, spec, ctx.program.models[chosen])
+    optimizer, schedule = check_optimizer(ctx, spec), check_schedule(ctx, spec)
+    if ctx.diags:
+        diags = sorted(ctx.diags, key=lambda d: (d.span.line, d.span.column))
+        raise SpecError([Diagnostic(d.message, d.span, d.hint, d.code, spec.path or "<spec>") for d in diags],
+                        spec.source)
+    ctx.program.imports = imports
+    ctx.program.lint()
+    return CheckedSpec(spec, ctx.program, chosen, plan, ctx.data, imports, optimizer, schedule, target)
+
+
+def _choose_model(ctx: Context, spec: Spec, model: str | None) -> Optional[str]:
+    models = spec.models
+    wanted = model or spec.train_options.model
+    if wanted is not None:
+        if wanted not in models:
+            entry = next((e for e in (spec.train.entries if spec.train else []) if e.key == "model"), None)
+            where = entry.value.span if entry is not None and model is None else next(iter(models.values())).name_span
+            ctx.error(f"no model named '{wanted}'", where, did_you_mean(wanted, models) or
+                      f"the models are {', '.join(models)}", code="E700")
+            return None
+        return wanted
+    if len(models) == 1:
+        return next(iter(models))
+    if spec.data is not None:
+        ctx.error(f"the spec has {len(models)} models: say which one to train", spec.data.span,
+                  f"add train {{ model = {next(iter(models))} }}", code="E701")
+    return None
+
+
+def _inputs(ctx: Context, m: ast.Model, bind_data: bool) -> Optional[list[tuple[str, TensorType]]]:
+    """The model's typed inputs; with data, each bound to the field of the same name."""
+    out, ok = [], True
+    for p in m.params:
+        t = p.type
+        if not t.is_tensor:
+            ctx.error(f"a model's parameters are its input tensors: give {p.name} a shape, like {p.name}: float[2]",
+                      p.span, "settings with defaults belong to blocks", code="E710")
+            ok = False
+            continue
+        if t.dtype not in _DTYPES:
+            ctx.error(f"unknown element type '{t.dtype}'", t.span, did_you_mean(t.dtype, _DTYPES) or
+                      "use float, long, int or bool", code="E711")
+            ok = False
+            continue
+        declared = TensorType(t.dtype, tuple(t.dims))
+        if bind_data:
+            declared = _bind_field(ctx, p, declared)
+            if declared is None:
+                ok = False
+                continue
+        out.append((p.name, declared))
+    return out if ok else None
+
+
+def _bind_field(ctx: Context, p: ast.Param, declared: TensorType) -> Optional[TensorType]:
+    fields = ctx.data.fields if ctx.data else {}
+    if p.name not in fields:
+        ctx.error(f"the data has no field '{p.name}' for this input", p.span,
+                  did_you_mean(p.name, fields) or f"the data yields {', '.join(f'{k}: {v}' for k, v in fields.items())}",
+                  code="E712")
+        return None
+    have = fields[p.name]
+    if not isinstance(have, TensorType):
+        ctx.error(f"the field '{p.name}' is text ({have}): encode it first, e.g. encode = bag_of_words()", p.span,
+                  code="E713")
+        return None
+    same_kind = have.dtype == declared.dtype or {have.dtype, declared.dtype} <= {"long", "int"}
+    if not same_kind or len(have.shape) != len(declared.shape):
+        ctx.error(f"{p.name}: {declared} does not match the data, which yields {p.name}: {have}", p.type.span,
+                  code="E714")
+        return None
+    dims, bound = [], {}
+    for want, got in zip(declared.shape, have.shape):
+        if is_int(want):
+            if want != got:
+                ctx.error(f"{p.name}: {declared} does not match the data, which yields {p.name}: {have}",
+                          p.type.span, code="E714")
+                return None
+            dims.append(want)
+        else:
+            if want in bound and bound[want] != got:
+                ctx.error(f"'{want}' stands for both {bound[want]} and {got} in {p.name}", p.type.span, code="E715")
+                return None
+            bound[want] = got
+            dims.append(got if is_int(got) else want)
+    return TensorType(declared.dtype, tuple(dims))
+
+
+def _loss(ctx: Context, spec: Spec, graph: GraphIR) -> Optional[str]:
+    target = spec.train_options.target or "y"
+    fields = ctx.data.fields if ctx.data else {}
+    if target not in fields:
+        entry = next((e for e in (spec.train.entries if spec.train else []) if e.key == "target"), None)
+        ctx.error(f"the data has no target field '{target}'", entry.value.span if entry else spec.loss.span,
+                  did_you_mean(target, fields) or f"the fields are {', '.join(fields)}; set train {{ target = ... }}",
+                  code="E720")
+        return None
+    if not graph.output_types or not isinstance(graph.output_types[0], TensorType):
+        if graph.output_types:
+            ctx.error(f"the loss needs the model's output to be a tensor, got {graph.output_types[0]}",
+                      spec.loss.span, code="E721")
+        return None
+    ctx.program.loss = lower_loss(ctx, spec.loss, graph.output_types[0], fields[target])
+    return target
+
+
+__all__ = ["CheckedSpec", "check"]

@@ -1,0 +1,69 @@
+"""``import "layers.py" as my`` / ``import pkg.mod as my``: the only way a spec runs Python.
+
+Files are found relative to the spec. Loading a file executes it (it is the user's own code,
+named in the spec); nothing is imported for a spec without ``import`` lines.
+"""
+from __future__ import annotations
+
+import hashlib
+import importlib
+import importlib.util
+from pathlib import Path
+import sys
+
+from ..syntax import ast
+from .context import Context
+
+
+def import_target(spec, item: ast.Import) -> str:
+    """The file path or module name an import would load."""
+    if item.path is not None:
+        return str((spec.base_dir / item.path).resolve())
+    return item.module
+
+
+def load_imports(ctx: Context, spec) -> dict[str, str]:
+    """Load every import into ``ctx.imports``; return alias -> what was loaded."""
+    loaded = {}
+    for item in spec.imports:
+        if item.alias in ctx.imports:
+            ctx.error(f"the name '{item.alias}' is imported twice", item.span, code="E600")
+            continue
+        target = import_target(spec, item)
+        module = _load_file(ctx, item, Path(target)) if item.path is not None else _load_module(ctx, item)
+        if module is not None:
+            ctx.imports[item.alias] = module
+            loaded[item.alias] = target
+    return loaded
+
+
+def _load_file(ctx: Context, item: ast.Import, path: Path):
+    if not path.is_file():
+        ctx.error(f"cannot import \"{item.path}\": no such file ({path})", item.span, code="E601")
+        return None
+    if path.suffix != ".py":
+        ctx.error(f"cannot import \"{item.path}\": only Python files (.py) can be imported", item.span, code="E602")
+        return None
+    name = "specc_user_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    if name in sys.modules:
+        return sys.modules[name]
+    try:
+        spec = importlib.util.spec_from_file_location(name, path)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+        return module
+    except Exception as exc:  # the user's file failed while loading: say where
+        sys.modules.pop(name, None)
+        ctx.error(f"importing \"{item.path}\" failed: {type(exc).__name__}: {exc}", item.span, code="E603")
+        return None
+
+
+def _load_module(ctx: Context, item: ast.Import):
+    try:
+        return importlib.import_module(item.module)
+    except ModuleNotFoundError as exc:
+        ctx.error(f"cannot import {item.module}: {exc}", item.span, code="E604")
+    except Exception as exc:
+        ctx.error(f"importing {item.module} failed: {type(exc).__name__}: {exc}", item.span, code="E603")
+    return None

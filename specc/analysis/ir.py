@@ -1,0 +1,109 @@
+"""The IR that analysis produces and the compiler consumes.
+
+A :class:`GraphIR` is one model, one block specialisation, or the loss: typed inputs, a list
+of ops in topological order, the layer instances they call, and outputs.
+
+Invariants (checked by :meth:`GraphIR.lint`):
+- every op's ``out`` name is unique, and differs from every input name;
+- every :class:`~specc.types.Ref` an op uses names an input or an earlier op;
+- every ``module`` op's target names a layer in ``layers``; every block layer's ``block``
+  names a graph in the enclosing :class:`Program`;
+- every value has a type (TensorType or TupleType).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Literal, Optional
+
+from ..errors import Span
+from ..types import Ref, TensorType, ValueType
+
+
+@dataclass
+class LayerInst:
+    """One submodule: a torch.nn layer, an imported class, or a block specialisation.
+
+    ``source`` is "torch" (``target`` is a torch.nn class name), "import" (``target`` is
+    ``alias.Name``) or "block" (``target`` is the key of a block GraphIR). ``args`` and
+    ``kwargs`` are the constructor arguments with every inferred size written out.
+    """
+
+    name: str
+    source: Literal["torch", "import", "block"]
+    target: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    span: Span = field(default_factory=Span)
+    uses: list[Span] = field(default_factory=list)
+    in_types: list = field(default_factory=list)
+    out_type: Optional[ValueType] = None
+
+
+@dataclass
+class Op:
+    """One computation. ``op`` is "module" (call a layer of this graph by name), "function"
+    (a torch callable by dotted name, or an operator such as ``operator.add``), "method" (a
+    Tensor method by name) or "getitem" (``args[0][args[1]]``, for tuples and indexing)."""
+
+    out: str
+    op: Literal["module", "function", "method", "getitem"]
+    target: str
+    args: tuple = ()
+    kwargs: dict = field(default_factory=dict)
+    type: Optional[ValueType] = None
+    span: Span = field(default_factory=Span)
+
+
+@dataclass
+class GraphIR:
+    name: str
+    inputs: list[tuple[str, TensorType]]
+    ops: list[Op] = field(default_factory=list)
+    layers: dict[str, LayerInst] = field(default_factory=dict)
+    outputs: list[Any] = field(default_factory=list)
+    output_types: list[ValueType] = field(default_factory=list)
+    kind: Literal["model", "block", "loss"] = "model"
+    settings: dict = field(default_factory=dict)
+
+    def lint(self, program: "Program | None" = None) -> None:
+        """Raise AssertionError when an invariant above does not hold (a compiler bug)."""
+        known = {name for name, _ in self.inputs}
+        assert len(known) == len(self.inputs), f"{self.name}: duplicate input names"
+        for op in self.ops:
+            for ref in _refs((op.args, op.kwargs)):
+                assert ref.name in known, f"{self.name}: {op.out} uses {ref.name} before it is defined"
+            assert op.out not in known, f"{self.name}: {op.out} defined twice"
+            assert op.type is not None, f"{self.name}: {op.out} has no type"
+            if op.op == "module":
+                assert op.target in self.layers, f"{self.name}: {op.out} calls unknown layer {op.target}"
+            known.add(op.out)
+        for ref in _refs(self.outputs):
+            assert ref.name in known, f"{self.name}: output {ref.name} is not defined"
+        for layer in self.layers.values():
+            if layer.source == "block" and program is not None:
+                assert layer.target in program.blocks, f"{self.name}: unknown block {layer.target}"
+
+
+def _refs(value):
+    if isinstance(value, Ref):
+        yield value
+    elif isinstance(value, (list, tuple)):
+        for v in value:
+            yield from _refs(v)
+    elif isinstance(value, dict):
+        for v in value.values():
+            yield from _refs(v)
+
+
+@dataclass
+class Program:
+    """Everything a spec compiles to: the model graphs, block specialisations, the loss."""
+
+    models: dict[str, GraphIR] = field(default_factory=dict)
+    blocks: dict[str, GraphIR] = field(default_factory=dict)
+    loss: Optional[GraphIR] = None
+    imports: dict[str, str] = field(default_factory=dict)   # alias -> file path or module name
+
+    def lint(self) -> None:
+        for g in [*self.models.values(), *self.blocks.values(), *([self.loss] if self.loss else [])]:
+            g.lint(self)

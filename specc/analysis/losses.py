@@ -1,0 +1,82 @@
+"""The loss (section 5): a graph over ``output`` and ``target`` that must end in one number."""
+from __future__ import annotations
+
+from ..catalog import signatures
+from ..catalog.layers import ShapeProblem
+from ..catalog.losses import LOSSES
+from ..catalog.torch_tables import NN_MODULES
+from ..errors import Span
+from ..syntax import ast
+from ..types import TensorType
+from .context import Context, Failed
+from .ir import GraphIR
+from .values import Const, FuncStage, Poison, Tensor, describe
+
+SCALAR = TensorType("float", (), None)
+
+
+def lower_loss(ctx: Context, loss: ast.Loss, output: TensorType, target: TensorType) -> GraphIR | None:
+    """The loss graph, or None when it has errors (recorded in ``ctx``)."""
+    from .lower import GraphLowerer
+
+    g = GraphLowerer(ctx, "Loss", "loss", [("output", output), ("target", target)], loss=True)
+    e = loss.value
+    try:
+        if isinstance(e, ast.Name) and e.id in LOSSES:
+            value = apply_loss(g, FuncStage(e.id, [], {}, e.span), _pair(g), e.span)
+        elif isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id in LOSSES and not e.args:
+            stage = FuncStage(e.func.id, [], {k.name: g.expr(k.value) for k in e.kwargs}, e.span,
+                              kwarg_spans={k.name: k.value.span for k in e.kwargs})
+            value = apply_loss(g, stage, _pair(g), e.span)
+        else:
+            value = g.expr(e)
+    except Failed:
+        return None
+    if isinstance(value, Poison):
+        return None
+    if not isinstance(value, Tensor) or value.type.batch_dim is not None or value.type.shape:
+        shown = value.type.batched if isinstance(value, Tensor) else describe(value)
+        ctx.error(f"the loss must be one number per batch, got {shown}", e.span,
+                  "reduce it, e.g. mean((output - target) ** 2)", code="E400")
+        return None
+    g.ir.outputs = [value.ref]
+    g.ir.output_types = [value.type]
+    return g.ir
+
+
+def _pair(g) -> list:
+    return [g.scope["output"], g.scope["target"]]
+
+
+def apply_loss(g, stage: FuncStage, lead: list, span: Span):
+    """``cross_entropy(output, target, label_smoothing=0.1)`` -> a loss module applied."""
+    ctx: Context = g.ctx
+    rule = LOSSES[stage.name]
+    values = [*lead, *stage.args]
+    if len(values) != 2:
+        raise ctx.fail(f"{stage.name} takes two tensors (output, target), got {len(values)}", span,
+                       f"write {stage.name}(output, target) or just {stage.name}", code="E401")
+    for v in values:
+        if isinstance(v, Poison):
+            raise Failed()
+        if not isinstance(v, Tensor):
+            raise ctx.fail(f"{stage.name} takes tensors, got {describe(v)}", span, code="E401")
+    options = {}
+    for k, v in stage.kwargs.items():
+        if not isinstance(v, Const):
+            raise ctx.fail(f"{stage.name}: option '{k}' must be a constant", stage.kwarg_spans.get(k, span),
+                           code="E402")
+        options[k] = v.value
+    for p in signatures.check_call(NN_MODULES[rule.module], 0, list(options), name=stage.name):
+        raise ctx.fail(p.message, stage.kwarg_spans.get(p.arg, span) if isinstance(p.arg, str) else span,
+                       p.hint, code="E403")
+    out, tgt = values[0].type, values[1].type
+    classes = ctx.data.attrs.get("classes") if ctx.data else None
+    try:
+        rule.check(out, tgt, classes, stage.name)
+    except ShapeProblem as p:
+        raise ctx.fail(p.message, span, p.hint, code="E404")
+    from ..analysis.ir import LayerInst
+    name = g.layer_names.fresh(stage.name)
+    g.ir.layers[name] = LayerInst(name, "torch", rule.module, (), options, span, [span], [out, tgt], SCALAR)
+    return g.emit("module", name, (values[0].ref, values[1].ref), {}, SCALAR, span, stage.name)

@@ -1,0 +1,294 @@
+"""Reading the files behind file-backed sources, without torch.
+
+Both the schema (``specc check``) and the loader (``specc run``) go through these functions,
+so the two can never disagree about which files exist, which classes there are, or how a CSV
+column is typed. Everything here is the standard library: ``csv``, ``os``, ``pathlib``.
+
+CSV typing rule (one place, used for ``csv`` and ``image_csv`` targets):
+
+- every value is a whole number >= 0 (``0``, ``2``, ``17``): class indices, ``long``;
+  ``classes`` is the largest value + 1;
+- every value is a number but some are not whole (``1.5``) or some are negative: a
+  regression target, ``float[1]``;
+- anything else: class names; the sorted distinct names are the classes, and each value
+  becomes its index in that sorted list (like scikit-learn's ``LabelEncoder``).
+"""
+from __future__ import annotations
+
+import csv
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Sequence
+
+from specc.catalog.source_base import SourceError
+from specc.errors import did_you_mean
+
+IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif",
+                              ".tiff", ".ppm", ".pgm", ".pbm"})
+"""What counts as an image file in a class folder (case-insensitive), as in torchvision."""
+
+
+def resolve(path: str, base_dir: Path | str) -> Path:
+    """A path as written in a spec, relative to the spec's folder unless absolute."""
+    p = Path(os.path.expanduser(path))
+    return p if p.is_absolute() else Path(base_dir) / p
+
+
+def require_file(path: Path, arg: str) -> None:
+    if not path.exists():
+        raise SourceError(f"file not found: {path}", arg=arg)
+    if not path.is_file():
+        raise SourceError(f"{path} is a folder, not a file", arg=arg)
+
+
+def require_dir(path: Path, arg: str) -> None:
+    if not path.exists():
+        raise SourceError(f"folder not found: {path}", arg=arg)
+    if not path.is_dir():
+        raise SourceError(f"{path} is a file, not a folder", arg=arg)
+
+
+# ---- CSV -----------------------------------------------------------------------------------
+
+@dataclass(frozen=True)
+class CsvRows:
+    """A CSV file's header and data rows; ``lines[i]`` is the file line of ``rows[i]``."""
+
+    path: Path
+    header: list[str]
+    rows: list[list[str]]
+    lines: list[int]
+
+    def column(self, name: str, arg: str) -> int:
+        """The index of column ``name``; a did-you-mean error against the header if absent."""
+        if name in self.header:
+            return self.header.index(name)
+        raise SourceError(f"{self.path} has no column '{name}'", arg=arg,
+                          hint=did_you_mean(name, self.header)
+                          or f"the columns are {', '.join(self.header)}")
+
+    def where(self, i: int) -> str:
+        """``path, row 3 (line 4)``: how messages point into the file."""
+        return f"{self.path}, row {i + 1} (line {self.lines[i]})"
+
+
+def read_csv(path: Path, arg: str, delimiter: str = ",") -> CsvRows:
+    """Read a CSV with a header row; every data row must have as many fields as the header.
+
+    Blank lines are skipped. Raises SourceError for a missing file, an empty file, a repeated
+    column name, or a row with the wrong number of fields (naming the file and row).
+    """
+    require_file(path, arg)
+    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
+        reader = csv.reader(f, delimiter=delimiter)
+        header = next((r for r in reader if r), None)
+        if header is None:
+            raise SourceError(f"{path} is empty: a header row is required", arg=arg)
+        header = [h.strip() for h in header]
+        dup = next((h for h in header if header.count(h) > 1), None)
+        if dup is not None:
+            raise SourceError(f"{path}: the header names column '{dup}' twice", arg=arg)
+        rows: list[list[str]] = []
+        lines: list[int] = []
+        for row in reader:
+            if not row or (len(row) == 1 and not row[0].strip()):
+                continue
+            if len(row) != len(header):
+                raise SourceError(
+                    f"{path}, row {len(rows) + 1} (line {reader.line_num}): expected "
+                    f"{len(header)} fields like the header, got {len(row)}", arg=arg)
+            rows.append([v.strip() for v in row])
+            lines.append(reader.line_num)
+    if not rows:
+        raise SourceError(f"{path} has a header but no data rows", arg=arg)
+    return CsvRows(path, header, rows, lines)
+
+
+@dataclass(frozen=True)
+class Target:
+    """A typed target column: ``kind`` is ``"index"``, ``"float"`` or ``"name"``.
+
+    ``values`` are class indices (``index``, ``name``) or numbers (``float``).
+    """
+
+    kind: str
+    values: list
+    classes: int | None
+    class_names: list[str] | None
+
+
+def _as_int(v: str) -> int | None:
+    try:
+        return int(v)
+    except ValueError:
+        return None
+
+
+def _as_float(v: str) -> float | None:
+    try:
+        return float(v)
+    except ValueError:
+        return None
+
+
+def type_target(raw: Sequence[str], data: CsvRows, column: str, arg: str) -> Target:
+    """Apply the module's typing rule to one column's raw strings."""
+    for i, v in enumerate(raw):
+        if v == "":
+            raise SourceError(f"{data.where(i)}: column '{column}' is empty", arg=arg)
+    ints = [_as_int(v) for v in raw]
+    if all(i is not None for i in ints) and min(ints) >= 0:
+        return Target("index", ints, max(ints) + 1, None)
+    floats = [_as_float(v) for v in raw]
+    if all(f is not None for f in floats):
+        return Target("float", floats, None, None)
+    names = sorted(set(raw))
+    index = {n: k for k, n in enumerate(names)}
+    return Target("name", [index[v] for v in raw], len(names), names)
+
+
+def float_columns(data: CsvRows, columns: Sequence[int], arg: str) -> list[list[float]]:
+    """The chosen columns of every row as floats; a non-number is an error naming the row."""
+    out: list[list[float]] = []
+    for i, row in enumerate(data.rows):
+        values = []
+        for c in columns:
+            f = _as_float(row[c])
+            if f is None:
+                raise SourceError(f"{data.where(i)}: column '{data.header[c]}' holds "
+                                  f"{row[c]!r}, not a number", arg=arg,
+                                  hint="choose numeric columns with features=[...]")
+            values.append(f)
+        out.append(values)
+    return out
+
+
+@dataclass(frozen=True)
+class CsvTable:
+    """A ``csv`` source parsed: float feature rows, their column names and the typed target."""
+
+    features: list[list[float]]
+    feature_names: list[str]
+    target: Target
+
+
+def parse_csv(path: Path, target: str | None, features: Sequence[str] | None,
+              delimiter: str = ",") -> CsvTable:
+    """Parse a ``csv`` source: ``target`` defaults to the last column, ``features`` to all others."""
+    data = read_csv(path, "path", delimiter)
+    t = data.column(target, "target") if target is not None else len(data.header) - 1
+    if features is None:
+        cols = [c for c in range(len(data.header)) if c != t]
+    else:
+        cols = [data.column(name, "features") for name in features]
+        if t in cols:
+            raise SourceError(f"column '{data.header[t]}' is the target; it cannot also be a "
+                              f"feature", arg="features")
+    if not cols:
+        raise SourceError(f"{path} has no feature columns besides the target "
+                          f"'{data.header[t]}'", arg="path")
+    typed = type_target([row[t] for row in data.rows], data, data.header[t], "target")
+    return CsvTable(float_columns(data, cols, "path"), [data.header[c] for c in cols], typed)
+
+
+# ---- image and text folders ----------------------------------------------------------------
+
+@dataclass(frozen=True)
+class Labelled:
+    """Files with class labels: ``files[i]`` has class ``labels[i]`` (or a float target)."""
+
+    files: list[Path]
+    labels: list
+    class_names: list[str] | None
+    kind: str = "index"
+
+    @property
+    def classes(self) -> int | None:
+        if self.kind == "float":
+            return None
+        return len(self.class_names) if self.class_names else max(self.labels) + 1
+
+
+def _visible(name: str) -> bool:
+    return not name.startswith(".")
+
+
+def subfolders(path: Path) -> list[str]:
+    """The sorted names of the non-hidden subfolders of ``path``."""
+    return sorted(e.name for e in os.scandir(path) if e.is_dir() and _visible(e.name))
+
+
+def files_under(folder: Path, extensions: frozenset[str] | None) -> list[Path]:
+    """Non-hidden files below ``folder`` (recursively), in sorted order."""
+    out: list[Path] = []
+    for root, dirs, names in os.walk(folder, followlinks=True):
+        dirs[:] = sorted(d for d in dirs if _visible(d))
+        for name in sorted(names):
+            if _visible(name) and (extensions is None or Path(name).suffix.lower() in extensions):
+                out.append(Path(root) / name)
+    return out
+
+
+def scan_class_folders(path: Path, arg: str, categories: Sequence[str] | None,
+                       extensions: frozenset[str] | None, what: str) -> Labelled:
+    """One subfolder per class: classes in sorted order (or ``categories`` order).
+
+    Raises SourceError for a missing folder, no subfolders, an unknown category (with a
+    did-you-mean) or a class folder holding no ``what`` files.
+    """
+    require_dir(path, arg)
+    found = subfolders(path)
+    if not found:
+        raise SourceError(f"{path} has no class subfolders: put each class's {what}s in a "
+                          f"folder named after the class", arg=arg)
+    if categories is None:
+        names = found
+    else:
+        names = list(categories)
+        for name in names:
+            if name not in found:
+                raise SourceError(f"{path} has no category folder '{name}'", arg="categories",
+                                  hint=did_you_mean(name, found)
+                                  or f"the folders are {', '.join(found)}")
+        if len(set(names)) != len(names):
+            raise SourceError("categories lists a folder twice", arg="categories")
+    files: list[Path] = []
+    labels: list[int] = []
+    for k, name in enumerate(names):
+        found_files = files_under(path / name, extensions)
+        if not found_files:
+            raise SourceError(f"class folder {path / name} has no {what} files", arg=arg)
+        files += found_files
+        labels += [k] * len(found_files)
+    return Labelled(files, labels, names)
+
+
+def scan_image_folder(path: Path) -> Labelled:
+    return scan_class_folders(path, "path", None, IMAGE_EXTENSIONS, "image")
+
+
+def scan_text_folder(path: Path, categories: Sequence[str] | None) -> Labelled:
+    return scan_class_folders(path, "path", categories, None, "text")
+
+
+def scan_image_csv(csv_path: Path, images: Path, column: str, target: str) -> Labelled:
+    """Image files and labels listed in a CSV; every listed file must exist."""
+    data = read_csv(csv_path, "csv")
+    c = data.column(column, "column")
+    t = data.column(target, "target")
+    require_dir(images, "images")
+    files = []
+    for i, row in enumerate(data.rows):
+        f = images / row[c]
+        if not f.is_file():
+            raise SourceError(f"{data.where(i)}: image file not found: {f}", arg="csv")
+        files.append(f)
+    typed = type_target([row[t] for row in data.rows], data, target, "target")
+    return Labelled(files, typed.values, typed.class_names, typed.kind)
+
+
+def read_text(path: Path) -> str:
+    """A document as text: UTF-8, undecodable bytes replaced rather than fatal."""
+    with open(path, encoding="utf-8", errors="replace") as f:
+        return f.read()

@@ -1,0 +1,55 @@
+"""Arithmetic on dimensions that may be symbolic.
+
+A dimension is an ``int`` or a ``str``: a symbol (``"seq"``) or, after arithmetic on a
+symbol, a readable expression (``"(seq - 2) // 2 + 1"``). Only ints are ever used to size
+weights; symbolic results exist so that messages and summaries can show them.
+"""
+from __future__ import annotations
+
+import operator
+
+from ..types import Dim
+
+_OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "//": operator.floordiv}
+
+
+def is_int(d: Dim) -> bool:
+    return isinstance(d, int) and not isinstance(d, bool)
+
+
+def arith(a: Dim, op: str, b: Dim) -> Dim:
+    """``a op b`` for ints; a readable expression when either side is symbolic."""
+    if is_int(a) and is_int(b):
+        return _OPS[op](a, b)
+    if op in ("+", "-") and b == 0:
+        return a
+    if op in ("*", "//") and b == 1:
+        return a
+    left = a if is_int(a) or _atomic(a) else f"({a})"
+    right = b if is_int(b) or _atomic(b) else f"({b})"
+    return f"{left} {op} {right}"
+
+
+def _atomic(d: str) -> bool:
+    return d.isidentifier()
+
+
+def conv_out(size: Dim, kernel: int, stride: int, padding: int, dilation: int) -> Dim:
+    """Output length of a convolution or pooling window (floor mode)."""
+    if is_int(size):
+        return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+    span = dilation * (kernel - 1) + 1
+    inner = arith(arith(size, "+", 2 * padding), "-", span)
+    return arith(arith(inner, "//", stride), "+", 1)
+
+
+def conv_transpose_out(size: Dim, kernel: int, stride: int, padding: int, dilation: int,
+                       output_padding: int) -> Dim:
+    if is_int(size):
+        return (size - 1) * stride - 2 * padding + dilation * (kernel - 1) + output_padding + 1
+    grown = arith(arith(size, "-", 1), "*", stride)
+    return arith(grown, "+", dilation * (kernel - 1) + output_padding + 1 - 2 * padding)
+
+
+def fmt_shape(shape) -> str:
+    return "(" + ", ".join(str(d) for d in shape) + ("," if len(shape) == 1 else "") + ")"

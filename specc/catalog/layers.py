@@ -1,0 +1,243 @@
+"""Shape rules for torch.nn layers: one table entry per layer family (torch-free).
+
+A rule knows which leading constructor arguments the compiler infers from the input
+(``in_features`` of ``Linear``), what element type the input must have, and the output
+type. Layers without a rule go through the general rule in ``specc.analysis.meta`` (run
+the module on meta tensors). Rules raise :class:`ShapeProblem`; the analysis positions it.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+from ..types import Dim, TensorType, TupleType, ValueType
+from .dims import conv_out, conv_transpose_out, fmt_shape, is_int
+
+
+class ShapeProblem(Exception):
+    """A shape or type mistake found by a rule: ``message`` names what was expected and got."""
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+
+@dataclass(frozen=True)
+class LayerRule:
+    """How to size and type one layer family.
+
+    infer: names of the leading constructor parameters the compiler fills in.
+    fill: input type -> values for ``infer`` (raises ShapeProblem if the input cannot say).
+    out: (input types, every constructor argument by name) -> output type.
+    dtype: what the input's elements must be: "float", "index" (long/int) or "any".
+    forced: constructor arguments specc always sets (``batch_first=True``).
+    inputs: how many tensors the layer is applied to (min, max).
+    """
+
+    infer: tuple[str, ...] = ()
+    fill: Callable[[TensorType], tuple] = lambda t: ()
+    out: Callable[[list[TensorType], dict], ValueType] = lambda ts, a: ts[0]
+    dtype: str = "float"
+    forced: dict = field(default_factory=dict)
+    inputs: tuple[int, int] = (1, 1)
+
+
+def _need_rank(t: TensorType, ranks: tuple[int, ...], what: str, layout: str) -> None:
+    if len(t.shape) not in ranks:
+        raise ShapeProblem(f"{what} expects one example to be {layout}, got {fmt_shape(t.shape)} "
+                           f"(input {t.batched})")
+
+
+def _concrete(d: Dim, what: str, which: str) -> int:
+    if not is_int(d):
+        raise ShapeProblem(f"{what} needs a fixed size for the {which} of its input, got '{d}'",
+                           "sizes of weights cannot depend on a dimension that varies between batches")
+    return d
+
+
+def _last(what: str):
+    def fill(t: TensorType) -> tuple:
+        if not t.shape:
+            raise ShapeProblem(f"{what} expects at least one dim per example, got a scalar (input {t.batched})")
+        return (_concrete(t.shape[-1], what, "last dim"),)
+    return fill
+
+
+def _first(what: str, ranks: tuple[int, ...], layout: str):
+    def fill(t: TensorType) -> tuple:
+        _need_rank(t, ranks, what, layout)
+        return (_concrete(t.shape[0], what, "channel dim (dim 1)"),)
+    return fill
+
+
+def _tuple(v, n: int) -> tuple:
+    if isinstance(v, (list, tuple)):
+        return tuple(v)
+    return (v,) * n
+
+
+# ---------------------------------------------------------------- rule bodies
+def _linear_out(ts, a):
+    t = ts[0]
+    return TensorType("float", (*t.shape[:-1], a["out_features"]))
+
+
+def _conv_out(n: int, transpose: bool):
+    def out(ts, a):
+        t = ts[0]
+        k, s, d = _tuple(a["kernel_size"], n), _tuple(a["stride"], n), _tuple(a["dilation"], n)
+        pad = a["padding"]
+        spatial = []
+        for i, size in enumerate(t.shape[1:]):
+            if transpose:
+                op = _tuple(a.get("output_padding", 0), n)[i]
+                spatial.append(conv_transpose_out(size, k[i], s[i], _tuple(pad, n)[i], d[i], op))
+            elif pad == "same":
+                spatial.append(size)
+            else:
+                p = 0 if pad == "valid" else _tuple(pad, n)[i]
+                spatial.append(conv_out(size, k[i], s[i], p, d[i]))
+        for size in spatial:
+            if is_int(size) and size < 1:
+                raise ShapeProblem(f"the input {t.batched} is too small for this kernel: the output would have "
+                                   f"{fmt_shape(('B', a['out_channels'], *spatial))}")
+        return TensorType("float", (a["out_channels"], *spatial))
+    return out
+
+
+def _pool_out(n: int):
+    def out(ts, a):
+        t = ts[0]
+        k = _tuple(a["kernel_size"], n)
+        stride = a.get("stride") or a["kernel_size"]
+        s = _tuple(stride, n)
+        p = _tuple(a.get("padding", 0), n)
+        d = _tuple(a.get("dilation", 1), n)
+        spatial = [conv_out(size, k[i], s[i], p[i], d[i]) for i, size in enumerate(t.shape[1:])]
+        if any(is_int(x) and x < 1 for x in spatial):
+            raise ShapeProblem(f"the input {t.batched} is too small for a pooling window of {a['kernel_size']}")
+        return TensorType(t.dtype, (t.shape[0], *spatial))
+    return out
+
+
+def _adaptive_out(n: int):
+    def out(ts, a):
+        t = ts[0]
+        size = _tuple(a["output_size"], n)
+        spatial = [old if new is None else new for old, new in zip(t.shape[1:], size)]
+        return TensorType(t.dtype, (t.shape[0], *spatial))
+    return out
+
+
+def _embedding_out(ts, a):
+    t = ts[0]
+    return TensorType("float", (*t.shape, a["embedding_dim"]))
+
+
+def _rnn_out(lstm: bool):
+    def out(ts, a):
+        t = ts[0]
+        _need_rank(t, (2,), "a recurrent layer", "(seq, features)")
+        dirs = 2 if a.get("bidirectional") else 1
+        hidden = a["hidden_size"]
+        proj = a.get("proj_size") or 0
+        h_out = proj if proj else hidden
+        layers = a.get("num_layers", 1)
+        output = TensorType("float", (t.shape[0], dirs * h_out))
+        h = TensorType("float", (dirs * layers, h_out), batch_dim=1)
+        if lstm:
+            c = TensorType("float", (dirs * layers, hidden), batch_dim=1)
+            return TupleType((output, TupleType((h, c))))
+        return TupleType((output, h))
+    return out
+
+
+def _mha_out(ts, a):
+    q = ts[0]
+    k = ts[1] if len(ts) > 1 else q
+    _need_rank(q, (2,), "MultiheadAttention", "(seq, embed)")
+    if a["embed_dim"] % a["num_heads"]:
+        raise ShapeProblem(f"MultiheadAttention needs embed_dim divisible by num_heads, got "
+                           f"{a['embed_dim']} and {a['num_heads']}")
+    return TupleType((TensorType("float", q.shape), TensorType("float", (q.shape[0], k.shape[0]))))
+
+
+def _encoder_out(ts, a):
+    t = ts[0]
+    if a["d_model"] % a["nhead"]:
+        raise ShapeProblem(f"TransformerEncoderLayer needs d_model divisible by nhead, got "
+                           f"{a['d_model']} and {a['nhead']}")
+    return t
+
+
+def _flatten_out(ts, a):
+    t = ts[0]
+    full = t.full
+    n = len(full)
+    start = a.get("start_dim", 1)
+    end = a.get("end_dim", -1)
+    start, end = start % n if n else 0, end % n if n else 0
+    if start == 0 and t.batch_dim == 0:
+        raise ShapeProblem(f"Flatten(start_dim=0) would merge the batch into the features (input {t.batched})",
+                           "keep start_dim=1, the default")
+    merged: Dim = 1
+    for d in full[start:end + 1]:
+        merged = merged * d if is_int(merged) and is_int(d) else f"{merged}*{d}" if merged != 1 else d
+    return TensorType.from_full(t.dtype, (*full[:start], merged, *full[end + 1:]))
+
+
+def _same(ts, a):
+    return ts[0]
+
+
+def _norm(what: str, ranks: tuple[int, ...], layout: str, arg: str = "num_features") -> LayerRule:
+    return LayerRule(infer=(arg,), fill=_first(what, ranks, layout), out=_same)
+
+
+_ELEMENTWISE = (
+    "ReLU ReLU6 Sigmoid Tanh GELU SiLU ELU SELU CELU LeakyReLU PReLU Softplus Softsign Hardtanh "
+    "Hardswish Hardsigmoid Mish LogSigmoid Tanhshrink Softshrink Hardshrink Threshold RReLU Softmax "
+    "LogSoftmax Softmin Dropout Dropout1d Dropout2d Dropout3d AlphaDropout FeatureAlphaDropout Identity"
+).split()
+
+_SAME_ANY = LayerRule(out=_same, dtype="any")
+
+RULES: dict[str, LayerRule] = {name: LayerRule(out=_same) for name in _ELEMENTWISE}
+RULES["Identity"] = _SAME_ANY
+RULES.update({
+    "Linear": LayerRule(infer=("in_features",), fill=_last("Linear"), out=_linear_out),
+    "Embedding": LayerRule(out=_embedding_out, dtype="index"),
+    "LayerNorm": LayerRule(infer=("normalized_shape",), fill=_last("LayerNorm"), out=_same),
+    "BatchNorm1d": _norm("BatchNorm1d", (1, 2), "(channels,) or (channels, length)"),
+    "BatchNorm2d": _norm("BatchNorm2d", (3,), "(channels, height, width)"),
+    "BatchNorm3d": _norm("BatchNorm3d", (4,), "(channels, depth, height, width)"),
+    "InstanceNorm1d": _norm("InstanceNorm1d", (2,), "(channels, length)"),
+    "InstanceNorm2d": _norm("InstanceNorm2d", (3,), "(channels, height, width)"),
+    "InstanceNorm3d": _norm("InstanceNorm3d", (4,), "(channels, depth, height, width)"),
+    "LSTM": LayerRule(infer=("input_size",), fill=_last("LSTM"), out=_rnn_out(True), forced={"batch_first": True}),
+    "GRU": LayerRule(infer=("input_size",), fill=_last("GRU"), out=_rnn_out(False), forced={"batch_first": True}),
+    "RNN": LayerRule(infer=("input_size",), fill=_last("RNN"), out=_rnn_out(False), forced={"batch_first": True}),
+    "MultiheadAttention": LayerRule(infer=("embed_dim",), fill=_last("MultiheadAttention"), out=_mha_out,
+                                    forced={"batch_first": True}, inputs=(1, 3)),
+    "TransformerEncoderLayer": LayerRule(infer=("d_model",), fill=_last("TransformerEncoderLayer"),
+                                         out=_encoder_out, forced={"batch_first": True}),
+    "Flatten": LayerRule(out=_flatten_out, dtype="any"),
+})
+_LAYOUTS = {1: "(channels, length)", 2: "(channels, height, width)", 3: "(channels, depth, height, width)"}
+for _n in (1, 2, 3):
+    RULES[f"Conv{_n}d"] = LayerRule(infer=("in_channels",), fill=_first(f"Conv{_n}d", (_n + 1,), _LAYOUTS[_n]),
+                                    out=_conv_out(_n, False))
+    RULES[f"ConvTranspose{_n}d"] = LayerRule(infer=("in_channels",),
+                                             fill=_first(f"ConvTranspose{_n}d", (_n + 1,), _LAYOUTS[_n]),
+                                             out=_conv_out(_n, True))
+    for _kind in ("Max", "Avg"):
+        RULES[f"{_kind}Pool{_n}d"] = LayerRule(out=_pool_out(_n), dtype="any")
+        RULES[f"Adaptive{_kind}Pool{_n}d"] = LayerRule(out=_adaptive_out(_n), dtype="any")
+
+
+def check_rank_for_pool(name: str, t: TensorType) -> None:
+    """Pooling and convolutions want (channels, *spatial) per example."""
+    for n in (1, 2, 3):
+        if name.endswith(f"Pool{n}d"):
+            _need_rank(t, (n + 1,), name, _LAYOUTS[n])

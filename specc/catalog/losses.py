@@ -1,0 +1,69 @@
+"""Built-in losses (section 5): the torch.nn loss class each compiles to and its fit check.
+
+A check gets the output and target types (batch included, as in PyTorch) and the number of
+classes the data has (or None), and raises ShapeProblem naming both sides when they do not
+fit the loss. Torch-free.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Callable
+
+from ..types import TensorType
+from .layers import ShapeProblem
+
+
+@dataclass(frozen=True)
+class LossRule:
+    module: str                                   # torch.nn class, e.g. "CrossEntropyLoss"
+    check: Callable[[TensorType, TensorType, "int | None", str], None]
+
+
+def _classes(out: TensorType, tgt: TensorType, classes, name: str) -> None:
+    if out.dtype != "float":
+        raise ShapeProblem(f"{name} wants float scores from the model, got output {out.dtype} {out.batched}")
+    if len(out.shape) < 1:
+        raise ShapeProblem(f"{name} wants one score per class from the model, got output {out.batched}",
+                           "end the model with Linear(data.classes)")
+    if tgt.dtype in ("long", "int"):
+        if tuple(tgt.shape) != tuple(out.shape[1:]):
+            raise ShapeProblem(f"{name} wants class indices of shape {_fmt(('B', *out.shape[1:]))} for an output "
+                               f"{out.batched}, got target {tgt.batched}")
+    elif tgt.dtype == "float":
+        if tuple(tgt.shape) != tuple(out.shape):
+            raise ShapeProblem(f"{name} with class probabilities wants a target of the output's shape "
+                               f"{out.batched}, got target {tgt.batched}")
+    else:
+        raise ShapeProblem(f"{name} wants class indices (long) as its target, got {tgt.dtype} {tgt.batched}")
+    if classes is not None and out.shape[0] != classes:
+        raise ShapeProblem(f"{name} wants logits with data.classes = {classes} columns, got output {out.batched}",
+                           "end the model with Linear(data.classes)")
+
+
+def _same(out: TensorType, tgt: TensorType, classes, name: str) -> None:
+    if tgt.dtype != "float":
+        raise ShapeProblem(f"{name} wants a float target of the output's shape {out.batched}, got target "
+                           f"{tgt.dtype} {tgt.batched}",
+                           "class indices go with cross_entropy" if tgt.dtype == "long" else None)
+    if out.dtype != "float":
+        raise ShapeProblem(f"{name} wants a float output, got {out.dtype} {out.batched}")
+    if tuple(out.full) != tuple(tgt.full):
+        raise ShapeProblem(f"{name} wants output and target of the same shape, got output {out.batched} "
+                           f"and target {tgt.batched}")
+
+
+def _fmt(shape) -> str:
+    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
+
+
+LOSSES: dict[str, LossRule] = {
+    "cross_entropy": LossRule("CrossEntropyLoss", _classes),
+    "nll": LossRule("NLLLoss", _classes),
+    "mse": LossRule("MSELoss", _same),
+    "l1": LossRule("L1Loss", _same),
+    "smooth_l1": LossRule("SmoothL1Loss", _same),
+    "huber": LossRule("HuberLoss", _same),
+    "bce": LossRule("BCELoss", _same),
+    "bce_with_logits": LossRule("BCEWithLogitsLoss", _same),
+    "kl_div": LossRule("KLDivLoss", _same),
+}

@@ -1,0 +1,1 @@
+"""The back end: IR -> torch.fx GraphModule, IR -> standalone PyTorch source."""

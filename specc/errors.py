@@ -1,0 +1,124 @@
+"""Diagnostics as data.
+
+Every user mistake becomes a :class:`Diagnostic` (a code, a message, a :class:`Span`, an
+optional hint). A :class:`SpecError` carries one or more of them. Nothing here prints:
+rendering happens at the edge (``specc.cli.render``) or through :meth:`SpecError.__str__`.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+import difflib
+from typing import Iterable, Sequence
+
+
+@dataclass(frozen=True)
+class Span:
+    """A position in a spec file: 1-based line and column, plus 0-based offsets."""
+
+    line: int = 1
+    column: int = 1
+    start: int = 0
+    end: int = 0
+    end_line: int = 0
+    end_column: int = 0
+
+    def __bool__(self) -> bool:  # a Span is always a real position
+        return True
+
+
+@dataclass(frozen=True)
+class Diagnostic:
+    """One user-facing error: what is wrong, where, and optionally how to fix it."""
+
+    message: str
+    span: Span = field(default_factory=Span)
+    hint: str | None = None
+    code: str = "E000"
+    path: str = "<spec>"
+
+
+class SpecError(Exception):
+    """A mistake in a spec (or its data): one or more positioned diagnostics.
+
+    ``str(err)`` is the plain ``path:line:col: error: message`` text of every diagnostic,
+    with the source line and a caret when the source is known.
+    """
+
+    def __init__(self, diagnostics: Diagnostic | Sequence[Diagnostic], source: str | None = None):
+        if isinstance(diagnostics, Diagnostic):
+            diagnostics = [diagnostics]
+        self.diagnostics: list[Diagnostic] = list(diagnostics)
+        self.source = source
+        super().__init__(self.render())
+
+    # convenience accessors for the first (usually only) diagnostic
+    @property
+    def line(self) -> int:
+        return self.diagnostics[0].span.line
+
+    @property
+    def column(self) -> int:
+        return self.diagnostics[0].span.column
+
+    @property
+    def message(self) -> str:
+        return self.diagnostics[0].message
+
+    @property
+    def hint(self) -> str | None:
+        return self.diagnostics[0].hint
+
+    @property
+    def path(self) -> str:
+        return self.diagnostics[0].path
+
+    def with_context(self, path: str, source: str | None) -> "SpecError":
+        """The same error re-addressed to ``path`` (used when the text came from a file)."""
+        diags = [Diagnostic(d.message, d.span, d.hint, d.code, path if d.path == "<spec>" else d.path)
+                 for d in self.diagnostics]
+        return SpecError(diags, source if source is not None else self.source)
+
+    def render(self) -> str:
+        return "\n".join(render_plain(d, self.source) for d in self.diagnostics)
+
+
+def render_plain(d: Diagnostic, source: str | None) -> str:
+    """``path:line:col: error: message``, the source line, a caret, and the hint."""
+    out = [f"{d.path}:{d.span.line}:{d.span.column}: error: {d.message}"]
+    line = source_line(source, d.span.line) if source is not None else None
+    if line is not None:
+        out.append("    " + line)
+        out.append("    " + caret_prefix(line, d.span.column) + "^")
+    if d.hint:
+        out.append(f"hint: {d.hint}")
+    return "\n".join(out)
+
+
+def source_line(source: str, line: int) -> str | None:
+    lines = source.splitlines()
+    if 1 <= line <= len(lines):
+        return lines[line - 1].rstrip("\r\n")
+    return None
+
+
+def caret_prefix(line: str, column: int) -> str:
+    """Whitespace that puts a caret under ``column`` (tabs kept so it lines up)."""
+    return "".join(c if c == "\t" else " " for c in line[: max(column - 1, 0)])
+
+
+def did_you_mean(name: str, candidates: Iterable[str], n: int = 1) -> str | None:
+    """``"did you mean 'Linear'?"`` for the closest candidate, or None."""
+    cands = list(candidates)
+    close = difflib.get_close_matches(name, cands, n=n, cutoff=0.6)
+    if not close:
+        lowered = {c.lower(): c for c in cands}
+        if name.lower() in lowered:
+            close = [lowered[name.lower()]]
+    if not close:
+        return None
+    return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+
+
+def error(message: str, span: Span, hint: str | None = None, code: str = "E000") -> SpecError:
+    """Shorthand for a one-diagnostic SpecError."""
+    return SpecError(Diagnostic(message, span, hint, code))

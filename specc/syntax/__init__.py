@@ -1,0 +1,1 @@
+"""The front end: grammar -> parse tree -> AST (torch-free)."""

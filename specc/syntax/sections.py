@@ -1,0 +1,275 @@
+"""Typed, validated views of the ``data { }`` and ``train { }`` sections.
+
+The AST keeps each section's entries in source order (what ``specc fmt`` prints). The value
+rules of the language live on :class:`DataOptions` and :class:`TrainOptions`, pydantic models
+built from those entries by :func:`validate_entries`, which maps every pydantic error back to
+the spec position of the offending key or value and rewords it for spec authors.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+import re
+from typing import Any, Literal, Optional, Union
+
+from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+
+from ..errors import Diagnostic, did_you_mean
+from . import ast
+
+METRICS = ("accuracy", "top5", "f1", "precision", "recall", "mae", "rmse", "r2")
+PLOTS = ("loss", "decision_boundary", "fit")
+_DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+
+
+@dataclass(frozen=True)
+class CallValue:
+    """A call written as a section value, such as ``early_stop(monitor=valid.loss)``."""
+
+    name: str
+    args: tuple
+    kwargs: dict
+
+
+def literal(expr: ast.Expr) -> Any:
+    """The plain Python value of a literal expression, or the expression itself.
+
+    Names and dotted names become strings (``auto``, ``valid.loss``): a section value is a
+    symbol, never a variable. Anything else that is not a literal is returned unchanged, so
+    that validation can say which value was not understood.
+    """
+    if isinstance(expr, (ast.Number, ast.Percent, ast.String)):
+        return expr.value
+    if isinstance(expr, ast.Const):
+        return {"true": True, "false": False, "none": None, "full": "full"}[expr.value]
+    if isinstance(expr, ast.Name):
+        return expr.id
+    if isinstance(expr, ast.Attr):
+        inner = literal(expr.value)
+        return f"{inner}.{expr.attr}" if isinstance(inner, str) else expr
+    if isinstance(expr, ast.Neg) and isinstance(expr.operand, ast.Number):
+        return -expr.operand.value
+    if isinstance(expr, (ast.ListExpr, ast.TupleExpr)):
+        return [literal(i) for i in expr.items]
+    if isinstance(expr, ast.Call) and isinstance(expr.func, ast.Name):
+        return CallValue(expr.func.id, tuple(literal(a) for a in expr.args),
+                         {k.name: literal(k.value) for k in expr.kwargs})
+    return expr
+
+
+class _Options(BaseModel):
+    model_config = ConfigDict(frozen=True, extra="forbid", strict=True, arbitrary_types_allowed=True)
+
+
+ExprValue = Union[ast.Call, ast.Name, ast.Attr, ast.BinOp, ast.Neg, ast.Pipeline, ast.Index,
+                  ast.Number, ast.Percent, ast.String, ast.ListExpr, ast.TupleExpr, ast.Const]
+
+
+class DataOptions(_Options):
+    """What ``data { }`` may hold. Sources, ``encode`` and ``transform`` stay expressions."""
+
+    train: ast.Call
+    valid: Union[float, ast.Call, None] = None
+    test: Union[float, ast.Call, None] = None
+    batch: Union[int, Literal["full"]] = 32
+    shuffle: bool = True
+    workers: int = 0
+    pad: Union[int, float] = 0
+    seed: int = 0
+    encode: Optional[ast.Call] = None
+    transform: Optional[ExprValue] = None
+
+    @field_validator("valid", "test")
+    @classmethod
+    def _fraction(cls, v):
+        if isinstance(v, float) and not 0 < v < 1:
+            raise ValueError(f"must be a fraction between 0% and 100% (exclusive), got {v:g}")
+        return v
+
+    @field_validator("batch")
+    @classmethod
+    def _batch(cls, v):
+        if isinstance(v, int) and v < 1:
+            raise ValueError(f"must be at least 1 (or full), got {v}")
+        return v
+
+    @field_validator("workers", "seed")
+    @classmethod
+    def _non_negative(cls, v):
+        if v < 0:
+            raise ValueError(f"must not be negative, got {v}")
+        return v
+
+
+class EarlyStop(_Options):
+    monitor: str = "valid.loss"
+    patience: int = 5
+    min_delta: float = 0.0
+    mode: Optional[Literal["min", "max"]] = None
+
+    @field_validator("patience")
+    @classmethod
+    def _patience(cls, v):
+        if v < 1:
+            raise ValueError(f"must be at least 1, got {v}")
+        return v
+
+
+class TrainOptions(_Options):
+    """What ``train { }`` may hold, with the defaults a run uses."""
+
+    epochs: int = 10
+    device: str = "auto"
+    seed: int = 0
+    metrics: list[str] = []
+    precision: Literal["fp32", "bf16", "fp16"] = "fp32"
+    clip_grad: Optional[float] = None
+    accumulate: int = 1
+    compile: bool = False
+    early_stop: Optional[EarlyStop] = None
+    checkpoint: Optional[str] = None
+    plot: list[str] = []
+    model: Optional[str] = None
+    target: Optional[str] = None
+    threads: Optional[int] = None
+
+    @field_validator("epochs", "accumulate")
+    @classmethod
+    def _at_least_one(cls, v):
+        if v < 1:
+            raise ValueError(f"must be at least 1, got {v}")
+        return v
+
+    @field_validator("threads")
+    @classmethod
+    def _threads(cls, v):
+        if v is not None and v < 1:
+            raise ValueError(f"must be at least 1, got {v}")
+        return v
+
+    @field_validator("seed")
+    @classmethod
+    def _seed(cls, v):
+        if v < 0:
+            raise ValueError(f"must not be negative, got {v}")
+        return v
+
+    @field_validator("clip_grad", mode="before")
+    @classmethod
+    def _clip(cls, v):
+        if isinstance(v, int) and not isinstance(v, bool):
+            v = float(v)
+        if isinstance(v, float) and v <= 0:
+            raise ValueError(f"must be greater than 0, got {v:g}")
+        return v
+
+    @field_validator("device")
+    @classmethod
+    def _device(cls, v):
+        if not _DEVICE.match(v):
+            raise ValueError(f"unknown device '{v}': use auto, cpu, cuda, cuda:N or mps")
+        return v
+
+    @field_validator("metrics")
+    @classmethod
+    def _metrics(cls, v):
+        return _names_from(v, METRICS, "metric")
+
+    @field_validator("plot")
+    @classmethod
+    def _plots(cls, v):
+        return _names_from(v, PLOTS, "plot")
+
+    @field_validator("early_stop", mode="before")
+    @classmethod
+    def _early_stop(cls, v):
+        if isinstance(v, CallValue):
+            if v.name != "early_stop":
+                raise ValueError(f"write early_stop(monitor=..., patience=...), got {v.name}(...)")
+            if v.args:
+                raise ValueError("early_stop takes keyword arguments only: early_stop(monitor=valid.loss, patience=5)")
+            return EarlyStop.model_validate(v.kwargs)
+        return v
+
+
+def _names_from(values: list[str], allowed: tuple[str, ...], what: str) -> list[str]:
+    for name in values:
+        if name not in allowed:
+            hint = did_you_mean(name, allowed)
+            raise ValueError(f"unknown {what} '{name}'" + (f"; {hint}" if hint else "")
+                             + f" (known: {', '.join(allowed)})")
+    return values
+
+
+# Section values that are taken as expressions rather than literals.
+_EXPR_KEYS = {"data": {"train", "valid", "test", "encode", "transform"}, "train": set()}
+
+
+def _section_value(section: str, key: str, expr: ast.Expr):
+    if key in _EXPR_KEYS[section]:
+        if key in ("valid", "test") and isinstance(expr, (ast.Percent, ast.Number)):
+            return float(expr.value)
+        return expr
+    value = literal(expr)
+    # `batch = full` and friends: keep the keyword constants as their literal value.
+    return value
+
+
+_WORDS = {
+    "int_type": "must be a whole number", "int_from_float": "must be a whole number",
+    "float_type": "must be a number", "bool_type": "must be true or false",
+    "string_type": "must be a name or a string", "list_type": "must be a list like [a, b]",
+    "missing": "is required", "model_type": "must be a source call like moons(samples=1000)",
+    "model_attributes_type": "must be a call like early_stop(monitor=valid.loss, patience=5)",
+}
+
+
+def _reword(err: dict) -> str:
+    kind = err["type"]
+    if kind == "value_error":
+        return str(err["msg"]).removeprefix("Value error, ")
+    if kind == "literal_error":
+        return "must be one of " + str(err["ctx"]["expected"]).replace("'", "")
+    if kind in _WORDS:
+        return _WORDS[kind]
+    if kind.startswith("union") or kind.startswith("is_instance"):
+        return "has the wrong kind of value"
+    return err["msg"][0].lower() + err["msg"][1:]
+
+
+def validate_entries(section: str, model: type[BaseModel], entries: list[ast.Entry], span, source: str):
+    """Validate ``entries`` into ``model``; return (options or None, diagnostics)."""
+    by_key: dict[str, ast.Entry] = {}
+    diags: list[Diagnostic] = []
+    for e in entries:
+        if e.key in by_key:
+            diags.append(Diagnostic(f"'{e.key}' is set twice in {section}", e.key_span,
+                                    f"first set at line {by_key[e.key].key_span.line}", code="E030"))
+            continue
+        by_key[e.key] = e
+    values = {k: _section_value(section, k, e.value) for k, e in by_key.items()}
+    try:
+        return model.model_validate(values), diags
+    except ValidationError as exc:
+        for err in exc.errors(include_url=False):
+            diags.append(_diagnostic(section, model, err, by_key, span, source))
+        return None, diags
+
+
+def _diagnostic(section, model, err, by_key, span, source) -> Diagnostic:
+    loc = err["loc"]
+    key = str(loc[0]) if loc else ""
+    entry = by_key.get(key)
+    if err["type"] == "extra_forbidden" and entry is not None:
+        hint = did_you_mean(key, model.model_fields)
+        return Diagnostic(f"unknown {section} setting '{key}'", entry.key_span,
+                          hint or f"known settings: {', '.join(model.model_fields)}", code="E031")
+    if entry is None:
+        return Diagnostic(f"{section}.{key} {_reword(err)}", span, code="E032")
+    sub = ".".join(str(p) for p in loc[1:] if not isinstance(p, int) and not str(p).startswith("function"))
+    where = f"{section}.{key}" + (f".{sub}" if sub and not sub.startswith(("Call", "float", "int")) else "")
+    written = source[entry.value.span.start:entry.value.span.end] if source else ""
+    sep = ":" if err["type"] == "value_error" else ""
+    message = f"{where}{sep} {_reword(err)}"
+    if written and written not in message and err["type"] != "value_error":
+        message += f", got {written}"
+    return Diagnostic(message, entry.value.span, code="E033")

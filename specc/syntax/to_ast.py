@@ -1,0 +1,284 @@
+"""lark parse tree -> AST.
+
+The transformer only builds nodes. What it cannot build (a bad escape in a string, a number
+too large to represent) it records as a diagnostic in ``problems`` and builds a stand-in, so
+the caller can report every such mistake at once. It is non-recursive, so deeply nested input
+cannot overflow the stack here; :func:`check_depth` then bounds the depth for later passes.
+"""
+from __future__ import annotations
+
+import math
+
+from lark import Token, Transformer_NonRecursive, Tree, v_args
+
+from ..errors import Diagnostic, Span
+from . import ast
+
+MAX_DEPTH = 200
+
+
+def span_of(meta) -> Span:
+    if getattr(meta, "empty", True):
+        return Span()
+    return Span(meta.line, meta.column, meta.start_pos, meta.end_pos, meta.end_line, meta.end_column)
+
+
+def token_span(tok: Token) -> Span:
+    return Span(tok.line or 1, tok.column or 1, tok.start_pos or 0, tok.end_pos or 0,
+                tok.end_line or tok.line or 1, tok.end_column or tok.column or 1)
+
+
+_ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+
+
+def _binop(op: str):
+    def build(self, meta, children):
+        left, right = children
+        return ast.BinOp(op=op, left=left, right=right, span=span_of(meta))
+    return build
+
+
+@v_args(meta=True)
+class ToAst(Transformer_NonRecursive):
+    """Builds :mod:`specc.syntax.ast` nodes; see the grammar's aliases for the names."""
+
+    def __init__(self):
+        super().__init__()
+        self.problems: list[Diagnostic] = []
+
+    # -------------------------------------------------------- atoms
+    def name(self, meta, children):
+        return ast.Name(id=str(children[0]), span=span_of(meta))
+
+    def int(self, meta, children):
+        text = str(children[0])
+        try:
+            value = int(text)
+        except ValueError:  # more digits than Python converts
+            self._problem("number too large", span_of(meta))
+            value = 0
+        return ast.Number(value=value, text=text, span=span_of(meta))
+
+    def float(self, meta, children):
+        text = str(children[0])
+        value = float(text)
+        if not math.isfinite(value):
+            self._problem(f"number too large: {text}", span_of(meta))
+            value = 0.0
+        return ast.Number(value=value, text=text, span=span_of(meta))
+
+    def percent(self, meta, children):
+        text = str(children[0])
+        value = float(text[:-1]) / 100
+        return ast.Percent(value=value, text=text, span=span_of(meta))
+
+    def string(self, meta, children):
+        return ast.String(value=self._unescape(children[0]), span=span_of(meta))
+
+    def true(self, meta, children):
+        return ast.Const(value="true", span=span_of(meta))
+
+    def false(self, meta, children):
+        return ast.Const(value="false", span=span_of(meta))
+
+    def none(self, meta, children):
+        return ast.Const(value="none", span=span_of(meta))
+
+    def full(self, meta, children):
+        return ast.Const(value="full", span=span_of(meta))
+
+    def range(self, meta, children):
+        lo, hi = (int(str(c)) if len(str(c)) < 100 else 0 for c in children)
+        if lo > hi:
+            self._problem(f"a range must go upwards: {lo}..{hi}", span_of(meta))
+        return ast.Range(lo=lo, hi=hi, span=span_of(meta))
+
+    def list(self, meta, children):
+        return ast.ListExpr(items=[c for c in children if c is not None], span=span_of(meta))
+
+    def tuple(self, meta, children):
+        return ast.TupleExpr(items=[c for c in children if c is not None], span=span_of(meta))
+
+    # -------------------------------------------------------- operators
+    add = _binop("+")
+    sub = _binop("-")
+    mul = _binop("*")
+    div = _binop("/")
+    floordiv = _binop("//")
+    matmul = _binop("@")
+    pow = _binop("**")
+
+    def neg(self, meta, children):
+        return ast.Neg(operand=children[0], span=span_of(meta))
+
+    def pipeline(self, meta, children):
+        left, right = children
+        stages = left.stages if isinstance(left, ast.Pipeline) else [left]
+        return ast.Pipeline(stages=[*stages, right], span=span_of(meta))
+
+    def attr(self, meta, children):
+        value, name = children
+        return ast.Attr(value=value, attr=str(name), span=span_of(meta))
+
+    def call(self, meta, children):
+        func, args = children
+        positional, keywords = [], []
+        for a in args or []:
+            (keywords if isinstance(a, ast.Keyword) else positional).append(a)
+        return ast.Call(func=func, args=positional, kwargs=keywords, span=span_of(meta))
+
+    def args(self, meta, children):
+        return children
+
+    def keyword(self, meta, children):
+        name, value = children
+        return ast.Keyword(name=str(name), value=value, span=span_of(meta), name_span=token_span(name))
+
+    def index(self, meta, children):
+        value, items = children
+        return ast.Index(value=value, items=items, span=span_of(meta))
+
+    def subscripts(self, meta, children):
+        return children
+
+    def slice(self, meta, children):
+        lower, upper, step = children
+        return ast.Slice(lower=lower, upper=upper, step=step, span=span_of(meta))
+
+    def ellipsis(self, meta, children):
+        return ast.EllipsisExpr(span=span_of(meta))
+
+    # -------------------------------------------------------- models and blocks
+    def int_dim(self, meta, children):
+        return int(str(children[0])) if len(str(children[0])) < 100 else 0
+
+    def sym_dim(self, meta, children):
+        return str(children[0])
+
+    def dims(self, meta, children):
+        return children
+
+    def tensor_type(self, meta, children):
+        dtype, dims = children
+        return ast.TypeRef(dtype=str(dtype), dims=dims or [], span=span_of(meta))
+
+    def setting_type(self, meta, children):
+        return ast.TypeRef(dtype=str(children[0]), dims=None, span=span_of(meta))
+
+    def param(self, meta, children):
+        name, type_, default = children
+        return ast.Param(name=str(name), type=type_, default=default, span=span_of(meta))
+
+    def params(self, meta, children):
+        return children
+
+    def body(self, meta, children):
+        return children
+
+    def _definition(self, cls, meta, children):
+        name, params, body = children
+        return cls(name=str(name), params=params or [], body=body, span=span_of(meta),
+                   name_span=token_span(name))
+
+    def model_def(self, meta, children):
+        return self._definition(ast.Model, meta, children)
+
+    def block_def(self, meta, children):
+        return self._definition(ast.Block, meta, children)
+
+    def assign(self, meta, children):
+        name, value = children
+        return ast.Assign(target=str(name), value=value, span=span_of(meta))
+
+    def name_target(self, meta, children):
+        return ast.NameTarget(name=str(children[0]), span=span_of(meta))
+
+    def tuple_target(self, meta, children):
+        return ast.TupleTarget(items=children, span=span_of(meta))
+
+    def destructure(self, meta, children):
+        *targets, value = children
+        return ast.Destructure(targets=ast.TupleTarget(items=targets, span=span_of(meta)), value=value,
+                               span=span_of(meta))
+
+    def return_stmt(self, meta, children):
+        return ast.Return(values=children, span=span_of(meta))
+
+    # -------------------------------------------------------- top level
+    def dotted_name(self, meta, children):
+        return ".".join(str(c) for c in children)
+
+    def import_stmt(self, meta, children):
+        what, alias = children
+        if isinstance(what, Token) and what.type == "STRING":
+            return ast.Import(path=self._unescape(what), alias=str(alias), span=span_of(meta))
+        return ast.Import(module=what, alias=str(alias), span=span_of(meta))
+
+    def entry(self, meta, children):
+        key, value = children
+        return ast.Entry(key=str(key), value=value, span=span_of(meta), key_span=token_span(key))
+
+    def device_name(self, meta, children):
+        name, number = children
+        return ast.Name(id=f"{name}:{number}", span=span_of(meta))
+
+    def data_section(self, meta, children):
+        return ("data", children, span_of(meta))
+
+    def train_section(self, meta, children):
+        return ("train", children, span_of(meta))
+
+    def loss_def(self, meta, children):
+        return ast.Loss(value=children[0], span=span_of(meta))
+
+    def optimizer_def(self, meta, children):
+        return ast.Optimizer(value=children[0], span=span_of(meta))
+
+    def schedule_def(self, meta, children):
+        return ast.Schedule(value=children[0], span=span_of(meta))
+
+    def start(self, meta, children):
+        return children
+
+    # -------------------------------------------------------- helpers
+    def _problem(self, message: str, span: Span, hint: str | None = None) -> None:
+        self.problems.append(Diagnostic(message, span, hint, code="E020"))
+
+    def _unescape(self, tok: Token) -> str:
+        body, out, i = str(tok)[1:-1], [], 0
+        while i < len(body):
+            c = body[i]
+            if c == "\\" and i + 1 < len(body):
+                esc = body[i + 1]
+                if esc in _ESCAPES:
+                    out.append(_ESCAPES[esc])
+                else:
+                    sp = token_span(tok)
+                    col = sp.column + 1 + i
+                    self._problem(f"unknown escape '\\{esc}' in string",
+                                  Span(sp.line, col, sp.start + 1 + i, sp.start + 3 + i, sp.line, col + 2),
+                                  'the escapes are \\" \\\\ \\n and \\t')
+                    out.append(esc)
+                i += 2
+            else:
+                out.append(c)
+                i += 1
+        return "".join(out)
+
+
+def check_depth(tree: Tree) -> Span | None:
+    """The span of the first node nested deeper than MAX_DEPTH, counting a flat chain once.
+
+    Chains of the same operator (``a + b + c``, ``x -> f -> g``) are lists to later passes, so
+    only a change of construct counts as a level; the walk is iterative.
+    """
+    stack = [(tree, 0)]
+    while stack:
+        node, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            return span_of(node.meta)
+        for child in node.children:
+            if isinstance(child, Tree):
+                same = child.data == node.data and child.data in ("pipeline", "add", "mul", "sub")
+                stack.append((child, depth if same else depth + 1))
+    return None

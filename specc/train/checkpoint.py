@@ -1,0 +1,124 @@
+"""Checkpoint files: atomic writes, safe loads, random-number state.
+
+A checkpoint is a dict of tensors, numbers, strings, None, lists and dicts only, so it loads
+with ``torch.load(weights_only=True)`` (no pickled code runs on load). What the trainer
+stores (see ``specc.train.loop``):
+
+========================  ==========================================================
+``format``                1 (bumped when the layout changes)
+``model``                 the model's ``state_dict`` (of the uncompiled module)
+``optimizer``             ``optimizer.state_dict()``
+``scheduler``             ``scheduler.state_dict()`` or None
+``scaler``                ``GradScaler.state_dict()`` (fp16 on CUDA) or None
+``epoch``                 epochs completed
+``step_in_epoch``         batches of the next epoch already trained (0 at an epoch end)
+``global_step``           optimizer steps so far
+``spec_hash``             hash of the spec that produced the run
+``history``               the history rows so far (list of dicts)
+``best``                  best monitored value so far, or None
+``monitor``               the history key it was read from, e.g. ``"valid.loss"``
+``early_stop_counter``    epochs since the monitored value last improved
+``rng``                   ``{"cpu": ByteTensor, "cuda": [ByteTensor, ...]}``
+``partial``               mid-epoch only: the epoch's per-batch losses, batch sizes,
+                          gradient norms and seconds so far; None at an epoch end
+========================  ==========================================================
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+import tempfile
+from typing import Any
+
+import torch
+
+from specc.train.errors import ResumeError
+
+FORMAT = 1
+LAST = "last.pt"
+BEST = "best.pt"
+
+
+def save(path: str | os.PathLike, state: dict) -> None:
+    """Write ``state`` to ``path`` so that a crash never leaves a torn file there.
+
+    The bytes go to a temporary file in the same directory, are flushed and fsync'd, and the
+    file is renamed over ``path`` (``os.replace`` is atomic on one file system); then the
+    directory is fsync'd so the rename itself survives a power cut. If writing fails the
+    temporary file is removed and ``path`` keeps its previous content.
+    """
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        with os.fdopen(fd, "wb") as f:
+            torch.save(state, f)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    _fsync_dir(path.parent)
+
+
+def _fsync_dir(directory: Path) -> None:
+    """Persist a rename; some platforms (Windows) cannot open a directory, which is fine."""
+    try:
+        fd = os.open(directory, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def load(path: str | os.PathLike) -> dict:
+    """Read a checkpoint onto the CPU without running pickled code.
+
+    Raises:
+        ResumeError: the file is missing or is not a checkpoint this version can read.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise ResumeError(f"no checkpoint to resume from: {path} does not exist",
+                          hint="run without resume first, with train.checkpoint set")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # a corrupt or foreign file: say which, keep the cause
+        raise ResumeError(f"cannot read checkpoint {path}: {exc}") from exc
+    if not isinstance(state, dict) or state.get("format") != FORMAT:
+        raise ResumeError(f"{path} is not a specc checkpoint (format {FORMAT})")
+    return state
+
+
+def rng_state(device: torch.device) -> dict[str, Any]:
+    """The random-number state the loop draws from (dropout), as tensors."""
+    state: dict[str, Any] = {"cpu": torch.get_rng_state()}
+    if device.type == "cuda":
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    if device.type == "mps":
+        state["mps"] = torch.mps.get_rng_state()
+    return state
+
+
+def set_rng_state(state: dict[str, Any]) -> None:
+    """Restore what :func:`rng_state` captured (devices absent here are skipped)."""
+    torch.set_rng_state(state["cpu"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+    if "mps" in state and torch.backends.mps.is_available():
+        torch.mps.set_rng_state(state["mps"])
+
+
+def check_spec_hash(state: dict, spec_hash: str, path: Path, force: bool) -> None:
+    """Refuse to resume a run of another spec unless ``force``."""
+    saved = state.get("spec_hash", "")
+    if saved != spec_hash and not force:
+        raise ResumeError(
+            f"{path} was written by a different spec (hash {saved or '<none>'}); "
+            f"this spec has hash {spec_hash or '<none>'}",
+            hint="resume with force to load it anyway, or start a fresh run")

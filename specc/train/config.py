@@ -1,0 +1,147 @@
+"""Settings of one training run (torch-free, so the front end can build and check them).
+
+:class:`TrainConfig` mirrors the ``train { ... }`` block of the language (LANGUAGE.md section 7).
+Values are validated once, here, so the loop can trust them; a bad value raises
+:class:`~specc.train.errors.TrainError` in the "expected ... received ..." form.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+import re
+
+from specc.errors import did_you_mean
+from specc.train.errors import TrainError
+
+# Every metric name the trainer knows, with the direction in which it improves. The
+# accumulators live in specc.train.metrics (a test keeps the two tables in step).
+METRIC_MODES: dict[str, str] = {
+    "loss": "min",
+    "accuracy": "max",
+    "top5": "max",
+    "f1": "max",
+    "precision": "max",
+    "recall": "max",
+    "mae": "min",
+    "rmse": "min",
+    "r2": "max",
+}
+METRICS = tuple(name for name in METRIC_MODES if name != "loss")
+SPLITS = ("train", "valid", "test")
+PRECISIONS = ("fp32", "bf16", "fp16")
+PLOTS = ("loss", "decision_boundary", "fit")
+_DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
+
+
+@dataclass(frozen=True)
+class EarlyStop:
+    """Stop when ``monitor`` has not improved by more than ``min_delta`` for ``patience`` epochs.
+
+    Args:
+        monitor: ``split.metric`` as it appears in the history, e.g. ``"valid.loss"`` or
+            ``"valid.accuracy"``. The metric is computed even when ``metrics`` omits it.
+        patience: epochs without improvement before stopping (>= 1).
+        min_delta: the least change that counts as an improvement (>= 0).
+        mode: ``"min"`` or ``"max"``; None infers it from the metric name (loss, mae and
+            rmse improve downwards, the others upwards).
+    """
+
+    monitor: str = "valid.loss"
+    patience: int = 5
+    min_delta: float = 0.0
+    mode: str | None = None
+
+    def __post_init__(self) -> None:
+        split_and_metric(self.monitor)
+        _check(isinstance(self.patience, int) and self.patience >= 1,
+               "early_stop patience must be an integer >= 1", self.patience)
+        _check(self.min_delta >= 0, "early_stop min_delta must be >= 0", self.min_delta)
+        _check(self.mode in (None, "min", "max"), "early_stop mode must be min or max", self.mode)
+        if self.mode is None:
+            object.__setattr__(self, "mode", monitor_mode(self.monitor))
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """The ``train`` block. Lists are stored as tuples so the config stays hashable.
+
+    Args:
+        epochs: passes over the training split.
+        device: ``auto`` (cuda, then mps, then cpu), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
+        seed: seeds what the loop draws (dropout); the caller seeds model construction.
+        metrics: names from :data:`METRICS`, computed on every held-out split.
+        precision: ``fp32``, or mixed precision ``bf16``/``fp16`` where the device has it.
+        clip_grad: max gradient norm (``clip_grad_norm_``), or None for no clipping.
+        accumulate: micro-batches per optimizer step.
+        compile: ``torch.compile`` the model (its warm-up time is reported separately).
+        early_stop: an :class:`EarlyStop`, or None.
+        checkpoint: directory for ``last.pt`` and ``best.pt``, or None for no checkpoints.
+        plot: names from :data:`PLOTS`.
+        threads: CPU threads for the run; None lets the trainer pick (1 for small models).
+        log_every: epochs between progress lines.
+    """
+
+    epochs: int = 10
+    device: str = "auto"
+    seed: int = 0
+    metrics: tuple[str, ...] = ()
+    precision: str = "fp32"
+    clip_grad: float | None = None
+    accumulate: int = 1
+    compile: bool = False
+    early_stop: EarlyStop | None = None
+    checkpoint: str | None = None
+    plot: tuple[str, ...] = ()
+    threads: int | None = None
+    log_every: int = 1
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "metrics", tuple(self.metrics))
+        object.__setattr__(self, "plot", tuple(self.plot))
+        _check(isinstance(self.epochs, int) and self.epochs >= 1, "epochs must be an integer >= 1",
+               self.epochs)
+        _check(isinstance(self.device, str) and _DEVICE.fullmatch(self.device) is not None,
+               "device must be auto, cpu, cuda, cuda:N or mps", self.device)
+        _check(isinstance(self.seed, int), "seed must be an integer", self.seed)
+        for name in self.metrics:
+            _check_name(name, METRICS, "metric")
+        for name in self.plot:
+            _check_name(name, PLOTS, "plot")
+        _check_name(self.precision, PRECISIONS, "precision")
+        _check(self.clip_grad is None or self.clip_grad > 0, "clip_grad must be > 0",
+               self.clip_grad)
+        _check(isinstance(self.accumulate, int) and self.accumulate >= 1,
+               "accumulate must be an integer >= 1", self.accumulate)
+        _check(self.threads is None or (isinstance(self.threads, int) and self.threads >= 1),
+               "threads must be an integer >= 1", self.threads)
+        _check(isinstance(self.log_every, int) and self.log_every >= 1,
+               "log_every must be an integer >= 1", self.log_every)
+
+
+def split_and_metric(monitor: str) -> tuple[str, str]:
+    """``"valid.accuracy"`` -> ``("valid", "accuracy")``, checking both parts."""
+    split, dot, metric = monitor.partition(".")
+    if not dot:
+        raise TrainError(f"a monitor is written split.metric. Received: {monitor!r}",
+                         hint="for example valid.loss or valid.accuracy")
+    _check_name(split, SPLITS, "split")
+    _check_name(metric, tuple(METRIC_MODES), "metric")
+    if split == "train" and metric != "loss":
+        raise TrainError(f"only the loss is computed on the train split. Received: {monitor!r}",
+                         hint=f"monitor valid.{metric} instead")
+    return split, metric
+
+
+def monitor_mode(monitor: str) -> str:
+    """``"min"`` or ``"max"``: the direction in which the monitored value improves."""
+    return METRIC_MODES[split_and_metric(monitor)[1]]
+
+
+def _check(ok: bool, message: str, received: object) -> None:
+    if not ok:
+        raise TrainError(f"{message}. Received: {received!r}")
+
+
+def _check_name(name: str, known: tuple[str, ...], kind: str) -> None:
+    if name not in known:
+        raise TrainError(f"unknown {kind} {name!r}; expected one of {', '.join(known)}",
+                         hint=did_you_mean(str(name), known))

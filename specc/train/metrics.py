@@ -1,0 +1,251 @@
+"""Metrics over whole splits, accumulated on the device and read back once.
+
+Each metric is an accumulator in :data:`ACCUMULATORS` (name -> class). ``update`` only
+launches tensor ops (sums, counts, per-class counts via ``index_add_``), so evaluation never
+waits for the device; :meth:`SplitMeter.compute` concatenates every sum and copies them to
+the host in one transfer. Counts known on the host (examples, elements) stay Python ints.
+
+Conventions for classification metrics (accuracy, top5, f1, precision, recall):
+
+* class indices: integer target ``[B, ...]`` with output ``[B, C, ...]`` (classes on dim 1,
+  as ``cross_entropy`` has them); the prediction is the argmax over dim 1.
+* binary / multi-label: output with as many elements as the target (``[B]``, ``[B, 1]``,
+  ``[B, K]``); the prediction is ``output > threshold``. The threshold is 0 for logits
+  (``bce_with_logits``); pass 0.5 when the model ends in a sigmoid (``bce``). Float targets
+  count as positive above 0.5. Such outputs are scored as two classes (0 and 1).
+
+f1, precision and recall are macro averages over the classes that occur in the targets or
+the predictions (scikit-learn's ``average="macro"``; a class never predicted has precision 0).
+Regression metrics (mae, rmse, r2) compare output and target element-wise (same number of
+elements); r2 is computed per output column and averaged, and is 1 (perfect fit) or 0 when
+the target is constant, as scikit-learn's ``r2_score`` does.
+"""
+from __future__ import annotations
+
+from abc import ABC, abstractmethod
+import math
+
+import torch
+from torch import Tensor
+
+from specc.train.errors import TrainError
+
+
+def accumulation_dtype(device: torch.device) -> torch.dtype:
+    """float64 sums where the device has them (mps has no float64)."""
+    return torch.float32 if device.type == "mps" else torch.float64
+
+
+class Accumulator(ABC):
+    """Sums for one metric over a split: ``sums`` lives on the device, ``count`` on the host."""
+
+    def __init__(self, dtype: torch.dtype, threshold: float = 0.0):
+        self.dtype = dtype
+        self.threshold = threshold
+        self.sums: Tensor | None = None
+        self.count = 0
+
+    def add(self, sums: Tensor, count: int) -> None:
+        self.sums = sums if self.sums is None else self.sums.add_(sums)
+        self.count += count
+
+    @abstractmethod
+    def update(self, output: Tensor, target: Tensor) -> None:
+        """Add one batch (tensor ops only: nothing here may wait for the device)."""
+
+    @abstractmethod
+    def value(self, sums: list[float]) -> float:
+        """The metric from the host copy of ``sums``."""
+
+
+# ---------------------------------------------------------------- classification
+
+def class_predictions(output: Tensor, target: Tensor, threshold: float,
+                      metric: str) -> tuple[Tensor, Tensor, int]:
+    """(predicted classes, true classes, number of classes) under the module's conventions."""
+    if output.dim() == target.dim() + 1 and not target.is_floating_point():
+        return output.argmax(1), target, output.shape[1]
+    if output.numel() == target.numel():
+        pred = (output.reshape(target.shape) > threshold).long()
+        truth = (target > 0.5).long() if target.is_floating_point() else target.long()
+        return pred, truth, 2
+    raise TrainError(
+        f"{metric} expects class scores [B, C] with class-index targets [B], or one score per "
+        f"target element. Received: output {tuple(output.shape)}, target {tuple(target.shape)} "
+        f"{str(target.dtype).removeprefix('torch.')}")
+
+
+class Accuracy(Accumulator):
+    def update(self, output: Tensor, target: Tensor) -> None:
+        pred, truth, _ = class_predictions(output, target, self.threshold, "accuracy")
+        self.add((pred == truth).sum(dtype=self.dtype).reshape(1), truth.numel())
+
+    def value(self, sums: list[float]) -> float:
+        return sums[0] / self.count
+
+
+class Top5(Accumulator):
+    k = 5
+
+    def update(self, output: Tensor, target: Tensor) -> None:
+        if not (output.dim() == target.dim() + 1 and not target.is_floating_point()):
+            raise TrainError(f"top{self.k} expects class scores [B, C] and class-index targets. "
+                             f"Received: output {tuple(output.shape)}, target "
+                             f"{tuple(target.shape)}")
+        top = output.topk(min(self.k, output.shape[1]), dim=1).indices  # (B, k, ...)
+        hit = (top == target.unsqueeze(1)).any(dim=1)
+        self.add(hit.sum(dtype=self.dtype).reshape(1), target.numel())
+
+    def value(self, sums: list[float]) -> float:
+        return sums[0] / self.count
+
+
+class ClassCounts(Accumulator):
+    """Per-class true positives, predictions and targets: ``sums`` is ``(3, C)`` flattened.
+
+    Subclasses give the per-class ``score``; ``value`` is its macro average.
+    """
+
+    name = ""
+
+    def update(self, output: Tensor, target: Tensor) -> None:
+        pred, truth, classes = class_predictions(output, target, self.threshold, self.name)
+        pred, truth = pred.reshape(-1), truth.reshape(-1)
+        counts = torch.zeros(3, classes, dtype=self.dtype, device=output.device)
+        hit = (pred == truth).to(self.dtype)
+        ones = torch.ones_like(hit)
+        counts[0].index_add_(0, truth, hit)   # true positives per class
+        counts[1].index_add_(0, pred, ones)   # predicted per class
+        counts[2].index_add_(0, truth, ones)  # actual per class
+        self.add(counts.reshape(-1), truth.numel())
+
+    def per_class(self, sums: list[float]) -> list[tuple[float, float, float]]:
+        classes = len(sums) // 3
+        rows = [sums[i * classes:(i + 1) * classes] for i in range(3)]
+        return [(tp, p, t) for tp, p, t in zip(*rows) if p + t > 0]
+
+    @abstractmethod
+    def score(self, tp: float, predicted: float, actual: float) -> float:
+        """The metric for one class."""
+
+    def value(self, sums: list[float]) -> float:
+        present = self.per_class(sums)
+        return sum(self.score(*c) for c in present) / len(present)
+
+
+class F1(ClassCounts):
+    name = "f1"
+
+    def score(self, tp: float, predicted: float, actual: float) -> float:
+        return 2 * tp / (predicted + actual)
+
+
+class Precision(ClassCounts):
+    name = "precision"
+
+    def score(self, tp: float, predicted: float, actual: float) -> float:
+        return tp / predicted if predicted else 0.0
+
+
+class Recall(ClassCounts):
+    name = "recall"
+
+    def score(self, tp: float, predicted: float, actual: float) -> float:
+        return tp / actual if actual else 0.0
+
+
+# ---------------------------------------------------------------- regression
+
+def _paired(output: Tensor, target: Tensor, metric: str, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
+    """Output and target as ``(N, K)`` in the accumulation dtype."""
+    if output.numel() != target.numel():
+        raise TrainError(f"{metric} compares output and target element-wise. Received: output "
+                         f"{tuple(output.shape)}, target {tuple(target.shape)}")
+    n = target.shape[0] if target.dim() else 1
+    return output.reshape(n, -1).to(dtype), target.reshape(n, -1).to(dtype)
+
+
+class MAE(Accumulator):
+    def update(self, output: Tensor, target: Tensor) -> None:
+        o, t = _paired(output, target, "mae", self.dtype)
+        self.add((o - t).abs().sum().reshape(1), t.numel())
+
+    def value(self, sums: list[float]) -> float:
+        return sums[0] / self.count
+
+
+class RMSE(Accumulator):
+    def update(self, output: Tensor, target: Tensor) -> None:
+        o, t = _paired(output, target, "rmse", self.dtype)
+        self.add((o - t).square().sum().reshape(1), t.numel())
+
+    def value(self, sums: list[float]) -> float:
+        return math.sqrt(sums[0] / self.count)
+
+
+class R2(Accumulator):
+    """Per column: sum of t, sum of t^2, sum of squared residuals; ``sums`` is ``(3, K)``."""
+
+    def update(self, output: Tensor, target: Tensor) -> None:
+        o, t = _paired(output, target, "r2", self.dtype)
+        sums = torch.stack([t.sum(0), t.square().sum(0), (o - t).square().sum(0)])
+        self.add(sums.reshape(-1), t.shape[0])
+
+    def value(self, sums: list[float]) -> float:
+        k = len(sums) // 3
+        scores = []
+        for s, s2, res in zip(sums[:k], sums[k:2 * k], sums[2 * k:]):
+            total = s2 - s * s / self.count
+            scores.append(1.0 - res / total if total > 0 else (1.0 if res == 0 else 0.0))
+        return sum(scores) / k
+
+
+ACCUMULATORS: dict[str, type[Accumulator]] = {
+    "accuracy": Accuracy,
+    "top5": Top5,
+    "f1": F1,
+    "precision": Precision,
+    "recall": Recall,
+    "mae": MAE,
+    "rmse": RMSE,
+    "r2": R2,
+}
+
+
+class SplitMeter:
+    """Loss and metrics over one split (an epoch of evaluation).
+
+    Args:
+        names: metric names (keys of :data:`ACCUMULATORS`).
+        device: where the sums live (the model's device).
+        threshold: decision threshold for binary outputs (see the module docstring).
+    """
+
+    def __init__(self, names: tuple[str, ...] | list[str], device: torch.device,
+                 threshold: float = 0.0):
+        dtype = accumulation_dtype(device)
+        self.loss_sum = torch.zeros(1, dtype=dtype, device=device)
+        self.examples = 0
+        self.metrics = {name: ACCUMULATORS[name](dtype, threshold) for name in names}
+
+    def update(self, loss: Tensor, output: Tensor, target: Tensor) -> None:
+        """Add one batch; ``loss`` is the batch mean, weighted here by the batch size."""
+        n = target.shape[0] if target.dim() else 1
+        self.loss_sum.add_(loss.detach().reshape(1), alpha=n)
+        self.examples += n
+        for acc in self.metrics.values():
+            acc.update(output, target)
+
+    def compute(self) -> dict[str, float]:
+        """``{"loss": ..., name: ...}`` with a single device-to-host copy."""
+        if self.examples == 0:
+            raise TrainError("a held-out split produced no batches")
+        parts = [self.loss_sum] + [acc.sums for acc in self.metrics.values()]
+        flat = torch.cat(parts).tolist()
+        out = {"loss": flat[0] / self.examples}
+        at = 1
+        for name, acc in self.metrics.items():
+            size = acc.sums.numel()
+            out[name] = acc.value(flat[at:at + size])
+            at += size
+        return out

@@ -1,0 +1,290 @@
+"""Hand-written plain-PyTorch oracles for the example specs in ``specs/``.
+
+Each class is the network one spec describes, written the way the seed tutorials write
+it: layers made in ``__init__``, wired in ``forward``. They import nothing from specc, so
+a test can build a spec, copy these modules' weights into it (or the other way round)
+in ``state_dict`` order, and compare parameter counts and outputs with an independent
+implementation. That is why every class constructs its layers in the order the spec
+first uses them: the order of ``state_dict()`` is the order of construction.
+
+Constructor sizes are arguments whose defaults match the spec, so a test can also build
+small variants. ``EXPECTED_PARAMS`` maps each spec file name to the parameter count of
+its model with those defaults; ``parameter_count`` counts a shared layer once, as
+``nn.Module.parameters()`` does.
+
+Conventions the specs rely on (see docs/helpers/specs_notes.md):
+- inputs carry the batch as dimension 0, as in PyTorch;
+- classifiers return logits (the specs use ``cross_entropy``), so no softmax here;
+- ``NewsMLP``'s input width is the bag-of-words vocabulary size, which comes from the
+  data; ``NEWS_VOCAB`` is the ``max_vocab`` that news.spec asks for.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+NEWS_VOCAB = 2000  # news.spec: encode = bag_of_words(max_vocab=2000)
+
+
+class MoonNet(nn.Module):
+    """Mirrors specs/moons.spec: ``x -> Linear(50) -> ReLU -> Linear(2)`` (2-50-2).
+
+    Seed 000 (two half-moons) defines the same two layers; it ends in a sigmoid for
+    ``BCELoss``, while the spec returns logits for ``cross_entropy``.
+    """
+
+    def __init__(self, in_features: int = 2, hidden: int = 50, classes: int = 2):
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden)
+        self.fc2 = nn.Linear(hidden, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.fc1(x))  # (B, 50)
+        return self.fc2(x)  # (B, 2)
+
+
+class LinearNet(nn.Module):
+    """Mirrors specs/linear.spec: ``x -> Linear(1)``, seed 001's ``LinearRegression(1, 1)``."""
+
+    def __init__(self, in_features: int = 1, out_features: int = 1):
+        super().__init__()
+        self.linear = nn.Linear(in_features, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.linear(x)  # (B, 1)
+
+
+class PolyNet(nn.Module):
+    """Mirrors specs/poly.spec: ``cat(x, x ** 2) -> Linear(1)``.
+
+    Seed 001 builds the two features ``[x, x^2]`` outside the model and trains
+    ``LinearRegression(2, 1)``; the spec builds them inside, so this module does too.
+    After training, ``linear.weight`` is close to (2, 3) and ``linear.bias`` to 1.
+    """
+
+    def __init__(self, out_features: int = 1):
+        super().__init__()
+        self.linear = nn.Linear(2, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        features = torch.cat([x, x**2], dim=-1)  # (B, 2)
+        return self.linear(features)  # (B, 1)
+
+
+class GeneralFit(nn.Module):
+    """Mirrors specs/general_fit.spec and specs/general_fit_lr1.spec.
+
+    Seed 001's ``GeneralFit``: three linear layers with a ReLU after the first two,
+    ``x -> Linear(100) -> ReLU -> Linear(100) -> ReLU -> Linear(1)``.
+    """
+
+    def __init__(self, input_size: int = 1, output_size: int = 1, hidden_size: int = 100):
+        super().__init__()
+        self.linear1 = nn.Linear(input_size, hidden_size)
+        self.linear2 = nn.Linear(hidden_size, hidden_size)
+        self.linear3 = nn.Linear(hidden_size, output_size)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.linear1(x))  # (B, 100)
+        x = F.relu(self.linear2(x))  # (B, 100)
+        return self.linear3(x)  # (B, 1)
+
+
+class CrazyNet(nn.Module):
+    """Mirrors specs/crazynet.spec, seed 002's ``myCrazyNeuralNet``.
+
+    ``lin1`` is applied twice: once to ``x`` and once to ``x + lin2(h)``, so its
+    weights are shared and counted once: 784*30+30 + 30*784+784 + 30*10+10 parameters.
+    """
+
+    def __init__(self, in_features: int = 784, hidden: int = 30, classes: int = 10):
+        super().__init__()
+        self.lin1 = nn.Linear(in_features, hidden)
+        self.lin2 = nn.Linear(hidden, in_features)
+        self.lin3 = nn.Linear(hidden, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.lin1(x)  # (B, 30)
+        h = self.lin1(x + self.lin2(h))  # (B, 784) + (B, 784) -> (B, 30)
+        return self.lin3(h)  # (B, 10)
+
+
+class MyLinear(nn.Module):
+    """A local copy of specs/layers.py's ``MyLinear``, kept here so the oracle needs no spec file.
+
+    As in seed 002's custom linear layer: ``weight`` has shape (in, out) and the layer
+    computes ``x @ weight + bias``. Weights start as ``randn / sqrt(in_features)``.
+    """
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__()
+        self.weight = nn.Parameter(torch.randn(in_features, out_features) / math.sqrt(in_features))
+        self.bias = nn.Parameter(torch.zeros(out_features))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return x @ self.weight + self.bias
+
+
+class MyLinearNet(nn.Module):
+    """Mirrors specs/custom_linear.spec: ``my.MyLinear(2, 50) -> ReLU -> my.MyLinear(50, 2)``."""
+
+    def __init__(self, in_features: int = 2, hidden: int = 50, classes: int = 2):
+        super().__init__()
+        self.lin1 = MyLinear(in_features, hidden)
+        self.lin2 = MyLinear(hidden, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = F.relu(self.lin1(x))  # (B, 50)
+        return self.lin2(x)  # (B, 2)
+
+
+class ConvBlock(nn.Module):
+    """Mirrors cnn.spec's ``block ConvBlock``: Conv2d(k, padding=k // 2) -> BatchNorm2d -> ReLU -> MaxPool2d(2)."""
+
+    def __init__(self, in_channels: int, channels: int, k: int = 3):
+        super().__init__()
+        self.conv = nn.Conv2d(in_channels, channels, k, padding=k // 2)
+        self.bn = nn.BatchNorm2d(channels)
+        self.pool = nn.MaxPool2d(2)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.pool(F.relu(self.bn(self.conv(x))))  # (B, channels, h/2, w/2)
+
+
+class ShapesCNN(nn.Module):
+    """Mirrors specs/cnn.spec layer by layer.
+
+    ``x -> ConvBlock(16) -> ConvBlock(32) -> Flatten -> Linear(64) -> ReLU -> Dropout(0.25)
+    -> Linear(data.classes)`` on 3x32x32 images of three classes (circle, square, triangle).
+    """
+
+    def __init__(
+        self,
+        in_channels: int = 3,
+        size: int = 32,
+        classes: int = 3,
+        channels: tuple[int, int] = (16, 32),
+        hidden: int = 64,
+        dropout: float = 0.25,
+    ):
+        super().__init__()
+        self.block1 = ConvBlock(in_channels, channels[0])
+        self.block2 = ConvBlock(channels[0], channels[1])
+        self.flatten = nn.Flatten()
+        self.fc1 = nn.Linear(channels[1] * (size // 4) ** 2, hidden)
+        self.dropout = nn.Dropout(dropout)
+        self.fc2 = nn.Linear(hidden, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = self.block1(x)  # (B, 16, 16, 16)
+        x = self.block2(x)  # (B, 32, 8, 8)
+        x = self.flatten(x)  # (B, 2048)
+        x = self.dropout(F.relu(self.fc1(x)))  # (B, 64)
+        return self.fc2(x)  # (B, classes)
+
+
+class BiLSTM(nn.Module):
+    """Mirrors specs/bilstm.spec (LANGUAGE.md's BiLSTM), after seed 002's variable-length BiLSTM.
+
+    Embedding(vocab, 64) -> bidirectional LSTM(64, 64, batch_first) -> concatenated mean
+    and max over the sequence (dim 1) -> Linear(64) -> ReLU -> Dropout(0.1) -> Linear(classes).
+    Works for any sequence length; padding positions take part in mean and max, as
+    in the spec.
+    """
+
+    def __init__(
+        self,
+        vocab: int = 1000,
+        embed: int = 64,
+        hidden: int = 64,
+        head: int = 64,
+        classes: int = 2,
+        dropout: float = 0.1,
+    ):
+        super().__init__()
+        self.embedding = nn.Embedding(vocab, embed)
+        self.lstm = nn.LSTM(embed, hidden, bidirectional=True, batch_first=True)
+        self.linear = nn.Linear(4 * hidden, head)
+        self.dropout = nn.Dropout(dropout)
+        self.out = nn.Linear(head, classes)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        e = self.embedding(tokens)  # (B, seq, 64)
+        out, _ = self.lstm(e)  # (B, seq, 128)
+        pooled = torch.cat([torch.mean(out, dim=1), torch.max(out, dim=1).values], dim=-1)  # (B, 256)
+        h = self.dropout(F.relu(self.linear(pooled)))  # (B, 64)
+        return self.out(h)  # (B, classes)
+
+
+class DigitsMLP(nn.Module):
+    """Mirrors specs/digits.spec: seed 003's 784-500-10 MLP resized to 8x8 digits, 64-500-10."""
+
+    def __init__(self, in_features: int = 64, hidden: int = 500, classes: int = 10):
+        super().__init__()
+        self.hidden = nn.Linear(in_features, hidden)
+        self.output = nn.Linear(hidden, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.output(F.relu(self.hidden(x)))  # (B, 10)
+
+
+class NewsMLP(nn.Module):
+    """Mirrors specs/news.spec, seed 004's ``OurNet``: vocab -> 100 -> ReLU -> 100 -> ReLU -> classes."""
+
+    def __init__(self, vocab: int = NEWS_VOCAB, hidden: int = 100, classes: int = 3):
+        super().__init__()
+        self.layer_1 = nn.Linear(vocab, hidden)
+        self.layer_2 = nn.Linear(hidden, hidden)
+        self.output_layer = nn.Linear(hidden, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = F.relu(self.layer_1(x))  # (B, 100)
+        out = F.relu(self.layer_2(out))  # (B, 100)
+        return self.output_layer(out)  # (B, classes)
+
+
+class Tiny431(nn.Module):
+    """Mirrors specs/tiny431.spec: seed 003's NumPy-vs-PyTorch network, 4 -> 3 sigmoid -> 1 sigmoid."""
+
+    def __init__(self, in_features: int = 4, hidden: int = 3, out_features: int = 1):
+        super().__init__()
+        self.hidden = nn.Linear(in_features, hidden)
+        self.output = nn.Linear(hidden, out_features)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = torch.sigmoid(self.hidden(x))  # (B, 3)
+        return torch.sigmoid(self.output(h))  # (B, 1)
+
+
+# Spec file name -> the oracle class it mirrors, built with its defaults.
+REFERENCE_MODELS: dict[str, type[nn.Module]] = {
+    "moons.spec": MoonNet,
+    "linear.spec": LinearNet,
+    "poly.spec": PolyNet,
+    "general_fit.spec": GeneralFit,
+    "general_fit_lr1.spec": GeneralFit,
+    "crazynet.spec": CrazyNet,
+    "custom_linear.spec": MyLinearNet,
+    "cnn.spec": ShapesCNN,
+    "bilstm.spec": BiLSTM,
+    "digits.spec": DigitsMLP,
+    "news.spec": NewsMLP,
+    "tiny431.spec": Tiny431,
+}
+
+
+def parameter_count(model: nn.Module) -> int:
+    """Trainable parameters, each tensor once: ``parameters()`` skips a shared layer's repeats."""
+    return sum(p.numel() for p in model.parameters())
+
+
+def expected_params() -> dict[str, int]:
+    """Build each oracle with its defaults and count its parameters."""
+    return {name: parameter_count(cls()) for name, cls in REFERENCE_MODELS.items()}
+
+
+EXPECTED_PARAMS: dict[str, int] = expected_params()
