@@ -25,3 +25,52 @@ def load(path_or_text: str | Path) -> Spec:
                                           and path_or_text.strip().endswith(".spec")):
         return read_spec_file(path_or_text)
     return parse_spec(str(path_or_text))
+
+
+def _spec(spec_or_path) -> Spec:
+    return spec_or_path if isinstance(spec_or_path, Spec) else load(spec_or_path)
+
+
+def check(spec, model: str | None = None):
+    """Resolve names and infer every shape; returns a CheckedSpec (raises SpecError)."""
+    from .analysis.check import check as _check
+
+    return _check(_spec(spec), model)
+
+
+def build(spec, model: str | None = None):
+    """The model as a ``torch.fx.GraphModule``; ``forward`` takes the inputs in signature order.
+
+    Weights are drawn from torch's global generator: call ``torch.manual_seed`` first for
+    reproducible weights.
+    """
+    from .compile.fx_build import build_graph
+    from .analysis.imports import loaded_modules
+
+    checked = check(spec, model)
+    name = model or checked.model or next(iter(checked.program.models))
+    return build_graph(checked.program.models[name], checked.program, loaded_modules(checked.spec))
+
+
+def to_source(spec, model: str | None = None) -> str:
+    """Standalone PyTorch source for the model (and the blocks it uses)."""
+    from .compile.codegen import to_source as _to_source
+
+    return _to_source(check(spec, model), model)
+
+
+def train(spec, out: str | Path | None = None, *, device: str | None = None, resume: bool = False,
+          force: bool = False, quiet: bool = True, **overrides):
+    """Train the spec's model; returns a RunResult (``metrics``, ``history``, ``model``).
+
+    ``overrides`` set entries as ``--set`` does: ``train(spec, epochs=5)`` sets ``train.epochs``
+    and ``train(spec, data_batch=128)`` sets ``data.batch`` (``section_key=value``; a bare key
+    means the train section). Values are written as in a spec (numbers, strings, or spec text).
+    """
+    from .run import run_checked, overrides_to_sets
+    from .syntax.overrides import apply_overrides
+
+    s = _spec(spec)
+    if overrides:
+        s = apply_overrides(s, overrides_to_sets(overrides))
+    return run_checked(check(s), out=out, device=device, resume=resume, force=force, quiet=quiet)

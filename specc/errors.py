@@ -122,3 +122,18 @@ def did_you_mean(name: str, candidates: Iterable[str], n: int = 1) -> str | None
 def error(message: str, span: Span, hint: str | None = None, code: str = "E000") -> SpecError:
     """Shorthand for a one-diagnostic SpecError."""
     return SpecError(Diagnostic(message, span, hint, code))
+
+
+class RunError(Exception):
+    """Not a mistake in the spec: a missing package, no CUDA, an output folder in use.
+
+    The CLI prints it as one plain message (with its hint) and exits 1.
+    """
+
+    def __init__(self, message: str, hint: str | None = None):
+        super().__init__(message)
+        self.message = message
+        self.hint = hint
+
+    def __str__(self) -> str:
+        return self.message + (f" ({self.hint})" if self.hint else "")

@@ -84,8 +84,8 @@ def draw_shape(kind: str, rng: random.Random) -> Image.Image:
     return image.resize((SIZE, SIZE), Image.Resampling.LANCZOS)
 
 
-def make_shapes(rng: random.Random) -> None:
-    root = DATA / "shapes"
+def make_shapes(data: Path, rng: random.Random) -> None:
+    root = data / "shapes"
     shutil.rmtree(root, ignore_errors=True)
     rows = []
     for kind in SHAPES:
@@ -94,7 +94,7 @@ def make_shapes(rng: random.Random) -> None:
             name = f"{kind}_{i:03d}.png"
             draw_shape(kind, rng).save(root / kind / name, optimize=True)
             rows.append((f"shapes/{kind}/{name}", kind))
-    with open(DATA / "shapes.csv", "w", newline="") as f:
+    with open(data / "shapes.csv", "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["filename", "label"])
         w.writerows(rows)
@@ -155,8 +155,8 @@ def make_post(topic: str, rng: random.Random) -> str:
     return " ".join(sentences) + "\n"
 
 
-def make_news(rng: random.Random) -> None:
-    root = DATA / "news"
+def make_news(data: Path, rng: random.Random) -> None:
+    root = data / "news"
     shutil.rmtree(root, ignore_errors=True)
     for topic in TOPICS:
         (root / topic).mkdir(parents=True)
@@ -171,23 +171,25 @@ SPECIES = {  # mean and standard deviation of each measurement, per species
 }
 
 
-def make_iris_like(rng: random.Random) -> None:
+def make_iris_like(data: Path, rng: random.Random) -> None:
     rows = []
     for species, (mean, std) in SPECIES.items():
         for _ in range(50):
             rows.append([f"{max(0.1, rng.gauss(m, s)):.1f}" for m, s in zip(mean, std)] + [species])
     rng.shuffle(rows)
-    with open(DATA / "iris_like.csv", "w", newline="") as f:
+    with open(data / "iris_like.csv", "w", newline="") as f:
         w = csv.writer(f, lineterminator="\n")
         w.writerow(["sepal_length", "sepal_width", "petal_length", "petal_width", "species"])
         w.writerows(rows)
 
 
-def main() -> None:
-    DATA.mkdir(parents=True, exist_ok=True)
-    make_shapes(random.Random(1))
-    make_news(random.Random(2))
-    make_iris_like(random.Random(3))
+def main(data: Path = DATA) -> None:
+    """Write every data set under ``data`` (the tests regenerate into a temporary folder and
+    compare with the shipped files)."""
+    data.mkdir(parents=True, exist_ok=True)
+    make_shapes(data, random.Random(1))
+    make_news(data, random.Random(2))
+    make_iris_like(data, random.Random(3))
 
 
 if __name__ == "__main__":

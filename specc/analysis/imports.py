@@ -22,6 +22,18 @@ def import_target(spec, item: ast.Import) -> str:
     return item.module
 
 
+def module_key(spec, item: ast.Import) -> str:
+    """The ``sys.modules`` name an import is loaded under."""
+    if item.path is None:
+        return item.module
+    return "specc_user_" + hashlib.sha1(import_target(spec, item).encode()).hexdigest()[:12]
+
+
+def loaded_modules(spec) -> dict[str, object]:
+    """alias -> module for a spec whose imports :func:`load_imports` has loaded."""
+    return {item.alias: sys.modules[module_key(spec, item)] for item in spec.imports}
+
+
 def load_imports(ctx: Context, spec) -> dict[str, str]:
     """Load every import into ``ctx.imports``; return alias -> what was loaded."""
     loaded = {}
@@ -30,21 +42,21 @@ def load_imports(ctx: Context, spec) -> dict[str, str]:
             ctx.error(f"the name '{item.alias}' is imported twice", item.span, code="E600")
             continue
         target = import_target(spec, item)
-        module = _load_file(ctx, item, Path(target)) if item.path is not None else _load_module(ctx, item)
+        module = _load_file(ctx, spec, item, Path(target)) if item.path is not None else _load_module(ctx, item)
         if module is not None:
             ctx.imports[item.alias] = module
             loaded[item.alias] = target
     return loaded
 
 
-def _load_file(ctx: Context, item: ast.Import, path: Path):
+def _load_file(ctx: Context, spec, item: ast.Import, path: Path):
     if not path.is_file():
         ctx.error(f"cannot import \"{item.path}\": no such file ({path})", item.span, code="E601")
         return None
     if path.suffix != ".py":
         ctx.error(f"cannot import \"{item.path}\": only Python files (.py) can be imported", item.span, code="E602")
         return None
-    name = "specc_user_" + hashlib.sha1(str(path).encode()).hexdigest()[:12]
+    name = module_key(spec, item)
     if name in sys.modules:
         return sys.modules[name]
     try:

@@ -7,6 +7,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from functools import lru_cache
+import hashlib
+import os
 from pathlib import Path
 import re
 
@@ -63,7 +65,27 @@ def _parser() -> Lark:
         postlex=_ParenPostLexer(),
         propagate_positions=True,
         maybe_placeholders=True,
+        cache=_cache_file(),
     )
+
+
+def _cache_file() -> str | bool:
+    """Where lark keeps the compiled parse table (keyed by grammar and lark version), so that
+    ``specc check`` does not rebuild it at every start; False if no cache folder is writable."""
+    import tempfile
+
+    import lark
+
+    text = grammar_path().read_bytes()
+    digest = hashlib.sha256(text + lark.__version__.encode()).hexdigest()[:16]
+    folder = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "specc"
+    for base in (folder, Path(tempfile.gettempdir())):
+        try:
+            base.mkdir(parents=True, exist_ok=True)
+            return str(base / f"specc-grammar-{digest}.lark.cache")
+        except OSError:
+            continue
+    return False
 
 
 def parse_tree(text: str) -> Tree:
@@ -83,7 +105,8 @@ def parse_tree(text: str) -> Tree:
 def comments(text: str) -> list[Comment]:
     """Every comment in ``text`` with its line; strings are skipped so ``"#"`` is no comment."""
     out = []
-    for lineno, line in enumerate(text.splitlines(), start=1):
+    # split on "\n" only, as lark counts lines (str.splitlines also splits on \f, \x1c, \u2028...)
+    for lineno, line in enumerate(text.split("\n"), start=1):
         code, comment = split_comment(line)
         if comment is not None:
             out.append(Comment(lineno, comment.rstrip(), own_line=not code.strip()))

@@ -70,6 +70,9 @@ class ToAst(Transformer_NonRecursive):
     def percent(self, meta, children):
         text = str(children[0])
         value = float(text[:-1]) / 100
+        if not math.isfinite(value):
+            self._problem(f"number too large: {text}", span_of(meta))
+            value = 0.0
         return ast.Percent(value=value, text=text, span=span_of(meta))
 
     def string(self, meta, children):
@@ -88,7 +91,7 @@ class ToAst(Transformer_NonRecursive):
         return ast.Const(value="full", span=span_of(meta))
 
     def range(self, meta, children):
-        lo, hi = (int(str(c)) if len(str(c)) < 100 else 0 for c in children)
+        lo, hi = (self._small_int(c) for c in children)
         if lo > hi:
             self._problem(f"a range must go upwards: {lo}..{hi}", span_of(meta))
         return ast.Range(lo=lo, hi=hi, span=span_of(meta))
@@ -150,7 +153,7 @@ class ToAst(Transformer_NonRecursive):
 
     # -------------------------------------------------------- models and blocks
     def int_dim(self, meta, children):
-        return int(str(children[0])) if len(str(children[0])) < 100 else 0
+        return self._small_int(children[0])
 
     def sym_dim(self, meta, children):
         return str(children[0])
@@ -244,6 +247,13 @@ class ToAst(Transformer_NonRecursive):
     def _problem(self, message: str, span: Span, hint: str | None = None) -> None:
         self.problems.append(Diagnostic(message, span, hint, code="E020"))
 
+    def _small_int(self, tok: Token) -> int:
+        """A range end or a dimension; absurdly long ones are an error, not a silent 0."""
+        if len(tok) >= 100:
+            self._problem(f"number too large: {str(tok)[:20]}...", token_span(tok))
+            return 0
+        return int(str(tok))
+
     def _unescape(self, tok: Token) -> str:
         body, out, i = str(tok)[1:-1], [], 0
         while i < len(body):
@@ -269,16 +279,17 @@ class ToAst(Transformer_NonRecursive):
 def check_depth(tree: Tree) -> Span | None:
     """The span of the first node nested deeper than MAX_DEPTH, counting a flat chain once.
 
-    Chains of the same operator (``a + b + c``, ``x -> f -> g``) are lists to later passes, so
-    only a change of construct counts as a level; the walk is iterative.
+    A pipeline ``x -> f -> g`` is a flat list of stages in the AST, so its left-nested chain
+    counts as one level; an operator chain ``a + b + c`` is nested BinOps and counts fully
+    (pydantic's dump and comparison of the AST recurse). The walk is iterative.
     """
     stack = [(tree, 0)]
     while stack:
         node, depth = stack.pop()
         if depth > MAX_DEPTH:
             return span_of(node.meta)
-        for child in node.children:
+        for i, child in enumerate(node.children):
             if isinstance(child, Tree):
-                same = child.data == node.data and child.data in ("pipeline", "add", "mul", "sub")
-                stack.append((child, depth if same else depth + 1))
+                flat = i == 0 and child.data == node.data == "pipeline"
+                stack.append((child, depth if flat else depth + 1))
     return None

@@ -2,7 +2,7 @@
 
 One epoch, as the loop runs it (compare nanoGPT's ``train.py``)::
 
-    model.train(); batches.set_epoch(epoch); torch.manual_seed(epoch_seed(seed, epoch))
+    model.train(); batches.set_epoch(epoch); seed_epoch(seed, epoch, device)
     for each batch:                      # micro-batches; `accumulate` of them per step
         with autocast: loss = loss_fn(model(*inputs), target)
         (loss / group size).backward()   # through the GradScaler for fp16 on CUDA
@@ -81,6 +81,18 @@ def epoch_seed(seed: int, epoch: int) -> int:
     return (seed * 1_000_003 + epoch) % (1 << 63)
 
 
+def seed_epoch(seed: int, epoch: int, device: torch.device) -> None:
+    """Reseed the generators the model draws from on ``device`` (cheaper than manual_seed,
+    which seeds every backend)."""
+    value = epoch_seed(seed, epoch)
+    torch.default_generator.manual_seed(value)
+    if device.type == "cuda":
+        with torch.cuda.device(device):
+            torch.cuda.manual_seed(value)
+    elif device.type == "mps":
+        torch.mps.manual_seed(value)
+
+
 def _sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)
@@ -129,6 +141,7 @@ class _Trainer:
         self.log = EpochLog()
         self.examples = 0         # examples trained this epoch (for the progress bar)
         self.first_step = True    # thread policy, checks and compile timing happen on it
+        self.move = True          # copy train batches to the device (unless already there)
         self.compile_seconds = 0.0
         self.compiling_eval = config.compile
 
@@ -143,7 +156,7 @@ class _Trainer:
         if start:  # resuming mid-epoch: the generator state came from the checkpoint
             batches = itertools.islice(batches, start, None)
         else:
-            torch.manual_seed(epoch_seed(self.config.seed, epoch))
+            seed_epoch(self.config.seed, epoch, self.device)
             self.log = EpochLog()
         self.examples = 0
         for i, batch in enumerate(batches, start):
@@ -160,19 +173,34 @@ class _Trainer:
                 return False
         return True
 
+    def _to_device(self, batch: dict, move: bool) -> tuple[list[Tensor], Tensor]:
+        inputs = [batch[name] for name in self.input_names]
+        target = batch[self.target_name]
+        if move:
+            inputs = [t.to(self.device, non_blocking=True) for t in inputs]
+            target = target.to(self.device, non_blocking=True)
+        return inputs, target
+
     def _forward_backward(self, i: int, batch: dict) -> Tensor:
-        inputs = [batch[name].to(self.device, non_blocking=True) for name in self.input_names]
-        target = batch[self.target_name].to(self.device, non_blocking=True)
+        loss = self._forward(batch)
+        self._backward(i, loss)
+        return loss
+
+    def _forward(self, batch: dict) -> Tensor:
+        inputs, target = self._to_device(batch, self.move)
         with self.precision.autocast:
             loss = self.loss_fn(self.forward(*inputs), target)
         self.log.losses.append(loss.detach())
         self.log.sizes.append(target.shape[0])
         self.examples += target.shape[0]
-        scaled = loss if self.config.accumulate == 1 else loss / self._group_size(i)
-        if self.scaler is not None:
-            scaled = self.scaler.scale(scaled)
-        scaled.backward()
         return loss
+
+    def _backward(self, i: int, loss: Tensor) -> None:
+        if self.config.accumulate > 1:
+            loss = loss / self._group_size(i)
+        if self.scaler is not None:
+            loss = self.scaler.scale(loss)
+        loss.backward()
 
     def _group_size(self, i: int) -> int:
         """Micro-batches in the accumulation group of batch ``i`` (the last may be short)."""
@@ -185,13 +213,15 @@ class _Trainer:
         if missing:
             raise TrainError(f"the batches have no field {missing[0]!r}; they have "
                              f"{', '.join(sorted(batch))}")
-        self.threads.apply(self.config.threads, self.device, self.model,
-                           [batch[n] for n in self.input_names])
+        fields = [batch[n] for n in (*self.input_names, self.target_name)]
+        self.move = any(t.device != self.device for t in fields)  # a batcher keeps its device
+        self.threads.apply(self.config.threads, self.device, self.model, fields[:-1])
         started = time.perf_counter()
-        loss = self._forward_backward(i, batch)
+        loss = self._forward(batch)
         if loss.numel() != 1:
             raise TrainError(f"the loss must be a single number; the loss function returned "
                              f"shape {tuple(loss.shape)}", hint="reduce it with mean(...)")
+        self._backward(i, loss)
         _sync(self.device)
         if self.config.compile:
             self.compile_seconds += time.perf_counter() - started
@@ -224,9 +254,7 @@ class _Trainer:
         with self.precision.autocast:
             for batch in batches:
                 started = time.perf_counter() if self.compiling_eval else 0.0
-                inputs = [batch[name].to(self.device, non_blocking=True)
-                          for name in self.input_names]
-                target = batch[self.target_name].to(self.device, non_blocking=True)
+                inputs, target = self._to_device(batch, True)
                 output = self.forward(*inputs)
                 meter.update(self.loss_fn(output, target), output, target)
                 if self.compiling_eval:

@@ -1,0 +1,176 @@
+"""``specc check | fmt | summary | compile | run``.
+
+Exit codes: 0 success; 1 an environment problem or an internal error (one plain message;
+``--debug`` shows the traceback); 2 a mistake in a spec or its data (positioned messages).
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+from ..errors import RunError, SpecError
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="specc", description="Declarative model specs for PyTorch.")
+    p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
+    sub = p.add_subparsers(dest="command", required=True)
+    c = sub.add_parser("check", help="parse, resolve names and check shapes")
+    c.add_argument("files", nargs="+")
+    f = sub.add_parser("fmt", help="print a spec in canonical layout")
+    f.add_argument("files", nargs="+")
+    mode = f.add_mutually_exclusive_group()
+    mode.add_argument("--check", action="store_true", help="exit 1 if a file is not formatted")
+    mode.add_argument("--write", action="store_true", help="rewrite the files in place")
+    s = sub.add_parser("summary", help="layers, output shapes and parameter counts")
+    s.add_argument("file")
+    s.add_argument("--model")
+    s.add_argument("--json", action="store_true")
+    k = sub.add_parser("compile", help="write the model as standalone PyTorch source")
+    k.add_argument("file")
+    k.add_argument("-o", "--output")
+    k.add_argument("--model")
+    r = sub.add_parser("run", help="train the spec's model")
+    r.add_argument("file")
+    r.add_argument("--out", help="output folder (default runs/<spec>/<timestamp>)")
+    r.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override an entry")
+    r.add_argument("--device")
+    r.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
+    r.add_argument("--force", action="store_true", help="resume across spec changes / reuse a used --out")
+    r.add_argument("--quiet", action="store_true")
+    return p
+
+
+def _load_checked(path: str, model: str | None = None, sets: list[str] | None = None):
+    from ..analysis.check import check
+    from ..syntax.overrides import apply_overrides
+    from ..syntax.spec import read_spec_file
+
+    spec = read_spec_file(path)
+    if sets:
+        spec = apply_overrides(spec, sets)
+    return check(spec, model)
+
+
+def cmd_check(args) -> int:
+    status = 0
+    for path in args.files:
+        try:
+            checked = _load_checked(path)
+        except SpecError as err:
+            _report(err)
+            status = 2
+            continue
+        extra = ""
+        if checked.imports:
+            extra = "; imports " + ", ".join(checked.imports.values())
+        models = ", ".join(checked.program.models)
+        print(f"ok {path} (model{'s' if len(checked.program.models) > 1 else ''} {models}{extra})")
+    return status
+
+
+def cmd_fmt(args) -> int:
+    from ..syntax.fmt import format_spec
+    from ..syntax.spec import decode
+
+    status = 0
+    for path in args.files:
+        try:
+            raw = Path(path).read_bytes()
+        except OSError as exc:
+            raise SpecError(_file_diag(path, exc)) from None
+        text = decode(raw, path)
+        out = format_spec(text, path)
+        if args.check:
+            if out != text:
+                print(f"would reformat {path}")
+                status = 1
+        elif args.write:
+            if out != text:
+                Path(path).write_text(out, encoding="utf-8")
+                print(f"reformatted {path}")
+        else:
+            sys.stdout.write(out)
+    return status
+
+
+def _file_diag(path, exc):
+    from ..errors import Diagnostic, Span
+    return Diagnostic(f"cannot read {path}: {exc.strerror or exc}", Span(), code="E050", path=str(path))
+
+
+def cmd_summary(args) -> int:
+    from ..compile.fx_build import build_graph
+    from ..compile.summary import summarise
+    from .render import summary_table
+
+    checked = _load_checked(args.file, args.model)
+    name = args.model or checked.model or next(iter(checked.program.models))
+    module = build_graph(checked.program.models[name], checked.program, _imports(checked))
+    data = summarise(checked, module, name)
+    if args.json:
+        print(json.dumps(data, indent=2))
+    else:
+        summary_table(data, f"{name} ({args.file})")
+    return 0
+
+
+def _imports(checked):
+    from ..analysis.imports import loaded_modules
+    return loaded_modules(checked.spec)
+
+
+def cmd_compile(args) -> int:
+    from ..compile.codegen import to_source
+
+    checked = _load_checked(args.file, args.model)
+    source = to_source(checked, args.model)
+    if args.output:
+        try:
+            Path(args.output).write_text(source, encoding="utf-8")
+        except OSError as exc:
+            raise RunError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+        print(f"wrote {args.output}")
+    else:
+        sys.stdout.write(source)
+    return 0
+
+
+def cmd_run(args) -> int:
+    from ..run import run_checked
+
+    checked = _load_checked(args.file, None, args.set)
+    result = run_checked(checked, out=args.out, device=args.device, resume=args.resume, force=args.force,
+                         quiet=args.quiet)
+    return 130 if result.interrupted else 0
+
+
+_COMMANDS = {"check": cmd_check, "fmt": cmd_fmt, "summary": cmd_summary, "compile": cmd_compile, "run": cmd_run}
+
+
+def _report(err: SpecError) -> None:
+    from .render import diagnostics
+    diagnostics(err.diagnostics, err.source)
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    try:
+        return _COMMANDS[args.command](args)
+    except SpecError as err:
+        _report(err)
+        return 2
+    except RunError as exc:
+        print(f"specc: error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        print("specc: interrupted", file=sys.stderr)
+        return 130
+    except Exception as exc:  # an internal error: short, unless --debug
+        if args.debug:
+            raise
+        print(f"specc: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
+              file=sys.stderr)
+        return 1

@@ -1,0 +1,42 @@
+"""``specc summary``: one row per layer instance, with output shapes and parameter counts."""
+from __future__ import annotations
+
+from torch import nn
+
+from ..analysis.check import CheckedSpec
+from ..analysis.ir import GraphIR
+
+
+def summarise(checked: CheckedSpec, module: nn.Module, model: str | None = None) -> dict:
+    """The summary as plain data (what ``--json`` prints)."""
+    name = model or checked.model
+    graph = checked.program.models[name]
+    rows: list[dict] = []
+    _rows(checked, graph, module, "", rows)
+    total = sum(p.numel() for p in module.parameters())
+    trainable = sum(p.numel() for p in module.parameters() if p.requires_grad)
+    outs = [str(t.batched) if hasattr(t, "batched") else str(t) for t in graph.output_types]
+    return {
+        "model": name,
+        "inputs": {n: t.batched for n, t in graph.inputs},
+        "layers": rows,
+        "total_params": total,
+        "trainable_params": trainable,
+        "output_shape": outs[0] if len(outs) == 1 else outs,
+    }
+
+
+def _rows(checked: CheckedSpec, graph: GraphIR, module: nn.Module, prefix: str, rows: list) -> None:
+    for name, layer in graph.layers.items():
+        sub = module.get_submodule(name)
+        qual = prefix + name
+        lines = sorted({s.line for s in layer.uses})
+        shared = f"applied {len(layer.uses)}x (lines {', '.join(map(str, lines))})" if len(layer.uses) > 1 else ""
+        out = layer.out_type.batched if hasattr(layer.out_type, "batched") else str(layer.out_type)
+        if layer.source == "block":
+            rows.append({"name": qual, "type": f"block {layer.target}", "output_shape": out,
+                         "params": sum(p.numel() for p in sub.parameters()), "shared_with": shared})
+            _rows(checked, checked.program.blocks[layer.target], sub, qual + ".", rows)
+        else:
+            rows.append({"name": qual, "type": layer.target, "output_shape": out,
+                         "params": sum(p.numel() for p in sub.parameters()), "shared_with": shared})

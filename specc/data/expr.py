@@ -1,0 +1,63 @@
+"""Evaluate data expressions (``generate`` fields, ``transform``) with torch, never ``eval``.
+
+The language and its typing live in :mod:`specc.catalog.data_exprs`; this walks the same
+AST nodes and computes tensors of shape ``(samples, *per_example_shape)``.
+"""
+from __future__ import annotations
+
+import operator
+
+import torch
+
+from ..catalog.data_exprs import ELEMENTWISE, shape_arg
+from ..syntax import ast
+
+_OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "**": operator.pow}
+
+
+def _number(e) -> float:
+    return -e.operand.value if isinstance(e, ast.Neg) else e.value
+
+
+def _generator(call: ast.Call, n: int, gen: torch.Generator) -> torch.Tensor:
+    name = call.func.id
+    a, b = (_number(x) for x in call.args)
+    shape = (n, *shape_arg(call))
+    if name == "uniform":
+        return torch.rand(shape, generator=gen) * (b - a) + a
+    if name == "normal":
+        return torch.randn(shape, generator=gen) * b + a
+    if name == "randint":
+        return torch.randint(int(a), int(b), shape, generator=gen)
+    line = torch.linspace(a, b, n)
+    return line.reshape(n, *([1] * (len(shape) - 1))).expand(shape).clone()
+
+
+def evaluate(e, fields: dict[str, torch.Tensor], n: int, gen: torch.Generator) -> torch.Tensor:
+    """The value of ``e`` for ``n`` examples; generators draw from ``gen`` in source order."""
+    if isinstance(e, (ast.Number, ast.Percent)):
+        return torch.tensor(float(e.value))
+    if isinstance(e, ast.Name):
+        return fields[e.id]
+    if isinstance(e, ast.Neg):
+        return -evaluate(e.operand, fields, n, gen)
+    if isinstance(e, ast.BinOp):
+        left = evaluate(e.left, fields, n, gen)
+        right = evaluate(e.right, fields, n, gen)
+        return _OPS[e.op](left.float() if e.op == "/" else left, right)
+    name = e.func.id
+    if name in ELEMENTWISE:
+        return getattr(torch, name)(evaluate(e.args[0], fields, n, gen).float())
+    return _generator(e, n, gen)
+
+
+def generate(exprs: dict[str, ast.Expr], samples: int, seed: int) -> dict[str, torch.Tensor]:
+    """The fields of ``generate(samples, **exprs)``, each of shape ``(samples, *shape)``."""
+    gen = torch.Generator().manual_seed(seed)
+    fields: dict[str, torch.Tensor] = {}
+    for name, e in exprs.items():
+        value = evaluate(e, fields, samples, gen)
+        if value.dim() == 0:
+            value = value.expand(samples, 1).clone()
+        fields[name] = value.float() if value.dtype != torch.long else value
+    return fields

@@ -1,0 +1,202 @@
+"""``specc run`` / ``specc.train``: data, model, loss and optimiser from a checked spec, into
+the trainer. This is where the compile-time facts become run-time speed settings: in-memory
+batching, a fused optimiser where torch has one, the thread count for the model's size.
+"""
+from __future__ import annotations
+
+from datetime import datetime
+import hashlib
+import inspect
+from pathlib import Path
+
+import torch
+
+from .analysis.check import CheckedSpec
+from .analysis.imports import loaded_modules
+from .compile.fx_build import build_graph
+from .data.plan import batches, load_splits
+from .errors import Diagnostic, RunError, Span, SpecError
+from .train.config import EarlyStop, TrainConfig
+from .train.errors import DivergenceError, TrainError
+from .train.loop import fit
+
+DEFAULT_OPTIMIZER = ("Adam", [], {"lr": 0.001})
+# Schedule arguments that depend on the run: name -> value from (steps per epoch, epochs).
+RUN_ARGS = {
+    "total_steps": lambda steps, epochs: steps * epochs,
+    "steps_per_epoch": lambda steps, epochs: steps,
+    "epochs": lambda steps, epochs: epochs,
+    "T_max": lambda steps, epochs: epochs,
+}
+
+
+def spec_hash(checked: CheckedSpec) -> str:
+    """Identifies the spec a checkpoint was written from (its text, overrides aside)."""
+    return hashlib.sha256(checked.spec.source.encode()).hexdigest()[:16]
+
+
+def overrides_to_sets(overrides: dict) -> list[str]:
+    """``{"epochs": 5, "data_batch": 64}`` -> ``["train.epochs=5", "data.batch=64"]``."""
+    sets = []
+    for key, value in overrides.items():
+        section, _, name = key.partition("_")
+        if section not in ("data", "train", "optimizer", "schedule") or not name:
+            section, name = "train", key
+        if isinstance(value, bool):
+            text = "true" if value else "false"
+        elif isinstance(value, str) and not value.replace(".", "").replace(":", "").isalnum():
+            text = value
+        elif isinstance(value, str) and value.isidentifier():
+            text = value
+        elif isinstance(value, str):
+            text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
+        else:
+            text = repr(value)
+        sets.append(f"{section}.{name}={text}")
+    return sets
+
+
+def _spec_error(checked: CheckedSpec, message: str, span: Span, hint: str | None = None) -> SpecError:
+    return SpecError(Diagnostic(message, span, hint, "E800", checked.spec.path or "<spec>"), checked.spec.source)
+
+
+def _require(checked: CheckedSpec) -> None:
+    spec = checked.spec
+    first = next(iter(spec.models.values()))
+    if checked.data is None:
+        raise _spec_error(checked, "this spec has no data section, so it cannot be trained", first.name_span,
+                          "add data { train = ... }; a spec without data can be checked, summarised and compiled")
+    if spec.loss is None:
+        raise _spec_error(checked, "this spec has no loss, so it cannot be trained", first.name_span,
+                          "add for example: loss = cross_entropy")
+    if checked.model is None:
+        raise _spec_error(checked, "which model should be trained?", first.name_span,
+                          f"add train {{ model = {first.name} }}")
+
+
+def config_from(checked: CheckedSpec, device: str | None) -> TrainConfig:
+    o = checked.spec.train_options
+    early = None
+    if o.early_stop is not None:
+        early = EarlyStop(monitor=o.early_stop.monitor, patience=o.early_stop.patience,
+                          min_delta=o.early_stop.min_delta)
+    return TrainConfig(epochs=o.epochs, device=device or o.device, seed=o.seed, metrics=tuple(o.metrics),
+                       precision=o.precision, clip_grad=o.clip_grad, accumulate=o.accumulate, compile=o.compile,
+                       early_stop=early, checkpoint=None, plot=tuple(o.plot), threads=o.threads)
+
+
+def make_optimizer_factory(checked: CheckedSpec, device_type: str):
+    name, args, kwargs = (checked.optimizer.name, checked.optimizer.args, checked.optimizer.kwargs) \
+        if checked.optimizer else DEFAULT_OPTIMIZER
+    cls = getattr(torch.optim, name)
+    kwargs = dict(kwargs)
+    params = inspect.signature(cls).parameters
+    # Fused kernels where torch has them for this device; exact up to float rounding.
+    if "fused" in params and "fused" not in kwargs and "foreach" not in kwargs and device_type in ("cpu", "cuda"):
+        kwargs["fused"] = True
+
+    def make(model_params):
+        return cls(model_params, *args, **kwargs)
+    return make
+
+
+def make_scheduler_factory(checked: CheckedSpec):
+    if checked.schedule is None:
+        return None
+    s = checked.schedule
+    cls = getattr(torch.optim.lr_scheduler, s.name)
+    params = inspect.signature(cls).parameters
+
+    def make(optimizer, steps_per_epoch, epochs):
+        kwargs = dict(s.kwargs)
+        for key, fill in RUN_ARGS.items():
+            if key in params and key not in kwargs and params[key].default in (inspect.Parameter.empty, None):
+                kwargs[key] = fill(steps_per_epoch, epochs)
+        return cls(optimizer, *s.args, **kwargs)
+    return make
+
+
+def _out_dir(checked: CheckedSpec, out, resume: bool, force: bool) -> Path:
+    if out is None:
+        if resume:
+            raise RunError("--resume needs the run's folder", "pass --out DIR of the run to continue")
+        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
+        out = Path("runs") / checked.spec.name / stamp
+    out = Path(out)
+    if out.exists() and not out.is_dir():
+        raise RunError(f"--out {out} is a file, not a folder")
+    if out.is_dir() and any(out.iterdir()) and not resume and not force:
+        raise RunError(f"--out {out} already holds a run", "use --resume to continue it, --force to write over it, "
+                       "or another folder")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+        probe = out / ".specc-write-test"
+        probe.write_text("")
+        probe.unlink()
+    except OSError as exc:
+        raise RunError(f"cannot write to {out}: {exc.strerror or exc}", "choose another --out folder") from None
+    return out
+
+
+def _loss_fn(checked: CheckedSpec, imports):
+    return build_graph(checked.program.loss, checked.program, imports)
+
+
+def _plot_data(splits, inputs, target):
+    table = splits.train
+    if len(inputs) != 1 or not hasattr(table, "fields") or target not in table.fields:
+        return None
+    return table.fields[inputs[0]], table.fields[target]
+
+
+def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resume: bool = False,
+                force: bool = False, quiet: bool = False):
+    """Train a checked spec; returns the trainer's RunResult (with ``out_dir`` set)."""
+    _require(checked)
+    out_dir = _out_dir(checked, out, resume, force)
+    config = config_from(checked, device)
+    config = TrainConfig(**{**config.__dict__, "checkpoint": str(checked.spec.train_options.checkpoint or out_dir)})
+    imports = loaded_modules(checked.spec)
+    splits = load_splits(checked.spec, checked.data, checked.target)
+    torch.manual_seed(config.seed)
+    model = build_graph(checked.graph, checked.program, imports)
+    loss_fn = _loss_fn(checked, imports)
+    try:
+        from .train.device import resolve_device
+        dev = resolve_device(config.device)
+        shuffle = checked.data.shuffle
+        train_b = batches(splits.train, checked.data, dev, shuffle)
+        valid_b = batches(splits.valid, checked.data, dev, False) if splits.valid is not None else None
+        test_b = batches(splits.test, checked.data, dev, False) if splits.test is not None else None
+        loss_name = getattr(checked.spec.loss.value, "id", None) or getattr(getattr(checked.spec.loss.value, "func", None), "id", None)
+        result = fit(model, train_b, valid_b, test_b, checked.inputs, checked.target, loss_fn,
+                     make_optimizer_factory(checked, dev.type), make_scheduler_factory(checked), config, out_dir,
+                     resume=resume, spec_hash=spec_hash(checked), progress=not quiet,
+                     plot_data=_plot_data(splits, checked.inputs, checked.target), force=force,
+                     binary_threshold=0.5 if loss_name == "bce" else 0.0)
+    except DivergenceError as err:
+        raise _divergence(checked, err) from None
+    except TrainError as err:
+        raise RunError(err.message, err.hint) from None
+    result.out_dir = out_dir
+    if not quiet:
+        _tell(result, out_dir)
+    return result
+
+
+def _divergence(checked: CheckedSpec, err: DivergenceError) -> SpecError:
+    """Point at the learning rate (or the optimizer) that most likely caused it."""
+    opt = checked.spec.optimizer
+    span = opt.span if opt is not None else next(iter(checked.spec.models.values())).name_span
+    if opt is not None and hasattr(opt.value, "kwargs"):
+        span = next((k.value.span for k in opt.value.kwargs if k.name == "lr"), span)
+    return _spec_error(checked, err.message, span, err.hint)
+
+
+def _tell(result, out_dir: Path) -> None:
+    import sys
+    parts = [f"{split}: " + ", ".join(f"{k} {v:.4g}" for k, v in m.items() if v is not None)
+             for split, m in result.metrics.items()]
+    print("; ".join(parts))
+    print(f"outputs in {out_dir}: " + ", ".join(sorted(p.name for p in out_dir.iterdir() if not p.name.startswith("."))),
+          file=sys.stdout)
