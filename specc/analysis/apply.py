@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..catalog import signatures
 from ..catalog.dims import fmt_shape, is_int
 from ..catalog.functions import FUNCTIONS, PREV, REQUIRED
-from ..catalog.layers import RULES, ShapeProblem
+from ..catalog.layers import RULES, ShapeProblem, check_rank_for_pool, check_size
 from ..catalog.losses import LOSSES
 from ..catalog.torch_tables import NN_MODULES
 from ..errors import Span, did_you_mean
@@ -174,10 +174,10 @@ class Applier:
                                        f"tensor(s), got {len(types)}")
                 self._check_dtype(spec.type_name, rule.dtype, types[0])
                 if spec.type_name.endswith(("Pool1d", "Pool2d", "Pool3d")):
-                    from ..catalog.layers import check_rank_for_pool
                     check_rank_for_pool(spec.type_name, types[0])
                 inferred = rule.fill(types[0])
                 bound = self._bind(spec, rule, inferred)
+                check_size(spec.type_name, bound)
                 out = rule.out(types, bound)
         except ShapeProblem as p:
             raise self.ctx.fail(self._at(spec, p.message), span, p.hint, code="E201")

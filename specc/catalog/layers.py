@@ -236,6 +236,49 @@ for _n in (1, 2, 3):
         RULES[f"Adaptive{_kind}Pool{_n}d"] = LayerRule(out=_adaptive_out(_n), dtype="any")
 
 
+# Parameter counts of the layers that can be made absurdly large by one typo (Linear(10**12)).
+MAX_PARAMS = 2 * 10**9
+
+
+def _conv_params(a: dict) -> int:
+    k = a["kernel_size"]
+    kernel = 1
+    for d in (k if isinstance(k, (list, tuple)) else [k]):
+        kernel *= d
+    return a["in_channels"] * a["out_channels"] * kernel // max(a.get("groups") or 1, 1)
+
+
+def _rnn_params(gates: int):
+    def count(a: dict) -> int:
+        h, layers = a["hidden_size"], a.get("num_layers") or 1
+        dirs = 2 if a.get("bidirectional") else 1
+        return gates * h * (a["input_size"] + h * dirs) * layers * dirs
+    return count
+
+
+PARAM_ESTIMATES = {
+    "Linear": lambda a: a["in_features"] * a["out_features"],
+    "Embedding": lambda a: a["num_embeddings"] * a["embedding_dim"],
+    "LSTM": _rnn_params(4), "GRU": _rnn_params(3), "RNN": _rnn_params(1),
+    **{f"Conv{n}d": _conv_params for n in (1, 2, 3)},
+    **{f"ConvTranspose{n}d": _conv_params for n in (1, 2, 3)},
+}
+
+
+def check_size(name: str, bound: dict) -> None:
+    """Refuse, before anything is allocated, a layer whose weights could not fit anywhere."""
+    estimate = PARAM_ESTIMATES.get(name)
+    if estimate is None:
+        return
+    try:
+        n = estimate(bound)
+    except (TypeError, KeyError):
+        return
+    if isinstance(n, int) and n > MAX_PARAMS:
+        raise ShapeProblem(f"{name} would hold {n:.2g} parameters ({4 * n / 2**30:,.0f} GiB as float32), "
+                           f"more than the {MAX_PARAMS:.0e} specc accepts", "check the sizes for a typo")
+
+
 def check_rank_for_pool(name: str, t: TensorType) -> None:
     """Pooling and convolutions want (channels, *spatial) per example."""
     for n in (1, 2, 3):

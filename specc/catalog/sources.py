@@ -30,7 +30,7 @@ Every user mistake raises :class:`SourceError` with ``arg`` naming the argument 
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from specc.catalog.datafiles import (Labelled, parse_csv, read_text, resolve, scan_image_csv,
                                      scan_image_folder, scan_text_folder)
@@ -56,7 +56,7 @@ SAMPLES = Arg("samples", 1000, positive_int, "number of examples")
 NOISE = Arg("noise", 0.1, non_negative, "standard deviation of the gaussian noise")
 
 
-def _toy(name: str, classes_arg: str | None = None) -> Any:
+def _toy(name: str, classes_arg: str | None = None) -> Callable[[dict, Any], Schema]:
     """Schema of a 2-D toy set; blobs takes its width and class count from its arguments."""
     def schema(args: dict, base_dir: Path | None = None) -> Schema:
         a = bind(name, SOURCES[name].args, [], args)

@@ -97,9 +97,38 @@ def parse_tree(text: str) -> Tree:
     try:
         return _parser().parse(text if text.endswith("\n") else text + "\n")
     except UnexpectedInput as exc:
-        raise SpecError(_syntax_diagnostic(exc, text), text) from None
+        first = _syntax_diagnostic(exc, text)
     except RecursionError:
         raise SpecError(Diagnostic("the spec is nested too deeply", Span(1, 1), code="E002"), text) from None
+    raise SpecError(_more_errors(text, first), text)
+
+
+_ITEM_START = re.compile(r"^(data|model|block|loss|optimizer|schedule|train|import)\b", re.M)
+
+
+def _more_errors(text: str, first: Diagnostic) -> list[Diagnostic]:
+    """Recover after a syntax error: parse each later top-level item on its own.
+
+    Items start at column 1 with a section keyword; padding a chunk with the newlines before
+    it keeps every position right. An item after the failing one that has its own mistake
+    gets its own diagnostic.
+    """
+    starts = [m.start() for m in _ITEM_START.finditer(text)] + [len(text)]
+    diags = [first]
+    for begin, end in zip(starts, starts[1:]):
+        line = text.count("\n", 0, begin) + 1
+        if line <= first.span.line:
+            continue
+        chunk = "\n" * (line - 1) + text[begin:end]
+        try:
+            _parser().parse(chunk if chunk.endswith("\n") else chunk + "\n")
+        except UnexpectedInput as exc:
+            diags.append(_syntax_diagnostic(exc, chunk))
+        except RecursionError:
+            break
+        if len(diags) >= 20:
+            break
+    return diags
 
 
 def comments(text: str) -> list[Comment]:
@@ -130,13 +159,15 @@ def _span_at(text: str, pos: int) -> Span:
     return Span(line, col, pos, pos + 1, line, col + 1)
 
 
-# What the user wrote, in words, for the tokens lark names.
+# What the user wrote, in words, for the tokens lark names. Operators are left out of
+# "expected ..." hints: after a complete expression nearly any operator could follow.
 _TOKEN_WORDS = {
     "_NL": "end of line", "$END": "end of file", "NAME": "a name", "INT": "a number",
     "FLOAT": "a number", "STRING": "a string", "PERCENT": "a percentage", "LPAR": "'('",
     "RPAR": "')'", "LSQB": "'['", "RSQB": "']'", "LBRACE": "'{'", "RBRACE": "'}'",
-    "EQUAL": "'='", "COMMA": "','", "COLON": "':'", "SEMICOLON": "';'", "DOT": "'.'",
+    "EQUAL": "'='", "COMMA": "','", "COLON": "':'",
 }
+_VALUE_START = {"NAME", "INT", "FLOAT", "STRING", "PERCENT", "LPAR", "LSQB", "MINUS"}
 
 
 def _describe(tok: Token | None) -> str:
@@ -148,17 +179,42 @@ def _describe(tok: Token | None) -> str:
 
 
 def _expected_words(expected) -> str:
-    words = sorted({_TOKEN_WORDS.get(e, None) or _keyword(e) for e in expected} - {None})
-    if not words:
-        return ""
-    if len(words) > 6:
-        words = words[:6] + ["..."]
-    return ", ".join(words)
+    words = sorted({_TOKEN_WORDS.get(e) or _keyword(e) for e in expected} - {None})
+    return ", ".join(words[:6] + (["..."] if len(words) > 6 else []))
 
 
 def _keyword(term: str) -> str | None:
     name = term.lower()
-    return f"'{name}'" if name.isalpha() else None
+    return f"'{name}'" if name.isalpha() and term.isupper() is False else None
+
+
+def _span_of(tok: Token) -> Span:
+    return Span(tok.line or 1, tok.column or 1, tok.start_pos or 0, tok.end_pos or 0,
+                tok.end_line or tok.line or 1, tok.end_column or tok.column or 1)
+
+
+def _token_diagnostic(exc: UnexpectedToken, text: str) -> Diagnostic:
+    """Name the likely mistake (a missing comma, bracket or value) rather than lark's sets."""
+    tok, expected = exc.token, set(exc.expected)
+    span = _span_of(tok)
+    if tok.type == "_NL" and tok.start_pos is not None and text[tok.start_pos:].startswith("#"):
+        span = _span_at(text, tok.start_pos)
+    what = _describe(tok)
+    if "COMMA" in expected and tok.type in _VALUE_START and ("RPAR" in expected or "RSQB" in expected):
+        return Diagnostic(f"missing ',' before {what}", span, "separate arguments and items with commas",
+                          code="E011")
+    if tok.type in ("_NL", "RBRACE", "$END") and ("RPAR" in expected or "RSQB" in expected) and \
+            "COMMA" in expected:
+        closer = "')'" if "RPAR" in expected else "']'"
+        return Diagnostic(f"missing {closer} before {what}", span, _unclosed_hint(text), code="E012")
+    if expected & _VALUE_START and not expected & {"RPAR", "RSQB", "COMMA", "RBRACE"}:
+        return Diagnostic(f"expected a value, got {what}", span, "write a number, a name or an expression",
+                          code="E013")
+    if tok.type == "EQUAL" and "EQUAL" not in expected:
+        return Diagnostic("unexpected '='", span, "'=' binds a name at the start of a statement or a keyword "
+                          "argument inside a call", code="E014")
+    words = _expected_words(expected)
+    return Diagnostic(f"unexpected {what}", span, f"expected {words}" if words else None, code="E010")
 
 
 def _syntax_diagnostic(exc: UnexpectedInput, text: str) -> Diagnostic:
@@ -174,21 +230,24 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str) -> Diagnostic:
             return Diagnostic("a number needs digits on both sides of its decimal point", span,
                               "write 0.5, not .5 or 5.", code="E004")
         return Diagnostic(f"unexpected character {ch!r}", span, code="E005")
-    if isinstance(exc, UnexpectedEOF):
+    if isinstance(exc, UnexpectedEOF) or exc.token.type == "$END":
         span = _span_at(text, max(len(text.rstrip()) - 1, 0))
         return Diagnostic("unexpected end of file", span, _unclosed_hint(text), code="E006")
-    assert isinstance(exc, UnexpectedToken)
-    tok = exc.token
-    if tok.type == "$END":
-        span = _span_at(text, max(len(text.rstrip()) - 1, 0))
-        return Diagnostic("unexpected end of file", span, _unclosed_hint(text), code="E006")
-    span = Span(tok.line or 1, tok.column or 1, tok.start_pos or 0, tok.end_pos or 0,
-                tok.end_line or tok.line or 1, tok.end_column or tok.column or 1)
-    if tok.type == "_NL" and tok.start_pos is not None and text[tok.start_pos:].startswith("#"):
-        span = _span_at(text, tok.start_pos)
-    expected = _expected_words(exc.expected)
-    hint = f"expected {expected}" if expected else None
-    return Diagnostic(f"unexpected {_describe(tok)}", span, hint, code="E010")
+    return _decimal_point(exc.token, text) or _token_diagnostic(exc, text)
+
+
+def _decimal_point(tok: Token, text: str) -> Diagnostic | None:
+    """``.5`` and ``5.`` lex as a dot next to a number; say what is wrong with them."""
+    pos = tok.start_pos if tok.start_pos is not None else len(text)
+    m = re.search(r"(?<![\w.])\d+(\.)[ \t]*$", text[:pos])
+    if tok.type == "DOT" and text[pos + 1:pos + 2].isdigit():
+        dot = pos
+    elif m is not None:
+        dot = m.start(1)
+    else:
+        return None
+    return Diagnostic("a number needs digits on both sides of its decimal point", _span_at(text, dot),
+                      "write 0.5, not .5 or 5.", code="E004")
 
 
 def _unclosed_hint(text: str) -> str | None:

@@ -15,6 +15,10 @@ from ..errors import Diagnostic, Span
 from . import ast
 
 MAX_DEPTH = 200
+# Reserved words (LANGUAGE section 1). The contextual lexer reads them as plain names where no
+# keyword can stand (``data.classes``, ``valid.loss``), so binding positions are checked here.
+KEYWORDS = frozenset("data model block loss optimizer schedule train import as return true false none full"
+                     .split())
 
 
 def span_of(meta) -> Span:
@@ -29,6 +33,10 @@ def token_span(tok: Token) -> Span:
 
 
 _ESCAPES = {'"': '"', "\\": "\\", "n": "\n", "t": "\t"}
+
+
+def _short(text: str) -> str:
+    return text if len(text) <= 24 else f"{text[:20]}... ({len(text)} characters)"
 
 
 def _binop(op: str):
@@ -55,7 +63,7 @@ class ToAst(Transformer_NonRecursive):
         try:
             value = int(text)
         except ValueError:  # more digits than Python converts
-            self._problem("number too large", span_of(meta))
+            self._problem(f"number too large: {_short(text)}", span_of(meta))
             value = 0
         return ast.Number(value=value, text=text, span=span_of(meta))
 
@@ -63,7 +71,7 @@ class ToAst(Transformer_NonRecursive):
         text = str(children[0])
         value = float(text)
         if not math.isfinite(value):
-            self._problem(f"number too large: {text}", span_of(meta))
+            self._problem(f"number too large: {_short(text)}", span_of(meta))
             value = 0.0
         return ast.Number(value=value, text=text, span=span_of(meta))
 
@@ -71,7 +79,7 @@ class ToAst(Transformer_NonRecursive):
         text = str(children[0])
         value = float(text[:-1]) / 100
         if not math.isfinite(value):
-            self._problem(f"number too large: {text}", span_of(meta))
+            self._problem(f"number too large: {_short(text)}", span_of(meta))
             value = 0.0
         return ast.Percent(value=value, text=text, span=span_of(meta))
 
@@ -170,7 +178,8 @@ class ToAst(Transformer_NonRecursive):
 
     def param(self, meta, children):
         name, type_, default = children
-        return ast.Param(name=str(name), type=type_, default=default, span=span_of(meta))
+        return ast.Param(name=self._binding(name, "parameter"), type=type_, default=default,
+                         span=span_of(meta))
 
     def params(self, meta, children):
         return children
@@ -180,8 +189,8 @@ class ToAst(Transformer_NonRecursive):
 
     def _definition(self, cls, meta, children):
         name, params, body = children
-        return cls(name=str(name), params=params or [], body=body, span=span_of(meta),
-                   name_span=token_span(name))
+        return cls(name=self._binding(name, f"{cls.__name__.lower()} name"), params=params or [], body=body,
+                   span=span_of(meta), name_span=token_span(name))
 
     def model_def(self, meta, children):
         return self._definition(ast.Model, meta, children)
@@ -191,10 +200,10 @@ class ToAst(Transformer_NonRecursive):
 
     def assign(self, meta, children):
         name, value = children
-        return ast.Assign(target=str(name), value=value, span=span_of(meta))
+        return ast.Assign(target=self._binding(name, "variable"), value=value, span=span_of(meta))
 
     def name_target(self, meta, children):
-        return ast.NameTarget(name=str(children[0]), span=span_of(meta))
+        return ast.NameTarget(name=self._binding(children[0], "variable"), span=span_of(meta))
 
     def tuple_target(self, meta, children):
         return ast.TupleTarget(items=children, span=span_of(meta))
@@ -213,6 +222,7 @@ class ToAst(Transformer_NonRecursive):
 
     def import_stmt(self, meta, children):
         what, alias = children
+        alias = self._binding(alias, "namespace")
         if isinstance(what, Token) and what.type == "STRING":
             return ast.Import(path=self._unescape(what), alias=str(alias), span=span_of(meta))
         return ast.Import(module=what, alias=str(alias), span=span_of(meta))
@@ -247,10 +257,18 @@ class ToAst(Transformer_NonRecursive):
     def _problem(self, message: str, span: Span, hint: str | None = None) -> None:
         self.problems.append(Diagnostic(message, span, hint, code="E020"))
 
+    def _binding(self, tok: Token, what: str) -> str:
+        """A name being bound; the keywords of section 1 of the language cannot be."""
+        name = str(tok)
+        if name in KEYWORDS:
+            self._problem(f"'{name}' is a keyword and cannot be used as a {what}", token_span(tok),
+                          f"choose another name, such as '{name}_'")
+        return name
+
     def _small_int(self, tok: Token) -> int:
         """A range end or a dimension; absurdly long ones are an error, not a silent 0."""
         if len(tok) >= 100:
-            self._problem(f"number too large: {str(tok)[:20]}...", token_span(tok))
+            self._problem(f"number too large: {_short(str(tok))}", token_span(tok))
             return 0
         return int(str(tok))
 

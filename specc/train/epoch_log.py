@@ -57,7 +57,7 @@ class EpochLog:
 
 
 def _read(values: list[Tensor]) -> list[float]:
-    return torch.stack(values).double().cpu().tolist() if values else []
+    return torch.stack(values).cpu().double().tolist() if values else []  # mps has no float64
 
 
 def _floats(values: Tensor | None) -> list[float]:

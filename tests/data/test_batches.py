@@ -94,3 +94,14 @@ def test_streaming_workers_match_in_process():
     for x, y in zip(a, b):
         assert x.keys() == y.keys()
         assert all(torch.equal(x[k], y[k]) for k in x)
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+@pytest.mark.parametrize("make", BATCHERS)
+def test_cuda_batches_equal_cpu_batches(make):
+    t = ragged_table()
+    on_gpu = make(t, batch_size=6, shuffle=True, seed=3, device="cuda")
+    on_cpu = make(t, batch_size=6, shuffle=True, seed=3)
+    for x, y in zip(on_gpu, on_cpu):
+        assert all(v.device.type == "cuda" for v in x.values())
+        assert all(torch.equal(x[k].cpu(), y[k]) for k in y)

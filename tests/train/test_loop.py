@@ -212,3 +212,14 @@ def test_line_reporter_writes_one_line_per_logged_epoch(tmp_path):
     lines = stream.getvalue().splitlines()
     assert [line.split()[1] for line in lines] == ["3/4", "4/4"]  # every 3rd, and the last
     assert "valid.accuracy" in lines[0]
+
+
+@pytest.mark.slow
+def test_compiled_model_trains_and_reports_its_warm_up():
+    plain = run(mlp(), config=cpu(epochs=2))
+    compiled = run(mlp(), config=cpu(epochs=2, compile=True))
+    assert compiled.compile_seconds > 0
+    assert compiled.history[0]["compile_seconds"] == compiled.compile_seconds
+    assert compiled.history[1]["compile_seconds"] == 0.0
+    assert compiled.history[-1]["valid.loss"] == pytest.approx(plain.history[-1]["valid.loss"],
+                                                              abs=1e-4)
