@@ -16,9 +16,9 @@ from .analysis.imports import loaded_modules
 from .compile.fx_build import build_graph
 from .data.plan import batches, load_splits
 from .errors import Diagnostic, RunError, Span, SpecError
-from .train.config import EarlyStop, TrainConfig
-from .train.errors import DivergenceError, TrainError
-from .train.loop import fit
+from .training.config import EarlyStop, TrainConfig
+from .training.errors import DivergenceError, TrainError
+from .training.loop import fit
 
 DEFAULT_OPTIMIZER = ("Adam", [], {"lr": 0.001})
 # Schedule arguments that depend on the run: name -> value from (steps per epoch, epochs).
@@ -155,14 +155,16 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
     _require(checked)
     out_dir = _out_dir(checked, out, resume, force)
     config = config_from(checked, device)
-    config = TrainConfig(**{**config.__dict__, "checkpoint": str(checked.spec.train_options.checkpoint or out_dir)})
+    ckpt = checked.spec.train_options.checkpoint
+    ckpt_dir = (checked.spec.base_dir / ckpt) if ckpt else out_dir
+    config = TrainConfig(**{**config.__dict__, "checkpoint": str(ckpt_dir)})
     imports = loaded_modules(checked.spec)
     splits = load_splits(checked.spec, checked.data, checked.target)
     torch.manual_seed(config.seed)
     model = build_graph(checked.graph, checked.program, imports)
     loss_fn = _loss_fn(checked, imports)
     try:
-        from .train.device import resolve_device
+        from .training.device import resolve_device
         dev = resolve_device(config.device)
         shuffle = checked.data.shuffle
         train_b = batches(splits.train, checked.data, dev, shuffle)
@@ -179,8 +181,7 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
     except TrainError as err:
         raise RunError(err.message, err.hint) from None
     result.out_dir = out_dir
-    if not quiet:
-        _tell(result, out_dir)
+    _tell(result, out_dir, quiet)
     return result
 
 
@@ -193,8 +194,12 @@ def _divergence(checked: CheckedSpec, err: DivergenceError) -> SpecError:
     return _spec_error(checked, err.message, span, err.hint)
 
 
-def _tell(result, out_dir: Path) -> None:
+def _tell(result, out_dir: Path, quiet: bool) -> None:
     import sys
+    if result.interrupted:
+        print(f"interrupted: last.pt saved in {out_dir}; continue with --out {out_dir} --resume", file=sys.stderr)
+    if quiet:
+        return
     parts = [f"{split}: " + ", ".join(f"{k} {v:.4g}" for k, v in m.items() if v is not None)
              for split, m in result.metrics.items()]
     print("; ".join(parts))

@@ -63,7 +63,8 @@ class TupleType:
     items: tuple["ValueType", ...]
 
     def __str__(self) -> str:
-        return "(" + ", ".join(str(i) for i in self.items) + ")"
+        # items as PyTorch sees them (batch included), as every shape in a message is shown
+        return "(" + ", ".join(i.batched if isinstance(i, TensorType) else str(i) for i in self.items) + ")"
 
 
 @dataclass(frozen=True)

@@ -29,7 +29,7 @@ class Applier:
         args = [self.expr(a) for a in e.args]
         kwargs = {k.name: self.expr(k.value) for k in e.kwargs}
         arg_spans = [a.span for a in e.args]
-        kw_spans = {k.name: k.value.span for k in e.kwargs}
+        kw_spans = {k.name: k.span for k in e.kwargs}
         self._no_repeated_keywords(e)
         func = e.func
         if isinstance(func, ast.Name) and func.id not in self.scope:
@@ -54,7 +54,10 @@ class Applier:
             return self.import_spec(callee, [a.value for a in args], {k: v.value for k, v in kwargs.items()},
                                     e.span, arg_spans, kw_spans)
         if isinstance(callee, FuncStage) and callee.name.count(".") == 1 and not callee.args:
-            return self.call_function(FuncStage(callee.name, args, kwargs, e.span, arg_spans, kw_spans), [], e.span)
+            stage = FuncStage(callee.name, args, kwargs, e.span, arg_spans, kw_spans)
+            if args and isinstance(args[0], (Tensor, Tup)):
+                return self.call_function(stage, [], e.span)
+            return stage                  # a pipeline stage, as for the catalogue: -> my.fn(k=2)
         if isinstance(callee, (LayerSpec, BlockSpec, Chain, FuncStage)):
             if kwargs:
                 raise self.ctx.fail(f"{describe(callee)} is applied to tensors only; keyword arguments go where "
@@ -396,6 +399,8 @@ class Applier:
 def _slice_len(size, sl: slice):
     if is_int(size):
         return len(range(*sl.indices(size)))
+    if sl.start in (None, 0) and sl.stop is None and sl.step in (None, 1):
+        return size                      # ':' keeps a symbolic dim (and the batch) as it is
     lo, hi, step = sl.start, sl.stop, sl.step or 1
     if step == 1 and (lo is None or lo >= 0) and hi is not None and hi >= 0:
         return hi - (lo or 0)

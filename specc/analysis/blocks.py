@@ -41,7 +41,7 @@ def specialise(lowerer, spec: BlockSpec, inputs: list[Tensor], span: Span) -> st
     taken = {g for g in ctx.program.blocks}
     name = block.name
     n = 1
-    while name in taken or name in ctx.program.models:
+    while name in taken or name in ctx.model_names:
         n += 1
         name = f"{block.name}_{n}"
     scope_consts = {k: v for k, v in bindings.items() if is_int(v)}

@@ -49,18 +49,20 @@ class CheckedSpec:
 
     @property
     def inputs(self) -> list[str]:
-        return [name for name, _ in self.graph.inputs]
+        """The data fields the model takes, in signature order: the spec's names, which the
+        graph may have renamed (an input called ``input`` is ``input_`` in Python)."""
+        return [p.name for p in self.spec.models[self.model].params]
 
 
 def check(spec: Spec, model: str | None = None) -> CheckedSpec:
     """Analyse ``spec``; raise SpecError with every diagnostic if anything is wrong."""
-    ctx = Context(blocks=spec.blocks)
+    ctx = Context(blocks=spec.blocks, model_names=frozenset(spec.models))
     imports = load_imports(ctx, spec)
     plan = None
     try:
         plan = analyse_data(ctx, spec)
     except Failed:
-        pass
+        ctx.data_failed = True
     chosen = _choose_model(ctx, spec, model)
     for m in spec.models.values():
         inputs = _inputs(ctx, m, bind_data=(m.name == chosen and plan is not None))

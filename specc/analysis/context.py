@@ -25,6 +25,7 @@ class DataFacts:
 @dataclass
 class Context:
     blocks: dict[str, ast.Block]
+    model_names: frozenset = frozenset()   # a block specialisation never takes a model's name
     data: DataFacts | None = None
     imports: dict[str, Any] = field(default_factory=dict)       # alias -> loaded Python module
     program: Program = field(default_factory=Program)
@@ -32,6 +33,9 @@ class Context:
     block_keys: dict[tuple, str] = field(default_factory=dict)  # specialisation -> graph name
     block_stack: list[str] = field(default_factory=list)
     reported: set = field(default_factory=set)
+    # Already reported as broken: uses of these say nothing more (one mistake, one message).
+    failed_imports: set = field(default_factory=set)
+    data_failed: bool = False
 
     def error(self, message: str, span: Span, hint: str | None = None, code: str = "E100") -> None:
         key = (message, span.line, span.column)
@@ -44,6 +48,8 @@ class Context:
         return Failed()
 
     def data_attr(self, name: str, span: Span) -> int:
+        if self.data is None and self.data_failed:
+            raise Failed()
         if self.data is None:
             raise self.fail(f"data.{name} is used, but the spec has no data section", span,
                             "add a data { train = ... } section, or write the number", code="E130")

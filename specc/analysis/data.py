@@ -106,11 +106,11 @@ def _source(ctx: Context, call: ast.Call, base: Path) -> tuple[SourcePlan, Schem
 
 
 def _const(ctx: Context, e) -> Any:
+    if isinstance(e, ast.Range):          # literal() leaves a range as the node itself
+        return (e.lo, e.hi)
     value = literal(e)
     if isinstance(value, ast.Node) or hasattr(value, "kwargs"):
         raise ctx.fail("a source argument is a number, a string, a list or a range", e.span, code="E303")
-    if isinstance(e, ast.Range):
-        return (e.lo, e.hi)
     return value
 
 

@@ -46,6 +46,8 @@ def load_imports(ctx: Context, spec) -> dict[str, str]:
         if module is not None:
             ctx.imports[item.alias] = module
             loaded[item.alias] = target
+        else:
+            ctx.failed_imports.add(item.alias)
     return loaded
 
 

@@ -26,7 +26,7 @@ def lower_loss(ctx: Context, loss: ast.Loss, output: TensorType, target: TensorT
             value = apply_loss(g, FuncStage(e.id, [], {}, e.span), _pair(g), e.span)
         elif isinstance(e, ast.Call) and isinstance(e.func, ast.Name) and e.func.id in LOSSES and not e.args:
             stage = FuncStage(e.func.id, [], {k.name: g.expr(k.value) for k in e.kwargs}, e.span,
-                              kwarg_spans={k.name: k.value.span for k in e.kwargs})
+                              kwarg_spans={k.name: k.span for k in e.kwargs})
             value = apply_loss(g, stage, _pair(g), e.span)
         else:
             value = g.expr(e)

@@ -22,7 +22,7 @@ from ..types import Ref, TensorType, TupleType
 from .apply import Applier
 from .context import Context, Failed
 from .ir import GraphIR, Op, _refs
-from .names import Namespace
+from .names import Namespace, safe
 from .values import (BlockSpec, Chain, Const, FuncStage, LayerSpec, Poison, Tensor, Tup, Value,
                      copy_fresh, describe)
 
@@ -42,7 +42,8 @@ class GraphLowerer(Applier):
         self.ctx = ctx
         self.loss = loss
         self.tuple_values: set[str] = set()   # ops whose result is a tuple (unpacked by getitem)
-        self.values = Namespace()
+        # a value must not hide an imported module in the generated forward (input F_ vs import F)
+        self.values = Namespace(taken={safe(alias) for alias in ctx.imports})
         self.layer_names = Namespace()
         self.ir = GraphIR(name=name, inputs=[], kind=kind, settings=dict(settings or {}))
         self.scope: dict[str, Value] = {k: Const(v) for k, v in (settings or {}).items()}
@@ -228,6 +229,8 @@ class GraphLowerer(Applier):
                 return Const(self.ctx.data_attr(e.attr, e.span))
             if base in self.ctx.imports:
                 return self.imported(base, e.attr, e.span)
+            if base in self.ctx.failed_imports:
+                raise Failed()
             raise self.ctx.fail(f"unknown namespace '{base}'", e.value.span,
                                 did_you_mean(base, ["data", *self.ctx.imports]), code="E115")
         raise self.ctx.fail("only data.<name> and <import>.<Name> can be used with '.'", e.span, code="E116")

@@ -46,7 +46,7 @@ def check_optim(ctx: Context, item, table: dict, what: str) -> Optional[OptimSpe
         values.append(v)
     if not ok:
         return None
-    spans = {k.name: k.value.span for k in kwargs}
+    spans = {k.name: k.span for k in kwargs}
     filled = RUN_FILLED if what == "schedule" else ()
     problems = signatures.check_call(table[name], len(args), [k.name for k in kwargs], name=name, filled=filled)
     for p in problems:

@@ -135,10 +135,10 @@ def _embedding_out(ts, a):
     return TensorType("float", (*t.shape, a["embedding_dim"]))
 
 
-def _rnn_out(lstm: bool):
+def _rnn_out(lstm: bool, what: str):
     def out(ts, a):
         t = ts[0]
-        _need_rank(t, (2,), "a recurrent layer", "(seq, features)")
+        _need_rank(t, (2,), what, "(seq, features)")
         dirs = 2 if a.get("bidirectional") else 1
         hidden = a["hidden_size"]
         proj = a.get("proj_size") or 0
@@ -215,9 +215,12 @@ RULES.update({
     "InstanceNorm1d": _norm("InstanceNorm1d", (2,), "(channels, length)"),
     "InstanceNorm2d": _norm("InstanceNorm2d", (3,), "(channels, height, width)"),
     "InstanceNorm3d": _norm("InstanceNorm3d", (4,), "(channels, depth, height, width)"),
-    "LSTM": LayerRule(infer=("input_size",), fill=_last("LSTM"), out=_rnn_out(True), forced={"batch_first": True}),
-    "GRU": LayerRule(infer=("input_size",), fill=_last("GRU"), out=_rnn_out(False), forced={"batch_first": True}),
-    "RNN": LayerRule(infer=("input_size",), fill=_last("RNN"), out=_rnn_out(False), forced={"batch_first": True}),
+    "LSTM": LayerRule(infer=("input_size",), fill=_last("LSTM"), out=_rnn_out(True, "LSTM"),
+                     forced={"batch_first": True}),
+    "GRU": LayerRule(infer=("input_size",), fill=_last("GRU"), out=_rnn_out(False, "GRU"),
+                     forced={"batch_first": True}),
+    "RNN": LayerRule(infer=("input_size",), fill=_last("RNN"), out=_rnn_out(False, "RNN"),
+                     forced={"batch_first": True}),
     "MultiheadAttention": LayerRule(infer=("embed_dim",), fill=_last("MultiheadAttention"), out=_mha_out,
                                     forced={"batch_first": True}, inputs=(1, 3)),
     "TransformerEncoderLayer": LayerRule(infer=("d_model",), fill=_last("TransformerEncoderLayer"),

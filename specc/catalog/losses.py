@@ -36,7 +36,8 @@ def _classes(out: TensorType, tgt: TensorType, classes, name: str) -> None:
     else:
         raise ShapeProblem(f"{name} wants class indices (long) as its target, got {tgt.dtype} {tgt.batched}")
     if classes is not None and out.shape[0] != classes:
-        raise ShapeProblem(f"{name} wants logits with data.classes = {classes} columns, got output {out.batched}",
+        raise ShapeProblem(f"{name} wants logits of shape {_fmt(('B', classes, *out.shape[1:]))} "
+                           f"(data.classes = {classes}), got output {out.batched}",
                            "end the model with Linear(data.classes)")
 
 

@@ -2,18 +2,22 @@
 
 One ``nn.Module`` class per block specialisation and per model; ``__init__`` spells out every
 inferred size, ``forward`` uses the spec's names with a shape comment per line. Safe by
-construction: every identifier comes from :func:`specc.analysis.names.safe` (spec
-identifiers only), and every constant is written with ``repr`` of a plain Python value.
+construction: every name the spec chose comes from :func:`specc.analysis.names.safe`; an
+attribute of torch or of an imported module is written as it is, after :func:`attr` has made
+sure it is a plain identifier; every constant is written with ``repr`` of a plain Python value.
 """
 from __future__ import annotations
 
+import keyword
 import math
 from pathlib import PurePosixPath
+import re
 
 from .. import __version__
 from ..analysis.check import CheckedSpec
 from ..analysis.ir import GraphIR, LayerInst
-from ..analysis.names import safe
+from ..analysis.names import Namespace, safe
+from ..errors import Diagnostic, SpecError
 from ..types import Ref, TensorType, TupleType
 
 _INFIX = {"operator.add": "+", "operator.sub": "-", "operator.mul": "*", "operator.truediv": "/",
@@ -39,6 +43,14 @@ def const(v) -> str:
     raise TypeError(f"cannot write {type(v).__name__} into generated code")
 
 
+def attr(name: str) -> str:
+    """An attribute name (``torch.sum``, ``my.MyLinear``) exactly as it is: renaming it (``sum_``)
+    would name something else, and it never shadows anything. Refuse what is not an identifier."""
+    if not name.isidentifier() or keyword.iskeyword(name):
+        raise TypeError(f"{name!r} cannot be written as a Python attribute")
+    return name
+
+
 def _value(v) -> str:
     if isinstance(v, Ref):
         return safe(v.name)
@@ -51,7 +63,12 @@ def _value(v) -> str:
 
 
 def _call_args(args, kwargs) -> str:
-    parts = [_value(a) for a in args] + [f"{safe(k)}={_value(v)}" for k, v in kwargs.items()]
+    parts = [_value(a) for a in args]
+    plain = {k: v for k, v in kwargs.items() if k.isidentifier() and not keyword.iskeyword(k)}
+    parts += [f"{k}={_value(v)}" for k, v in plain.items()]
+    other = {k: v for k, v in kwargs.items() if k not in plain}   # e.g. class=1 for an imported **kwargs
+    if other:
+        parts.append("**{" + ", ".join(f"{const(k)}: {_value(v)}" for k, v in other.items()) + "}")
     return ", ".join(parts)
 
 
@@ -72,7 +89,7 @@ def _expr(op, imports: dict) -> str:
     if op.op == "module":
         return f"self.{safe(op.target)}({_call_args(op.args, op.kwargs)})"
     if op.op == "method":
-        return f"{_value(op.args[0])}.{safe(op.target)}({_call_args(op.args[1:], op.kwargs)})"
+        return f"{_value(op.args[0])}.{attr(op.target)}({_call_args(op.args[1:], op.kwargs)})"
     if op.op == "getitem" or op.target == "operator.getitem":
         return f"{_value(op.args[0])}[{_index(op.args[1])}]"
     if op.target in _INFIX:
@@ -81,11 +98,11 @@ def _expr(op, imports: dict) -> str:
         return f"-{_value(op.args[0])}"
     parts = op.target.split(".")
     if parts[0] in imports:
-        target = ".".join(safe(p) for p in parts)
+        target = ".".join([safe(parts[0]), *map(attr, parts[1:])])
     elif op.target.startswith("torch.nn.functional."):
-        target = "F." + safe(parts[-1])
+        target = "F." + attr(parts[-1])
     else:
-        target = "torch." + ".".join(safe(p) for p in parts[1:])
+        target = "torch." + ".".join(map(attr, parts[1:]))
     return f"{target}({_call_args(op.args, op.kwargs)})"
 
 
@@ -94,9 +111,9 @@ def _layer(layer: LayerInst, class_names: dict) -> str:
         return f"{class_names[layer.target]}()"
     if layer.source == "import":
         alias, name = layer.target.split(".")
-        head = f"{safe(alias)}.{safe(name)}"
+        head = f"{safe(alias)}.{attr(name)}"
     else:
-        head = f"nn.{safe(layer.target)}"
+        head = f"nn.{attr(layer.target)}"
     return f"{head}({_call_args(layer.args, layer.kwargs)})"
 
 
@@ -119,14 +136,22 @@ def _class(g: GraphIR, class_names: dict, imports: dict, doc: str) -> list[str]:
 
 
 def _import_lines(checked: CheckedSpec) -> list[str]:
+    """``import layers as my``: a file import becomes the module of that name, found beside the
+    generated file; a path that is no Python module name is an error at the import."""
     lines = []
     for item in checked.spec.imports:
         alias = safe(item.alias)
         if item.module is not None:
-            mod = ".".join(safe(p) for p in item.module.split("."))
+            parts = item.module.split(".")
         else:
-            parts = PurePosixPath(item.path.replace("\\", "/")).with_suffix("").parts
-            mod = ".".join(safe(p) for p in parts if p not in (".", ""))
+            parts = [p for p in PurePosixPath(item.path.replace("\\", "/")).with_suffix("").parts if p != "."]
+        try:
+            mod = ".".join(map(attr, parts))
+        except TypeError:
+            raise SpecError(Diagnostic(f"cannot write 'import {item.path or item.module}' as Python: "
+                                       f"{'.'.join(parts)!r} is not a module name", item.span,
+                                       "name the file like a Python module (letters, digits, _) beside the spec",
+                                       "E800", checked.spec.path or "<spec>"), checked.spec.source) from None
         lines.append(f"import {mod} as {alias}")
     return lines
 
@@ -136,21 +161,28 @@ def to_source(checked: CheckedSpec, model: str | None = None) -> str:
     name = model or checked.model or next(iter(checked.program.models))
     program = checked.program
     needed = _blocks_used(program, program.models[name])
-    class_names = {b: safe(b) for b in needed}
-    class_names[name] = safe(name)
-    imports = {safe(i.alias): i for i in checked.spec.imports}
+    imports = {i.alias: i for i in checked.spec.imports}
+    classes = Namespace(taken={safe(a) for a in imports})    # a class must not hide an import
+    class_names = {b: classes.fresh(b) for b in [*needed, name]}
     source_name = checked.spec.path or "<spec>"
     out = [f"# Generated by specc {__version__} from {source_name!r}.",
            "# Standalone PyTorch: it needs only torch" + (" and the files the spec imports." if imports else "."),
-           f"# Load trained weights with {safe(name)}().load_state_dict(torch.load(path)['model']).",
+           f"# Load trained weights with {class_names[name]}().load_state_dict(torch.load(path)['model']).",
            "import torch", "from torch import nn", "import torch.nn.functional as F"]
     out += _import_lines(checked)
     for b in needed:
         g = program.blocks[b]
         settings = ", ".join(f"{k}={v!r}" for k, v in g.settings.items())
-        out += ["", ""] + _class(g, class_names, imports, f"Block {b.split('_')[0]}({settings}) as used in the spec.".replace('"', "'"))
+        doc = f"Block {_block_name(checked, b)}({settings}) as used in the spec.".replace('"', "'")
+        out += ["", ""] + _class(g, class_names, imports, doc)
     out += ["", ""] + _class(program.models[name], class_names, imports, f"Model {name} from the spec.")
     return "\n".join(out) + "\n"
+
+
+def _block_name(checked: CheckedSpec, graph_name: str) -> str:
+    """The spec's block name of a specialisation (``ConvBlock_2`` -> ``ConvBlock``)."""
+    base = re.sub(r"_\d+$", "", graph_name)
+    return base if base in checked.spec.blocks and base != graph_name else graph_name
 
 
 def _blocks_used(program, g: GraphIR) -> list[str]:

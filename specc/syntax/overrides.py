@@ -19,13 +19,13 @@ def _bad(text: str, message: str, col: int = 1, hint: str | None = None) -> Spec
 
 def _value(text: str, value: str) -> ast.Expr:
     """Parse ``value`` as an expression (through a tiny spec) and shift its spans."""
-    wrapper = "model M(x: float[1]) { return x }\ntrain { __v = "
+    wrapper = "model M(x: float[1]) { return x }\noptimizer = "
     try:
-        spec = parse_spec(wrapper + value + " }")
+        spec = parse_spec(wrapper + value + "\n")
     except SpecError as err:
         d = err.diagnostics[0]
-        raise _bad(text, d.message, max(d.span.column - len("train { __v = "), 1) + text.index("=") + 1) from None
-    return spec.train.entries[0].value
+        raise _bad(text, d.message, max(d.span.column - len("optimizer = "), 1) + text.index("=") + 1) from None
+    return spec.optimizer.value
 
 
 def apply_overrides(spec: Spec, sets: list[str]) -> Spec:

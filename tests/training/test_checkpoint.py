@@ -4,9 +4,9 @@ import signal
 import pytest
 import torch
 
-from specc.train import checkpoint
-from specc.train.config import EarlyStop, TrainConfig
-from specc.train.errors import DivergenceError, ResumeError
+from specc.training import checkpoint
+from specc.training.config import EarlyStop, TrainConfig
+from specc.training.errors import DivergenceError, ResumeError
 
 from trainkit import mlp, params_equal, run
 
@@ -188,3 +188,33 @@ def test_finished_run_resumes_to_more_epochs(tmp_path):
     whole = run(mlp(), config=cpu(tmp_path / "b", epochs=3))
     assert without_seconds(longer.history[:2]) == without_seconds(short.history)
     assert params_equal(longer.model, whole.model)
+
+
+def test_mid_epoch_resume_uses_the_batchers_iter_from(tmp_path):
+    from trainkit import TinyBatches, adam, separable
+    from specc.training.loop import fit
+
+    class Skipping(TinyBatches):
+        starts = []
+
+        def iter_from(self, step):
+            self.starts.append(step)
+            it = iter(self)
+            for _ in range(step):
+                next(it)
+            return it
+
+    x, y = separable()
+    config = cpu(tmp_path, epochs=2)
+
+    def go(**kwargs):
+        return fit(mlp(), Skipping(x, y), None, None, ["x"], "y", torch.nn.functional.cross_entropy,
+                   adam(), None, config, None, progress=False, **kwargs)
+
+    go(hooks=[SignalAt(17)])           # 13 batches per epoch: stops at epoch 2, batch 4
+    resumed = go(resume=True)
+    assert Skipping.starts == [4]
+    whole = fit(mlp(), TinyBatches(x, y), None, None, ["x"], "y",
+                torch.nn.functional.cross_entropy, adam(), None,
+                TrainConfig(device="cpu", epochs=2), None, progress=False)
+    assert params_equal(resumed.model, whole.model)

@@ -14,7 +14,7 @@ import json
 import math
 from pathlib import Path
 
-from specc.train.config import SPLITS
+from specc.training.config import SPLITS
 
 
 def split_metrics(row: dict) -> dict[str, dict[str, float | None]]:

@@ -49,7 +49,7 @@ class Reporter:
         """After an optimizer step: ``step`` batches and ``examples`` examples done this epoch."""
 
     def epoch_end(self, row: dict) -> None:
-        """With the epoch's history row (see :func:`specc.train.loop.fit`)."""
+        """With the epoch's history row (see :func:`specc.training.loop.fit`)."""
 
     def note(self, message: str) -> None:
         """Something the user should know that does not stop the run (a skipped plot)."""

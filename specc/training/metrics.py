@@ -28,7 +28,7 @@ import math
 import torch
 from torch import Tensor
 
-from specc.train.errors import TrainError
+from specc.training.errors import TrainError
 
 
 def accumulation_dtype(device: torch.device) -> torch.dtype:

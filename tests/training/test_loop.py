@@ -5,10 +5,10 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from specc.train.config import EarlyStop, TrainConfig
-from specc.train.errors import DivergenceError, TrainError
-from specc.train.loop import fit
-from specc.train.progress import LineReporter
+from specc.training.config import EarlyStop, TrainConfig
+from specc.training.errors import DivergenceError, TrainError
+from specc.training.loop import fit
+from specc.training.progress import LineReporter
 
 from trainkit import TinyBatches, adam, line_data, mlp, params_equal, run, separable
 
@@ -223,3 +223,16 @@ def test_compiled_model_trains_and_reports_its_warm_up():
     assert compiled.history[1]["compile_seconds"] == 0.0
     assert compiled.history[-1]["valid.loss"] == pytest.approx(plain.history[-1]["valid.loss"],
                                                               abs=1e-4)
+
+
+def test_rich_reporter_draws_steps_and_epoch_lines():
+    import io
+    from rich.console import Console
+    from specc.training.progress import RichReporter
+
+    out = io.StringIO()
+    reporter = RichReporter(console=Console(file=out, force_terminal=True, width=120))
+    reporter.refresh_per_second = float("inf")  # refresh on every step, to exercise it
+    run(mlp(), config=cpu(epochs=2), reporter=reporter)
+    text = out.getvalue()
+    assert "epoch 2/2  train.loss" in text and "ex/s" in text and "loss 0." in text

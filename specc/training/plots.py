@@ -18,7 +18,7 @@ from typing import Callable
 import torch
 from torch import nn, Tensor
 
-from specc.train.progress import Reporter
+from specc.training.progress import Reporter
 
 GRID = 200            # grid points per axis for the decision boundary
 CURVE_POINTS = 200    # points on the fitted curve

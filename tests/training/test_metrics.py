@@ -4,9 +4,9 @@ import math
 import pytest
 import torch
 
-from specc.train.config import METRICS
-from specc.train.errors import TrainError
-from specc.train.metrics import ACCUMULATORS, SplitMeter
+from specc.training.config import METRICS
+from specc.training.errors import TrainError
+from specc.training.metrics import ACCUMULATORS, SplitMeter
 
 CPU = torch.device("cpu")
 

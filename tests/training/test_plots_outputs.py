@@ -7,8 +7,8 @@ import pytest
 import torch
 import torch.nn.functional as F
 
-from specc.train.config import TrainConfig
-from specc.train.outputs import split_metrics
+from specc.training.config import TrainConfig
+from specc.training.outputs import split_metrics
 
 from trainkit import line_data, mlp, run, separable
 

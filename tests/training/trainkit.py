@@ -7,8 +7,8 @@ import torch
 from torch import nn
 import torch.nn.functional as F
 
-from specc.train.config import TrainConfig
-from specc.train.loop import fit
+from specc.training.config import TrainConfig
+from specc.training.loop import fit
 
 
 class TinyBatches:

@@ -4,8 +4,8 @@ import sys
 
 import pytest
 
-from specc.train.config import EarlyStop, TrainConfig, monitor_mode
-from specc.train.errors import TrainError
+from specc.training.config import EarlyStop, TrainConfig, monitor_mode
+from specc.training.errors import TrainError
 
 
 def test_lists_become_tuples_and_defaults_hold():
@@ -56,6 +56,6 @@ def test_bad_monitors(monitor, fragment):
 
 
 def test_config_module_does_not_import_torch():
-    code = "import sys, specc.train.config; print('torch' in sys.modules)"
+    code = "import sys, specc.training.config; print('torch' in sys.modules)"
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     assert out.stdout.strip() == "False"

@@ -12,7 +12,7 @@ from typing import ContextManager, Iterable
 import torch
 from torch import nn, Tensor
 
-from specc.train.errors import TrainError
+from specc.training.errors import TrainError
 
 # Precisions each device type runs. fp16 on the CPU is refused: it is slow there and
 # autocast's CPU fp16 support is partial; bf16 is the CPU's mixed precision.

@@ -2,7 +2,7 @@
 
 :class:`TrainConfig` mirrors the ``train { ... }`` block of the language (LANGUAGE.md section 7).
 Values are validated once, here, so the loop can trust them; a bad value raises
-:class:`~specc.train.errors.TrainError` in the "expected ... received ..." form.
+:class:`~specc.training.errors.TrainError` in the "expected ... received ..." form.
 """
 from __future__ import annotations
 
@@ -10,10 +10,10 @@ from dataclasses import dataclass
 import re
 
 from specc.errors import did_you_mean
-from specc.train.errors import TrainError
+from specc.training.errors import TrainError
 
 # Every metric name the trainer knows, with the direction in which it improves. The
-# accumulators live in specc.train.metrics (a test keeps the two tables in step).
+# accumulators live in specc.training.metrics (a test keeps the two tables in step).
 METRIC_MODES: dict[str, str] = {
     "loss": "min",
     "accuracy": "max",

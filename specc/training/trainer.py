@@ -1,4 +1,4 @@
-"""The training loop: :func:`fit`.
+"""One run's state and the steps that change it; :func:`specc.training.loop.fit` drives it.
 
 One epoch, as the loop runs it (compare nanoGPT's ``train.py``)::
 
@@ -13,8 +13,8 @@ One epoch, as the loop runs it (compare nanoGPT's ``train.py``)::
     history row, last.pt (and best.pt when the monitored value improved), hooks, reporter
 
 Nothing in the batch loop reads a value back from the device: losses are appended as
-tensors and read once per epoch (:mod:`specc.train.epoch_log`), held-out metrics are summed
-on the device (:mod:`specc.train.metrics`). Only a progress bar reads the loss, throttled.
+tensors and read once per epoch (:mod:`specc.training.epoch_log`), held-out metrics are summed
+on the device (:mod:`specc.training.metrics`). Only a progress bar reads the loss, throttled.
 
 Randomness: the global torch generator is reseeded from ``(seed, epoch)`` at the start of
 every epoch, so dropout draws depend only on the seed and the epoch; a mid-epoch checkpoint
@@ -25,7 +25,6 @@ from __future__ import annotations
 
 import itertools
 import math
-from dataclasses import dataclass, field
 from pathlib import Path
 import time
 from typing import Any, Callable, Iterable, Protocol
@@ -33,16 +32,14 @@ from typing import Any, Callable, Iterable, Protocol
 import torch
 from torch import nn, Tensor
 
-from specc.train import checkpoint
-from specc.train.config import TrainConfig, split_and_metric
-from specc.train.control import Monitor, StopFlag, scheduler_stepping
-from specc.train.device import ThreadScope, mixed_precision, resolve_device
-from specc.train.epoch_log import EpochLog
-from specc.train.errors import DivergenceError, ResumeError, TrainError
-from specc.train.metrics import SplitMeter
-from specc.train.outputs import split_metrics, write_outputs
-from specc.train.plots import PlotContext, fit_recorder, make_plots
-from specc.train.progress import Reporter, make_reporter
+from specc.training import checkpoint
+from specc.training.config import TrainConfig, split_and_metric
+from specc.training.control import Monitor, StopFlag, scheduler_stepping
+from specc.training.device import ThreadScope, mixed_precision, resolve_device
+from specc.training.epoch_log import EpochLog
+from specc.training.errors import DivergenceError, ResumeError, TrainError
+from specc.training.metrics import SplitMeter
+from specc.training.progress import Reporter
 
 
 class Batches(Protocol):
@@ -53,27 +50,6 @@ class Batches(Protocol):
     def __iter__(self): ...
     def __len__(self) -> int: ...
     def set_epoch(self, epoch: int) -> None: ...
-
-
-@dataclass
-class RunResult:
-    """What :func:`fit` returns.
-
-    ``metrics`` nests the last history row by split (``{"valid": {"loss": ..., ...}}``);
-    ``best`` is the best value of ``monitor``; ``compile_seconds`` is the time of the first
-    (compiling) train step and eval batch when ``compile`` is on, else None.
-    """
-
-    metrics: dict[str, dict[str, float | None]]
-    history: list[dict]
-    model: nn.Module
-    interrupted: bool = False
-    stopped_early: bool = False
-    monitor: str = ""
-    best: float | None = None
-    compile_seconds: float | None = None
-    notes: list[str] = field(default_factory=list)
-    plots: list[Path] = field(default_factory=list)
 
 
 def epoch_seed(seed: int, epoch: int) -> int:
@@ -98,7 +74,7 @@ def _sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-class _Trainer:
+class Trainer:
     """The state of one run and the steps that change it; :func:`fit` drives it."""
 
     def __init__(self, model: nn.Module, train_batches: Batches, held_out: dict[str, Batches],
@@ -142,7 +118,8 @@ class _Trainer:
         self.examples = 0         # examples trained this epoch (for the progress bar)
         self.first_step = True    # thread policy, checks and compile timing happen on it
         self.move = True          # copy train batches to the device (unless already there)
-        self.compile_seconds = 0.0
+        self.compile_seconds = 0.0   # first train step + first eval batch, when compiling
+        self.compile_logged = 0.0
         self.compiling_eval = config.compile
 
     # ------------------------------------------------------------------ one epoch
@@ -152,15 +129,19 @@ class _Trainer:
         self.model.train()
         self.train_batches.set_epoch(epoch)
         start, n, accumulate = self.step_in_epoch, self.batches_per_epoch, self.config.accumulate
-        batches = iter(self.train_batches)
         if start:  # resuming mid-epoch: the generator state came from the checkpoint
-            batches = itertools.islice(batches, start, None)
+            batches = _batches_from(self.train_batches, start)
         else:
+            batches = iter(self.train_batches)
             seed_epoch(self.config.seed, epoch, self.device)
             self.log = EpochLog()
         self.examples = 0
         for i, batch in enumerate(batches, start):
-            loss = self._first(i, batch) if self.first_step else self._forward_backward(i, batch)
+            if self.first_step:
+                loss = self._first(i, batch)
+            else:
+                loss = self._forward(batch)
+                self._backward(i, loss)
             if (i + 1) % accumulate and i + 1 < n:
                 continue  # more micro-batches before the optimizer step
             self._optimizer_step(i)
@@ -181,11 +162,6 @@ class _Trainer:
             target = target.to(self.device, non_blocking=True)
         return inputs, target
 
-    def _forward_backward(self, i: int, batch: dict) -> Tensor:
-        loss = self._forward(batch)
-        self._backward(i, loss)
-        return loss
-
     def _forward(self, batch: dict) -> Tensor:
         inputs, target = self._to_device(batch, self.move)
         with self.precision.autocast:
@@ -198,9 +174,7 @@ class _Trainer:
     def _backward(self, i: int, loss: Tensor) -> None:
         if self.config.accumulate > 1:
             loss = loss / self._group_size(i)
-        if self.scaler is not None:
-            loss = self.scaler.scale(loss)
-        loss.backward()
+        (loss if self.scaler is None else self.scaler.scale(loss)).backward()
 
     def _group_size(self, i: int) -> int:
         """Micro-batches in the accumulation group of batch ``i`` (the last may be short)."""
@@ -281,8 +255,9 @@ class _Trainer:
             row.update({f"{split}.{k}": v for k, v in self.evaluate(split, batches).items()})
         row["lr"] = float(self.optimizer.param_groups[0]["lr"])
         row["seconds"] = self.log.carried_seconds + time.perf_counter() - started
-        if self.config.compile:
-            row["compile_seconds"] = self.compile_seconds if epoch + 1 == 1 else 0.0
+        if self.config.compile:  # warm-up spent in this epoch (the first one this process ran)
+            row["compile_seconds"] = self.compile_seconds - self.compile_logged
+            self.compile_logged = self.compile_seconds
         self.history.append(row)
         if self.stepping == "plateau":
             self.scheduler.step(row[self.plateau_key])
@@ -319,7 +294,7 @@ class _Trainer:
         raise DivergenceError(epoch + 1, step, float(bad.reshape(-1)[0]), "weights")
 
     def state(self, partial: dict | None) -> dict:
-        """The checkpoint dict (layout in :mod:`specc.train.checkpoint`)."""
+        """The checkpoint dict (layout in :mod:`specc.training.checkpoint`)."""
         return {
             "format": checkpoint.FORMAT,
             "model": self.model.state_dict(),
@@ -359,6 +334,13 @@ class _Trainer:
             checkpoint.set_rng_state(state["rng"])
 
 
+def _batches_from(batches: Batches, start: int) -> Iterable[dict]:
+    """The epoch's batches from number ``start`` on: the batcher's ``iter_from`` if it has one
+    (no work for the skipped batches), else by skipping them."""
+    iter_from = getattr(batches, "iter_from", None)
+    return iter_from(start) if iter_from is not None else itertools.islice(batches, start, None)
+
+
 def _make_monitor(config: TrainConfig, held_out: dict) -> Monitor:
     """Early stopping's monitor, or the default for best.pt: valid.loss, else train.loss."""
     early = config.early_stop
@@ -379,100 +361,3 @@ def _metric_names(config: TrainConfig, split: str, monitor: str) -> tuple[str, .
         names = (*names, metric)
     return names
 
-
-def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
-        test_batches: Batches | None, input_names: list[str], target_name: str,
-        loss_fn: Callable[[Tensor, Tensor], Tensor], make_optimizer: Callable,
-        make_scheduler: Callable | None, config: TrainConfig, out_dir: Path | None,
-        resume: bool = False, spec_hash: str = "", progress: bool = True,
-        plot_data: tuple[Tensor, Tensor] | None = None, *, force: bool = False,
-        reporter: Reporter | None = None, hooks: Iterable[Any] = (),
-        binary_threshold: float = 0.0) -> RunResult:
-    """Train ``model`` and evaluate it after every epoch.
-
-    Args:
-        model: called as ``model(*[batch[n] for n in input_names])``; moved to the device.
-        train_batches, valid_batches, test_batches: batchers (see :class:`Batches`); the
-            held-out ones may be None.
-        loss_fn: ``loss_fn(output, target) -> scalar tensor`` (a batch mean).
-        make_optimizer: ``make_optimizer(params) -> Optimizer``, called after the move.
-        make_scheduler: ``make_scheduler(optimizer, steps_per_epoch, epochs)`` -> scheduler or
-            None; ``steps_per_epoch`` counts optimizer steps (batches / accumulate, rounded up).
-        config: the run's :class:`TrainConfig`.
-        out_dir: where ``metrics.json``, ``history.csv`` and plots go (None: nowhere).
-            Checkpoints go to ``config.checkpoint``; resuming without one uses ``out_dir``.
-        resume: continue from ``last.pt`` in the checkpoint directory.
-        spec_hash: stored in checkpoints; resuming a different hash raises ResumeError.
-        progress: report progress (a bar on a terminal, lines otherwise); quiet if False.
-        plot_data: ``(x, y)`` of the train split, for ``decision_boundary`` and ``fit``.
-        force: resume even if the spec hash differs.
-        reporter: overrides the reporter chosen from ``progress``.
-        hooks: objects with ``on_step(epoch, step)`` and/or ``on_epoch_end(epoch, model, row)``
-            (1-based epoch and step).
-        binary_threshold: decision threshold for single-score outputs (0 for logits, 0.5
-            for probabilities); see :mod:`specc.train.metrics`.
-
-    Returns:
-        A :class:`RunResult`. History rows hold ``epoch``, ``train.loss`` (mean over the
-        epoch's examples), ``<split>.loss`` and ``<split>.<metric>`` per held-out split,
-        ``lr`` (during the epoch), ``seconds`` (wall time, evaluation included) and, with
-        ``compile``, ``compile_seconds``.
-
-    Raises:
-        TrainError: an unsupported setting or bad batches. DivergenceError: a non-finite
-        loss, gradient norm or weight (checkpoints already written stay intact).
-        ResumeError: no checkpoint, or one of another spec or model.
-    """
-    reporter = reporter if reporter is not None else make_reporter(progress, config.log_every)
-    held_out = {split: b for split, b in (("valid", valid_batches), ("test", test_batches))
-                if b is not None}
-    trainer = _Trainer(model, train_batches, held_out, input_names, target_name, loss_fn,
-                       make_optimizer, make_scheduler, config, reporter, hooks,
-                       binary_threshold, spec_hash)
-    trainer.ckpt_dir = Path(config.checkpoint) if config.checkpoint is not None else None
-    recorder = fit_recorder(config.plot, plot_data, trainer.device)
-    if recorder is not None:
-        trainer.epoch_hooks.append(recorder.on_epoch_end)
-    if resume:
-        trainer.ckpt_dir = trainer.ckpt_dir or out_dir
-        if trainer.ckpt_dir is None:
-            raise ResumeError("resume needs a checkpoint directory",
-                              hint="set train.checkpoint")
-        path = trainer.ckpt_dir / checkpoint.LAST
-        trainer.restore(checkpoint.load(path), path, force)
-
-    stop = StopFlag()
-    stop.install()
-    try:
-        reporter.start(config.epochs, trainer.batches_per_epoch, trainer.epoch + 1)
-        for epoch in range(trainer.epoch, config.epochs):
-            if trainer.monitor.should_stop or stop.requested:
-                break
-            reporter.epoch_start(epoch + 1)
-            started = time.perf_counter()
-            if not trainer.train_epoch(epoch, stop):
-                trainer.save_partial(epoch, started)
-                break
-            trainer.end_epoch(epoch, started)
-    finally:
-        stop.restore()
-        trainer.threads.restore()
-        reporter.close()
-
-    result = RunResult(
-        metrics=split_metrics(trainer.history[-1]) if trainer.history else {},
-        history=trainer.history, model=trainer.model,
-        interrupted=stop.requested and trainer.epoch < config.epochs,
-        stopped_early=trainer.monitor.should_stop, monitor=trainer.monitor.key,
-        best=trainer.monitor.best,
-        compile_seconds=trainer.compile_seconds if config.compile else None)
-    if out_dir is not None:
-        out_dir = Path(out_dir)
-        write_outputs(out_dir, trainer.history)
-        context = PlotContext(out_dir, trainer.history, trainer.model, trainer.device, plot_data,
-                              binary_threshold, recorder.frames if recorder else [])
-        result.plots = make_plots(config.plot, context, reporter)
-    elif config.plot:
-        reporter.note("plots skipped: no output directory")
-    result.notes = list(reporter.notes)
-    return result

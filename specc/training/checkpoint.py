@@ -2,7 +2,7 @@
 
 A checkpoint is a dict of tensors, numbers, strings, None, lists and dicts only, so it loads
 with ``torch.load(weights_only=True)`` (no pickled code runs on load). What the trainer
-stores (see ``specc.train.loop``):
+stores (see ``specc.training.loop``):
 
 ========================  ==========================================================
 ``format``                1 (bumped when the layout changes)
@@ -32,7 +32,7 @@ from typing import Any
 
 import torch
 
-from specc.train.errors import ResumeError
+from specc.training.errors import ResumeError
 
 FORMAT = 1
 LAST = "last.pt"

@@ -1,0 +1,146 @@
+"""The training loop: :func:`fit` drives a :class:`~specc.training.trainer.Trainer` epoch by
+epoch, handles resume and interruption, and writes the run's files at the end.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from pathlib import Path
+import time
+from typing import Any, Callable, Iterable
+
+from torch import nn, Tensor
+
+from specc.training import checkpoint
+from specc.training.config import TrainConfig
+from specc.training.control import StopFlag
+from specc.training.errors import ResumeError
+from specc.training.outputs import split_metrics, write_outputs
+from specc.training.plots import PlotContext, fit_recorder, make_plots
+from specc.training.progress import Reporter, make_reporter
+from specc.training.trainer import Batches, Trainer
+
+
+@dataclass
+class RunResult:
+    """What :func:`fit` returns.
+
+    ``metrics`` nests the last history row by split (``{"valid": {"loss": ..., ...}}``);
+    ``best`` is the best value of ``monitor``; ``compile_seconds`` is the time of the first
+    (compiling) train step and eval batch when ``compile`` is on, else None.
+    """
+
+    metrics: dict[str, dict[str, float | None]]
+    history: list[dict]
+    model: nn.Module
+    interrupted: bool = False
+    stopped_early: bool = False
+    monitor: str = ""
+    best: float | None = None
+    compile_seconds: float | None = None
+    notes: list[str] = field(default_factory=list)
+    plots: list[Path] = field(default_factory=list)
+
+
+def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
+        test_batches: Batches | None, input_names: list[str], target_name: str,
+        loss_fn: Callable[[Tensor, Tensor], Tensor], make_optimizer: Callable,
+        make_scheduler: Callable | None, config: TrainConfig, out_dir: Path | None,
+        resume: bool = False, spec_hash: str = "", progress: bool = True,
+        plot_data: tuple[Tensor, Tensor] | None = None, *, force: bool = False,
+        reporter: Reporter | None = None, hooks: Iterable[Any] = (),
+        binary_threshold: float = 0.0) -> RunResult:
+    """Train ``model`` and evaluate it after every epoch.
+
+    Args:
+        model: called as ``model(*[batch[n] for n in input_names])``; moved to the device.
+        train_batches, valid_batches, test_batches: batchers (see :class:`Batches`); the
+            held-out ones may be None.
+        loss_fn: ``loss_fn(output, target) -> scalar tensor`` (a batch mean).
+        make_optimizer: ``make_optimizer(params) -> Optimizer``, called after the move.
+        make_scheduler: ``make_scheduler(optimizer, steps_per_epoch, epochs)`` -> scheduler or
+            None; ``steps_per_epoch`` counts optimizer steps (batches / accumulate, rounded up).
+        config: the run's :class:`TrainConfig`.
+        out_dir: where ``metrics.json``, ``history.csv`` and plots go (None: nowhere).
+            Checkpoints go to ``config.checkpoint``; resuming without one uses ``out_dir``.
+        resume: continue from ``last.pt`` in the checkpoint directory.
+        spec_hash: stored in checkpoints; resuming a different hash raises ResumeError.
+        progress: report progress (a bar on a terminal, lines otherwise); quiet if False.
+        plot_data: ``(x, y)`` of the train split, for ``decision_boundary`` and ``fit``.
+        force: resume even if the spec hash differs.
+        reporter: overrides the reporter chosen from ``progress``.
+        hooks: objects with ``on_step(epoch, step)`` and/or ``on_epoch_end(epoch, model, row)``
+            (1-based epoch and step).
+        binary_threshold: decision threshold for single-score outputs (0 for logits, 0.5
+            for probabilities); see :mod:`specc.training.metrics`.
+
+    Returns:
+        A :class:`RunResult`. History rows hold ``epoch``, ``train.loss`` (mean over the
+        epoch's examples), ``<split>.loss`` and ``<split>.<metric>`` per held-out split,
+        ``lr`` (during the epoch), ``seconds`` (wall time, evaluation included) and, with
+        ``compile``, ``compile_seconds``.
+
+    Raises:
+        TrainError: an unsupported setting or bad batches. DivergenceError: a non-finite
+        loss, gradient norm or weight (checkpoints already written stay intact).
+        ResumeError: no checkpoint, or one of another spec or model.
+    """
+    reporter = reporter if reporter is not None else make_reporter(progress, config.log_every)
+    held_out = {split: b for split, b in (("valid", valid_batches), ("test", test_batches))
+                if b is not None}
+    trainer = Trainer(model, train_batches, held_out, input_names, target_name, loss_fn,
+                      make_optimizer, make_scheduler, config, reporter, hooks,
+                      binary_threshold, spec_hash)
+    trainer.ckpt_dir = _checkpoint_dir(config, out_dir, resume)
+    recorder = fit_recorder(config.plot, plot_data, trainer.device)
+    if recorder is not None:
+        trainer.epoch_hooks.append(recorder.on_epoch_end)
+    if resume:
+        path = trainer.ckpt_dir / checkpoint.LAST
+        trainer.restore(checkpoint.load(path), path, force)
+
+    stop = StopFlag()
+    stop.install()
+    try:
+        reporter.start(config.epochs, trainer.batches_per_epoch, trainer.epoch + 1)
+        for epoch in range(trainer.epoch, config.epochs):
+            if trainer.monitor.should_stop or stop.requested:
+                break
+            reporter.epoch_start(epoch + 1)
+            started = time.perf_counter()
+            if not trainer.train_epoch(epoch, stop):
+                trainer.save_partial(epoch, started)
+                break
+            trainer.end_epoch(epoch, started)
+    finally:
+        stop.restore()
+        trainer.threads.restore()
+        reporter.close()
+
+    result = RunResult(
+        metrics=split_metrics(trainer.history[-1]) if trainer.history else {},
+        history=trainer.history, model=trainer.model,
+        interrupted=stop.requested and trainer.epoch < config.epochs,
+        stopped_early=trainer.monitor.should_stop, monitor=trainer.monitor.key,
+        best=trainer.monitor.best,
+        compile_seconds=trainer.compile_seconds if config.compile else None)
+    if out_dir is not None:
+        out_dir = Path(out_dir)
+        write_outputs(out_dir, trainer.history)
+        context = PlotContext(out_dir, trainer.history, trainer.model, trainer.device, plot_data,
+                              binary_threshold, recorder.frames if recorder else [])
+        result.plots = make_plots(config.plot, context, reporter)
+    elif config.plot:
+        reporter.note("plots skipped: no output directory")
+    result.notes = list(reporter.notes)
+    return result
+
+
+def _checkpoint_dir(config: TrainConfig, out_dir: Path | None, resume: bool) -> Path | None:
+    """``train.checkpoint`` if set; when resuming without it, ``out_dir``; else no checkpoints."""
+    if config.checkpoint is not None:
+        return Path(config.checkpoint)
+    if not resume:
+        return None
+    if out_dir is None:
+        raise ResumeError("resume needs a checkpoint directory", hint="set train.checkpoint")
+    return Path(out_dir)
