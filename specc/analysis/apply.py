@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..catalog import signatures
 from ..catalog.dims import fmt_shape, is_int
 from ..catalog.functions import FUNCTIONS, PREV, REQUIRED
+from ..catalog.layer_args import ArgProblem, check_args
 from ..catalog.layers import RULES, ShapeProblem, check_rank_for_pool, check_size
 from ..catalog.losses import LOSSES
 from ..catalog.torch_tables import NN_MODULES
@@ -180,8 +181,12 @@ class Applier:
                     check_rank_for_pool(spec.type_name, types[0])
                 inferred = rule.fill(types[0])
                 bound = self._bind(spec, rule, inferred)
+                check_args(spec.type_name, bound)
                 check_size(spec.type_name, bound)
                 out = rule.out(types, bound)
+        except ArgProblem as p:
+            raise self.ctx.fail(self._at(spec, f"{spec.type_name}(...): {p.message}"),
+                                self._arg_span(spec, rule, p.arg), p.hint, code="E152")
         except ShapeProblem as p:
             raise self.ctx.fail(self._at(spec, p.message), span, p.hint, code="E201")
         inst = self._instance(spec, inferred, types, out, span)
@@ -189,6 +194,14 @@ class Applier:
         if spec.type_name == "MultiheadAttention" and len(refs) == 1:
             refs = refs * 3
         return self.emit("module", inst.name, refs, {}, out, span, inst.name)
+
+    def _arg_span(self, spec: LayerSpec, rule, arg: str) -> Span:
+        """Where the user wrote constructor argument ``arg`` (or the layer, if it was left out)."""
+        if arg in spec.kwarg_spans:
+            return spec.kwarg_spans[arg]
+        names = [n for n, kind, _ in NN_MODULES[spec.type_name] if kind == "pos"]
+        i = names.index(arg) - len(rule.infer) if arg in names else -1
+        return spec.arg_spans[i] if 0 <= i < len(spec.arg_spans) else spec.span
 
     def _at(self, spec: LayerSpec, message: str) -> str:
         if spec.binding and not message.startswith(spec.binding):

@@ -11,7 +11,8 @@ import builtins
 import keyword
 import re
 
-# Public and private attributes of torch.nn.Module (torch 2.x); a test checks this against torch.
+# Public attributes of torch.nn.Module and of torch.fx.GraphModule (torch 2.x): a submodule with one
+# of these names would be shadowed by the method (``self.eval(x)``). A test checks this against torch.
 MODULE_ATTRS = frozenset("""
 T_destination add_module apply bfloat16 buffers call_super_init children compile cpu cuda double
 dump_patches eval extra_repr float forward get_buffer get_extra_state get_parameter get_submodule
@@ -21,6 +22,7 @@ register_full_backward_hook register_full_backward_pre_hook register_load_state_
 register_load_state_dict_pre_hook register_module register_parameter register_state_dict_post_hook
 register_state_dict_pre_hook requires_grad_ set_extra_state set_submodule share_memory state_dict to
 to_empty train type xpu zero_grad training graph code meta
+add_submodule delete_all_unused_submodules delete_submodule print_readable recompile to_folder
 """.split())
 
 RESERVED = frozenset({*keyword.kwlist, *keyword.softkwlist, *dir(builtins), "self", "torch", "nn", "F",

@@ -34,12 +34,19 @@ def _atomic(d: str) -> bool:
     return d.isidentifier()
 
 
-def conv_out(size: Dim, kernel: int, stride: int, padding: int, dilation: int) -> Dim:
-    """Output length of a convolution or pooling window (floor mode)."""
+def conv_out(size: Dim, kernel: int, stride: int, padding: int, dilation: int, ceil_mode: bool = False) -> Dim:
+    """Output length of a convolution or pooling window (floor mode; pooling may ask for ceil mode,
+    where a last partial window counts unless it would start inside the right padding)."""
     if is_int(size):
-        return (size + 2 * padding - dilation * (kernel - 1) - 1) // stride + 1
+        inner = size + 2 * padding - dilation * (kernel - 1) - 1
+        if not ceil_mode:
+            return inner // stride + 1
+        out = -(-inner // stride) + 1
+        return out - 1 if (out - 1) * stride >= size + padding else out
     span = dilation * (kernel - 1) + 1
     inner = arith(arith(size, "+", 2 * padding), "-", span)
+    if ceil_mode:
+        inner = arith(inner, "+", stride - 1)
     return arith(arith(inner, "//", stride), "+", 1)
 
 

@@ -232,6 +232,13 @@ def _one_hot_out(ts, a, loss):
     return TensorType("long", (*t.shape, a["num_classes"]), t.batch_dim)
 
 
+def _dropout_out(ts, a, loss):
+    p = a["p"]
+    if isinstance(p, bool) or not isinstance(p, (int, float)) or not 0 <= p <= 1:
+        raise ShapeProblem(f"dropout: p is a probability between 0 and 1, got {p!r}")
+    return ts[0]
+
+
 def _dropout_lower(refs, a, ts, loss):
     return [("module", "Dropout", (a["p"],), {})]
 
@@ -263,7 +270,7 @@ FUNCTIONS.update({
     "squeeze": FunctionRule(1, (("dim", REQUIRED),), _squeeze_out, _call("torch.squeeze", "dim")),
     "unsqueeze": FunctionRule(1, (("dim", REQUIRED),), _unsqueeze_out, _call("torch.unsqueeze", "dim")),
     "matmul": FunctionRule(2, (), lambda ts, a, loss: matmul_type(ts[0], ts[1]), _call("torch.matmul")),
-    "dropout": FunctionRule(1, (("p", 0.5),), lambda ts, a, loss: ts[0], _dropout_lower),
+    "dropout": FunctionRule(1, (("p", 0.5),), _dropout_out, _dropout_lower),
     "one_hot": FunctionRule(1, (("num_classes", REQUIRED),), _one_hot_out,
                             _call("torch.nn.functional.one_hot", "num_classes")),
 })

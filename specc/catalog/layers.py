@@ -93,10 +93,12 @@ def _conv_out(n: int, transpose: bool):
             if transpose:
                 op = _tuple(a.get("output_padding", 0), n)[i]
                 spatial.append(conv_transpose_out(size, k[i], s[i], _tuple(pad, n)[i], d[i], op))
-            elif pad == "same":
+            elif pad == "same":            # torch pads d*(k-1) in all, the larger half on the right
+                _wrap_padding(a.get("padding_mode", "zeros"), d[i] * (k[i] - 1) - d[i] * (k[i] - 1) // 2, size, t)
                 spatial.append(size)
             else:
                 p = 0 if pad == "valid" else _tuple(pad, n)[i]
+                _wrap_padding(a.get("padding_mode", "zeros"), p, size, t)
                 spatial.append(conv_out(size, k[i], s[i], p, d[i]))
         for size in spatial:
             if is_int(size) and size < 1:
@@ -104,6 +106,16 @@ def _conv_out(n: int, transpose: bool):
                                    f"{fmt_shape(('B', a['out_channels'], *spatial))}")
         return TensorType("float", (a["out_channels"], *spatial))
     return out
+
+
+def _wrap_padding(mode: str, pad: int, size: Dim, t: TensorType) -> None:
+    """Reflect padding must be shorter than the input, circular padding at most as long."""
+    if not is_int(size) or mode not in ("reflect", "circular"):
+        return
+    if pad > size or (mode == "reflect" and pad == size):
+        limit = "less than" if mode == "reflect" else "at most"
+        raise ShapeProblem(f"padding_mode={mode!r} needs padding {limit} the input size, got padding={pad} "
+                           f"for the input {t.batched}")
 
 
 def _pool_out(n: int):
@@ -114,7 +126,8 @@ def _pool_out(n: int):
         s = _tuple(stride, n)
         p = _tuple(a.get("padding", 0), n)
         d = _tuple(a.get("dilation", 1), n)
-        spatial = [conv_out(size, k[i], s[i], p[i], d[i]) for i, size in enumerate(t.shape[1:])]
+        ceil = bool(a.get("ceil_mode"))
+        spatial = [conv_out(size, k[i], s[i], p[i], d[i], ceil) for i, size in enumerate(t.shape[1:])]
         if any(is_int(x) and x < 1 for x in spatial):
             raise ShapeProblem(f"the input {t.batched} is too small for a pooling window of {a['kernel_size']}")
         return TensorType(t.dtype, (t.shape[0], *spatial))
@@ -156,7 +169,15 @@ def _rnn_out(lstm: bool, what: str):
 def _mha_out(ts, a):
     q = ts[0]
     k = ts[1] if len(ts) > 1 else q
-    _need_rank(q, (2,), "MultiheadAttention", "(seq, embed)")
+    v = ts[2] if len(ts) > 2 else k
+    for t in (q, k, v):
+        _need_rank(t, (2,), "MultiheadAttention", "(seq, embed)")
+    for name, t, want in (("key", k, a.get("kdim") or a["embed_dim"]), ("value", v, a.get("vdim") or a["embed_dim"])):
+        if t.shape[1] != want:
+            raise ShapeProblem(f"MultiheadAttention expects the {name} to have {want} features, got {t.batched}")
+    if k.shape[0] != v.shape[0]:
+        raise ShapeProblem(f"MultiheadAttention expects key and value of the same length, got {k.batched} and "
+                           f"{v.batched}")
     if a["embed_dim"] % a["num_heads"]:
         raise ShapeProblem(f"MultiheadAttention needs embed_dim divisible by num_heads, got "
                            f"{a['embed_dim']} and {a['num_heads']}")
@@ -189,6 +210,13 @@ def _flatten_out(ts, a):
 
 def _same(ts, a):
     return ts[0]
+
+
+def _ranked(what: str, ranks: tuple[int, ...], layout: str):
+    def out(ts, a):
+        _need_rank(ts[0], ranks, what, layout)
+        return ts[0]
+    return out
 
 
 def _norm(what: str, ranks: tuple[int, ...], layout: str, arg: str = "num_features") -> LayerRule:
@@ -226,6 +254,8 @@ RULES.update({
     "TransformerEncoderLayer": LayerRule(infer=("d_model",), fill=_last("TransformerEncoderLayer"),
                                          out=_encoder_out, forced={"batch_first": True}),
     "Flatten": LayerRule(out=_flatten_out, dtype="any"),
+    # channel-wise dropout over a length: torch refuses other ranks, even in eval mode
+    "Dropout1d": LayerRule(out=_ranked("Dropout1d", (1, 2), "(channels, length)")),
 })
 _LAYOUTS = {1: "(channels, length)", 2: "(channels, height, width)", 3: "(channels, depth, height, width)"}
 for _n in (1, 2, 3):

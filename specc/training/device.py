@@ -79,10 +79,11 @@ class ThreadScope:
         self.previous = torch.get_num_threads()
 
     def apply(self, threads: int | None, device: torch.device, model: nn.Module,
-              inputs: Iterable[Tensor]) -> None:
-        """Use ``threads`` if given, else 1 for a small model on small CPU batches."""
+              inputs: Iterable[Tensor], auto: bool = True) -> None:
+        """Use ``threads`` if given, else (with ``auto``) 1 for a small model on small CPU
+        batches; else leave torch's setting alone."""
         if threads is None:
-            if device.type != "cpu":
+            if device.type != "cpu" or not auto:
                 return
             params = sum(p.numel() for p in model.parameters())
             elements = sum(t.numel() for t in inputs)

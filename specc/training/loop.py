@@ -18,6 +18,7 @@ from specc.training.outputs import split_metrics, write_outputs
 from specc.training.plots import PlotContext, fit_recorder, make_plots
 from specc.training.progress import Reporter, make_reporter
 from specc.training.trainer import Batches, Trainer
+from specc.training.tuning import Tuning
 
 
 @dataclass
@@ -48,7 +49,7 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
         resume: bool = False, spec_hash: str = "", progress: bool = True,
         plot_data: tuple[Tensor, Tensor] | None = None, *, force: bool = False,
         reporter: Reporter | None = None, hooks: Iterable[Any] = (),
-        binary_threshold: float = 0.0) -> RunResult:
+        binary_threshold: float = 0.0, tuning: Tuning | None = None) -> RunResult:
     """Train ``model`` and evaluate it after every epoch.
 
     Args:
@@ -72,6 +73,8 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
             (1-based epoch and step).
         binary_threshold: decision threshold for single-score outputs (0 for logits, 0.5
             for probabilities); see :mod:`specc.training.metrics`.
+        tuning: the speed settings (:mod:`specc.training.tuning`); None: all on, less those
+            that ``SPECC_TUNING`` turns off.
 
     Returns:
         A :class:`RunResult`. History rows hold ``epoch``, ``train.loss`` (mean over the
@@ -89,7 +92,8 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
                 if b is not None}
     trainer = Trainer(model, train_batches, held_out, input_names, target_name, loss_fn,
                       make_optimizer, make_scheduler, config, reporter, hooks,
-                      binary_threshold, spec_hash)
+                      binary_threshold, spec_hash,
+                      tuning if tuning is not None else Tuning.from_env())
     trainer.ckpt_dir = _checkpoint_dir(config, out_dir, resume)
     recorder = fit_recorder(config.plot, plot_data, trainer.device)
     if recorder is not None:
@@ -100,6 +104,7 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
 
     stop = StopFlag()
     stop.install()
+    finished = False
     try:
         reporter.start(config.epochs, trainer.batches_per_epoch, trainer.epoch + 1)
         for epoch in range(trainer.epoch, config.epochs):
@@ -111,9 +116,10 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
                 trainer.save_partial(epoch, started)
                 break
             trainer.end_epoch(epoch, started)
+        finished = True
     finally:
         stop.restore()
-        trainer.threads.restore()
+        trainer.finish(raising=not finished)
         reporter.close()
 
     result = RunResult(

@@ -23,7 +23,7 @@ from specc.training.progress import Reporter
 GRID = 200            # grid points per axis for the decision boundary
 CURVE_POINTS = 200    # points on the fitted curve
 MAX_SCATTER = 2000    # data points drawn (a random subset past this)
-MAX_FRAMES = 100      # animation frames (epochs are subsampled past this)
+MAX_FRAMES = 40        # animation frames (epochs are subsampled past this)
 
 
 class Skip(Exception):
@@ -171,8 +171,9 @@ def _animate(fig, ax, line, frames: list[tuple[int, Tensor]], path: Path) -> Pat
     lows = [float(c.min()) for _, c in frames] + [ax.get_ylim()[0]]
     highs = [float(c.max()) for _, c in frames] + [ax.get_ylim()[1]]
     ax.set_ylim(min(lows), max(highs))
+    fig.set_layout_engine("none")  # laid out once by fit.png; per-frame layout is most of the cost
     writer = PillowWriter(fps=10)
-    with writer.saving(fig, str(path), dpi=80):
+    with writer.saving(fig, str(path), dpi=60):
         for epoch, curve in frames:
             line.set_ydata(curve.reshape(-1).numpy())
             ax.set_title(f"fit, epoch {epoch}")

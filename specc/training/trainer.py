@@ -40,6 +40,7 @@ from specc.training.epoch_log import EpochLog
 from specc.training.errors import DivergenceError, ResumeError, TrainError
 from specc.training.metrics import SplitMeter
 from specc.training.progress import Reporter
+from specc.training.tuning import Tuning
 
 
 class Batches(Protocol):
@@ -81,8 +82,9 @@ class Trainer:
                  input_names: list[str], target_name: str, loss_fn: Callable,
                  make_optimizer: Callable, make_scheduler: Callable | None,
                  config: TrainConfig, reporter: Reporter, hooks: Iterable[Any],
-                 threshold: float, spec_hash: str):
+                 threshold: float, spec_hash: str, tuning: Tuning = Tuning()):
         self.config, self.reporter, self.spec_hash = config, reporter, spec_hash
+        self.tuning = tuning
         self.train_batches, self.held_out = train_batches, held_out
         self.input_names, self.target_name, self.loss_fn = list(input_names), target_name, loss_fn
         self.threshold = threshold
@@ -100,6 +102,7 @@ class Trainer:
         self.model = model.to(self.device)
         self.forward = torch.compile(self.model) if config.compile else self.model
         self.optimizer = make_optimizer(self.model.parameters())
+        self.clear_grads = self._clear_grads_function()
         self.steps_per_epoch = math.ceil(self.batches_per_epoch / config.accumulate)
         self.scheduler = (make_scheduler(self.optimizer, self.steps_per_epoch, config.epochs)
                           if make_scheduler is not None else None)
@@ -109,6 +112,7 @@ class Trainer:
         self.epoch_hooks = [h.on_epoch_end for h in self.hooks if hasattr(h, "on_epoch_end")]
         self.threads = ThreadScope()
         self.ckpt_dir: Path | None = None
+        self.writer = checkpoint.Writer(background=tuning.background_checkpoints)
 
         self.epoch = 0            # epochs completed
         self.step_in_epoch = 0    # batches of the current epoch done
@@ -189,7 +193,8 @@ class Trainer:
                              f"{', '.join(sorted(batch))}")
         fields = [batch[n] for n in (*self.input_names, self.target_name)]
         self.move = any(t.device != self.device for t in fields)  # a batcher keeps its device
-        self.threads.apply(self.config.threads, self.device, self.model, fields[:-1])
+        self.threads.apply(self.config.threads, self.device, self.model, fields[:-1],
+                           auto=self.tuning.auto_threads)
         started = time.perf_counter()
         loss = self._forward(batch)
         if loss.numel() != 1:
@@ -215,10 +220,25 @@ class Trainer:
             scaler.update()
         else:
             optimizer.step()
-        optimizer.zero_grad(set_to_none=True)
+        self.clear_grads()
         if self.stepping == "batch":
             self.scheduler.step()
         self.global_step += 1
+
+    def _clear_grads_function(self) -> Callable[[], None]:
+        """``zero_grad(set_to_none=True)``, or with ``fast_zero_grad`` the same effect without
+        the optimizer method's profiler record and dynamo guard (a subclass that overrides
+        ``zero_grad`` keeps its own)."""
+        optimizer = self.optimizer
+        if not self.tuning.fast_zero_grad or \
+                getattr(type(optimizer), "zero_grad", None) is not torch.optim.Optimizer.zero_grad:
+            return lambda: optimizer.zero_grad(set_to_none=True)
+        params = [p for group in optimizer.param_groups for p in group["params"]]
+
+        def clear() -> None:
+            for p in params:
+                p.grad = None
+        return clear
 
     @torch.no_grad()
     def evaluate(self, split: str, batches: Batches) -> dict[str, float]:
@@ -266,9 +286,8 @@ class Trainer:
         improved = self.monitor.update(row[self.monitor.key])
         self.epoch, self.step_in_epoch = epoch + 1, 0
         if self.ckpt_dir is not None:
-            self.save(checkpoint.LAST, epoch, self.batches_per_epoch)
-            if improved:
-                self.save(checkpoint.BEST, epoch, self.batches_per_epoch)
+            names = [checkpoint.LAST, checkpoint.BEST] if improved else [checkpoint.LAST]
+            self.save(names, epoch, self.batches_per_epoch)
         for hook in self.epoch_hooks:
             hook(epoch + 1, self.model, row)
         self.reporter.epoch_end(row)
@@ -280,11 +299,18 @@ class Trainer:
         self.train_loss(epoch)  # raises on a non-finite value: never save a diverged run
         partial = self.log.partial(losses, norms, time.perf_counter() - started)
         if self.ckpt_dir is not None:
-            self.save(checkpoint.LAST, epoch, self.step_in_epoch, partial)
+            self.save([checkpoint.LAST], epoch, self.step_in_epoch, partial)
 
-    def save(self, name: str, epoch: int, step: int, partial: dict | None = None) -> None:
+    def save(self, names: list[str], epoch: int, step: int, partial: dict | None = None) -> None:
+        """Write the current state to each of ``names`` in the checkpoint directory (in the
+        background with ``background_checkpoints``; :meth:`finish` waits for it)."""
         self._check_weights(epoch, step)
-        checkpoint.save(self.ckpt_dir / name, self.state(partial))
+        self.writer.write([self.ckpt_dir / name for name in names], self.state(partial))
+
+    def finish(self, raising: bool) -> None:
+        """At the end of a run: wait for checkpoint writes, restore the thread count."""
+        self.threads.restore()
+        self.writer.wait(raise_errors=not raising)
 
     def _check_weights(self, epoch: int, step: int) -> None:
         params = [p.detach() for p in self.model.parameters()]

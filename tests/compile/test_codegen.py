@@ -277,10 +277,10 @@ model torch(self: float[4], F_: float[4]) {
     "layer_names": """
 model Module(x: float[3]) {
     eval = Linear(3)
-    train = Linear(3)
+    cuda = Linear(3)
     parameters = ReLU
     __class__ = Linear(3)
-    _ = x -> eval -> train
+    _ = x -> eval -> cuda
     h = _ -> parameters -> __class__
     return h + eval(h)
 }
