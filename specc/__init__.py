@@ -60,12 +60,16 @@ def to_source(spec, model: str | None = None) -> str:
 
 
 def train(spec, out: str | Path | None = None, *, device: str | None = None, resume: bool = False,
-          force: bool = False, quiet: bool = True, **overrides):
+          force: bool = False, quiet: bool = True, hooks=(), tuning=None, **overrides):
     """Train the spec's model; returns a RunResult (``metrics``, ``history``, ``model``).
 
     ``overrides`` set entries as ``--set`` does: ``train(spec, epochs=5)`` sets ``train.epochs``
     and ``train(spec, data_batch=128)`` sets ``data.batch`` (``section_key=value``; a bare key
     means the train section). Values are written as in a spec (numbers, strings, or spec text).
+
+    ``hooks`` are objects with ``on_step(epoch, step)`` and/or ``on_epoch_end(epoch, model,
+    row)``, called by the trainer (1-based). ``tuning`` is a
+    :class:`specc.training.tuning.Tuning` that switches speed settings off (default: all on).
     """
     from .run import run_checked, overrides_to_sets
     from .syntax.overrides import apply_overrides
@@ -73,4 +77,5 @@ def train(spec, out: str | Path | None = None, *, device: str | None = None, res
     s = _spec(spec)
     if overrides:
         s = apply_overrides(s, overrides_to_sets(overrides))
-    return run_checked(check(s), out=out, device=device, resume=resume, force=force, quiet=quiet)
+    return run_checked(check(s), out=out, device=device, resume=resume, force=force, quiet=quiet,
+                       hooks=hooks, tuning=tuning)

@@ -26,7 +26,7 @@ from compilekit import ROOT, build, copy_weights, equal
 
 BATCH = 2
 SEQ = 5
-FAST = settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+FAST = settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 SLOW = settings(FAST, max_examples=10)        # layers that are slow to build: recurrent, attention
 
 
