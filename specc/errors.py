@@ -95,7 +95,10 @@ def render_plain(d: Diagnostic, source: str | None) -> str:
 
 
 def source_line(source: str, line: int) -> str | None:
-    lines = source.splitlines()
+    """Line ``line`` (1-based) of ``source``, counted as the parser counts: by ``"\\n"`` only
+    (``str.splitlines`` would also split at form feeds and U+2028, putting carets under the
+    wrong line)."""
+    lines = source.split("\n")
     if 1 <= line <= len(lines):
         return lines[line - 1].rstrip("\r\n")
     return None
@@ -137,3 +140,15 @@ class RunError(Exception):
 
     def __str__(self) -> str:
         return self.message + (f" ({self.hint})" if self.hint else "")
+
+
+# Optional dependencies: import name -> (pip package, specc extra that installs it).
+OPTIONAL_DEPENDENCIES = {"sklearn": ("scikit-learn", "data"), "PIL": ("Pillow", "data"),
+                         "matplotlib": ("matplotlib", "plots")}
+
+
+def missing_dependency(module: str, needed_for: str) -> RunError:
+    """The RunError for an optional package that is not installed, naming the pip command."""
+    package, extra = OPTIONAL_DEPENDENCIES[module]
+    return RunError(f"{needed_for} needs {package}, which is not installed",
+                    f"pip install {package}   (or: pip install 'specc[{extra}]')")

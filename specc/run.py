@@ -9,6 +9,7 @@ from datetime import datetime
 import hashlib
 import inspect
 from pathlib import Path
+import re
 
 import torch
 
@@ -123,6 +124,42 @@ def make_scheduler_factory(checked: CheckedSpec):
     return make
 
 
+def _probe_optim(checked: CheckedSpec, epochs: int) -> None:
+    """Build the optimizer and schedule once on a stand-in parameter and step them twice, so a
+    value torch refuses (``lr=-1``, ``step_size=0``) is a SpecError at that entry of the spec,
+    before any data is loaded, instead of a crash inside the first epoch."""
+    import warnings
+
+    from .training.control import scheduler_stepping
+
+    param = torch.nn.Parameter(torch.zeros(1))
+    item, what = checked.spec.optimizer, "optimizer"
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore")
+            optimizer = make_optimizer_factory(checked, "cpu", fused=False)([param])
+            make_scheduler = make_scheduler_factory(checked)
+            if make_scheduler is None:
+                return
+            item, what = checked.spec.schedule, "schedule"
+            scheduler = make_scheduler(optimizer, 4, epochs)  # room for the two steps below
+            plateau = scheduler_stepping(scheduler) == "plateau"
+            for _ in range(2):
+                param.grad = torch.zeros_like(param)
+                optimizer.step()
+                scheduler.step(0.0) if plateau else scheduler.step()
+    except Exception as exc:  # torch's own check of a value: point at the entry
+        if item is None:      # the default optimizer failed: not the spec's doing
+            raise
+        message = str(exc) or type(exc).__name__
+        call = item.value
+        span = next((k.span for k in getattr(call, "kwargs", []) if re.search(rf"\b{k.name}\b", message)),
+                    call.span)
+        raise _spec_error(checked, f"the {what} refuses its arguments: {message}", span,
+                          "check the values against torch's documentation of "
+                          f"{checked.optimizer.name if what == 'optimizer' else checked.schedule.name}") from None
+
+
 def _out_dir(checked: CheckedSpec, out, resume: bool, force: bool) -> Path:
     if out is None:
         if resume:
@@ -131,7 +168,7 @@ def _out_dir(checked: CheckedSpec, out, resume: bool, force: bool) -> Path:
         out = Path("runs") / checked.spec.name / stamp
     out = Path(out)
     if out.exists() and not out.is_dir():
-        raise RunError(f"--out {out} is a file, not a folder")
+        raise RunError(f"--out {out} is a file, not a folder", "choose another --out folder")
     if out.is_dir() and any(out.iterdir()) and not resume and not force:
         raise RunError(f"--out {out} already holds a run", "use --resume to continue it, --force to write over it, "
                        "or another folder")
@@ -143,6 +180,36 @@ def _out_dir(checked: CheckedSpec, out, resume: bool, force: bool) -> Path:
     except OSError as exc:
         raise RunError(f"cannot write to {out}: {exc.strerror or exc}", "choose another --out folder") from None
     return out
+
+
+def _checkpoint_dir(checked: CheckedSpec, out_dir: Path) -> Path:
+    """``train.checkpoint`` (relative to the spec) made ready for writing, else ``out_dir``."""
+    ckpt = checked.spec.train_options.checkpoint
+    if not ckpt:
+        return out_dir
+    path = checked.spec.base_dir / ckpt
+    entry = next(e for e in checked.spec.train.entries if e.key == "checkpoint")
+    if path.exists() and not path.is_dir():
+        raise _spec_error(checked, f"checkpoint = \"{ckpt}\" names a file, not a folder", entry.value.span,
+                          "name a folder for last.pt and best.pt")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise RunError(f"cannot create the checkpoint folder {path}: {exc.strerror or exc}",
+                       "change train.checkpoint, or check the folder's permissions") from None
+    return path
+
+
+def _write_error(exc: OSError) -> RunError:
+    """A file the run could not write (disk full, permission denied), as one plain message."""
+    import errno
+
+    where = f" {exc.filename}" if exc.filename else ""
+    hint = {errno.ENOSPC: "free some disk space (or choose another --out) and resume with --resume",
+            errno.EDQUOT: "free some disk space (or choose another --out) and resume with --resume",
+            errno.EACCES: "choose another --out folder, or check its permissions",
+            errno.EROFS: "choose an --out folder on a writable disk"}.get(exc.errno)
+    return RunError(f"cannot write{where}: {exc.strerror or exc}", hint)
 
 
 def _loss_fn(checked: CheckedSpec, imports, tuning: Tuning):
@@ -180,6 +247,7 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
     ``SPECC_TUNING`` turns off) picks the speed settings.
     """
     _require(checked)
+    _probe_optim(checked, checked.spec.train_options.epochs)
     if tuning is None:
         try:
             tuning = Tuning.from_env()
@@ -187,8 +255,7 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
             raise RunError(str(exc), "unset it, or name settings from specc.training.tuning") from None
     out_dir = _out_dir(checked, out, resume, force)
     config = config_from(checked, device)
-    ckpt = checked.spec.train_options.checkpoint
-    ckpt_dir = (checked.spec.base_dir / ckpt) if ckpt else out_dir
+    ckpt_dir = _checkpoint_dir(checked, out_dir)
     config = TrainConfig(**{**config.__dict__, "checkpoint": str(ckpt_dir)})
     imports = loaded_modules(checked.spec)
     splits = load_splits(checked.spec, checked.data, checked.target)
@@ -213,9 +280,49 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
         raise _divergence(checked, err) from None
     except TrainError as err:
         raise RunError(err.message, err.hint) from None
+    except OSError as exc:
+        raise _write_error(exc) from None
+    except (RuntimeError, ValueError, TypeError, IndexError) as exc:
+        located = _locate(checked, model, loss_fn, train_b, exc)
+        if located is None:
+            raise
+        raise located from None
     result.out_dir = out_dir
     _tell(result, out_dir, quiet)
     return result
+
+
+def _locate(checked: CheckedSpec, model, loss_fn, train_b, error: BaseException) -> SpecError | None:
+    """A failure torch reports only on real data (``bce`` targets outside 0..1, an imported
+    layer that raises), as a SpecError at the application that raised: the first batch is
+    replayed through the model, then the loss, node by node. None if the replay runs clean."""
+    from .compile.locate import failing_node, first_line
+
+    try:
+        batch = next(iter(train_b))
+        inputs = [batch[name] for name in checked.inputs]
+        target = batch[checked.target]
+        found = failing_node(model, *inputs)
+        what = "the model"
+        if found is None:
+            output = model(*inputs)
+            what = "the loss"
+            if isinstance(loss_fn, torch.fx.GraphModule):
+                found = failing_node(loss_fn, output, target)
+            else:
+                try:
+                    loss_fn(output, target)
+                except Exception as exc:  # the loss module itself: the loss statement
+                    return _spec_error(checked, f"the loss fails on the data: {first_line(exc)}",
+                                       checked.spec.loss.span, "torch checks this only when the loss first runs")
+    except Exception:  # the replay itself went wrong: keep the original error
+        return None
+    if found is None:
+        return None
+    node, exc = found
+    span = node.meta.get("span") or checked.spec.loss.span
+    return _spec_error(checked, f"{what} fails on the data: {first_line(exc)}", span,
+                       "torch checks this only when the layer first runs on a batch")
 
 
 def _divergence(checked: CheckedSpec, err: DivergenceError) -> SpecError:

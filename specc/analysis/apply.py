@@ -8,7 +8,7 @@ from __future__ import annotations
 from ..catalog import signatures
 from ..catalog.dims import fmt_shape, is_int
 from ..catalog.functions import FUNCTIONS, PREV, REQUIRED
-from ..catalog.layer_args import ArgProblem, check_args
+from ..catalog.layer_args import ArgProblem, check_args, check_dims
 from ..catalog.layers import RULES, ShapeProblem, check_rank_for_pool, check_size
 from ..catalog.losses import LOSSES
 from ..catalog.torch_tables import NN_MODULES
@@ -182,6 +182,7 @@ class Applier:
                 inferred = rule.fill(types[0])
                 bound = self._bind(spec, rule, inferred)
                 check_args(spec.type_name, bound)
+                check_dims(bound, len(types[0].full))
                 check_size(spec.type_name, bound)
                 out = rule.out(types, bound)
         except ArgProblem as p:

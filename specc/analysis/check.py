@@ -75,6 +75,7 @@ def check(spec: Spec, model: str | None = None) -> CheckedSpec:
     if spec.loss is not None and plan is not None and chosen in ctx.program.models:
         target = _loss(ctx, spec, ctx.program.models[chosen])
     optimizer, schedule = check_optimizer(ctx, spec), check_schedule(ctx, spec)
+    _early_stop(ctx, spec, plan)
     if ctx.diags:
         diags = sorted(ctx.diags, key=lambda d: (d.span.line, d.span.column))
         raise SpecError([Diagnostic(d.message, d.span, d.hint, d.code, spec.path or "<spec>") for d in diags],
@@ -160,6 +161,18 @@ def _bind_field(ctx: Context, p: ast.Param, declared: TensorType) -> Optional[Te
             bound[want] = got
             dims.append(got if is_int(got) else want)
     return TensorType(declared.dtype, tuple(dims))
+
+
+def _early_stop(ctx: Context, spec: Spec, plan: Optional[DataPlan]) -> None:
+    """``early_stop(monitor=valid.loss)`` needs the data to have a valid split."""
+    early = spec.train_options.early_stop
+    if early is None or plan is None:
+        return
+    split = early.monitor.partition(".")[0]
+    if split in ("valid", "test") and getattr(plan, split) is None:
+        entry = next(e for e in spec.train.entries if e.key == "early_stop")
+        ctx.error(f"early_stop monitors {early.monitor}, but the data has no {split} split", entry.value.span,
+                  f"add {split} = 20% to data, or monitor train.loss", code="E730")
 
 
 def _loss(ctx: Context, spec: Spec, graph: GraphIR) -> Optional[str]:

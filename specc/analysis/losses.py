@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from ..catalog import signatures
+from ..catalog.layer_args import ArgProblem, check_args
 from ..catalog.layers import ShapeProblem
 from ..catalog.losses import LOSSES
 from ..catalog.torch_tables import NN_MODULES
@@ -44,6 +45,30 @@ def lower_loss(ctx: Context, loss: ast.Loss, output: TensorType, target: TensorT
     return g.ir
 
 
+def _check_options(ctx: Context, stage: FuncStage, module: str, options: dict, out: TensorType, span: Span) -> None:
+    """Values torch would refuse when the loss is built or first run, refused here at the option."""
+    try:
+        check_args(module, {**signatures.defaults(NN_MODULES[module]), **options})
+    except ArgProblem as p:
+        raise ctx.fail(f"{stage.name}: {p.message}", stage.kwarg_spans.get(p.arg, span), p.hint, code="E405")
+    if options.get("reduction") == "none":
+        raise ctx.fail(f"{stage.name}: reduction='none' gives one loss per example, but the loss must be one "
+                       "number", stage.kwarg_spans.get("reduction", span), "use reduction='mean' or 'sum'",
+                       code="E405")
+    for key in ("weight", "pos_weight"):
+        weight = options.get(key)
+        if weight is None:
+            continue
+        if module in ("CrossEntropyLoss", "NLLLoss"):   # one weight per class
+            want, what = ((out.shape[0],), f"the model scores {out.shape[0]} classes") if out.shape else ((), "")
+        else:                                           # broadcast over the output's last dim
+            last = out.shape[-1] if out.shape else None
+            want, what = (1, last) if last is not None else (1,), f"the output is {out.batched}"
+        if all(isinstance(n, int) for n in want) and want and len(weight) not in want:
+            raise ctx.fail(f"{stage.name}: {key} has {len(weight)} values, but {what}", stage.kwarg_spans.get(key, span),
+                           f"give {' or '.join(map(str, sorted(set(want))))} values", code="E405")
+
+
 def _pair(g) -> list:
     return [g.scope["output"], g.scope["target"]]
 
@@ -72,6 +97,7 @@ def apply_loss(g, stage: FuncStage, lead: list, span: Span):
                        p.hint, code="E403")
     out, tgt = values[0].type, values[1].type
     classes = ctx.data.attrs.get("classes") if ctx.data else None
+    _check_options(ctx, stage, rule.module, options, out, span)
     try:
         rule.check(out, tgt, classes, stage.name)
     except ShapeProblem as p:

@@ -9,6 +9,7 @@ statements after it are still checked without repeating the error.
 """
 from __future__ import annotations
 
+import math
 import operator
 
 from ..catalog.functions import FUNCTIONS, broadcast, matmul_type
@@ -18,6 +19,7 @@ from ..catalog.torch_tables import NN_MODULES
 from ..catalog.dims import is_int
 from ..errors import Span, did_you_mean
 from ..syntax import ast
+from ..syntax.to_ast import MAX_INT
 from ..types import Ref, TensorType, TupleType
 from .apply import Applier
 from .context import Context, Failed
@@ -130,12 +132,25 @@ class GraphLowerer(Applier):
         return tuple(self._out_refs(i) for i in v.items)
 
     def _rename_last(self, v: Tensor, name: str) -> Tensor:
-        """Give the op that made ``v`` the user's name, when it was the latest op."""
-        if self.ir.ops and self.ir.ops[-1].out == v.ref.name and v.ref.name not in {n for n, _ in self.ir.inputs}:
+        """Give the op that made ``v`` the user's name, when it was the latest op and no other
+        name holds it yet (``a = h`` or ``a, b = (h, h)`` must not take ``h``'s op from it)."""
+        if self.ir.ops and self.ir.ops[-1].out == v.ref.name and v.ref.name not in {n for n, _ in self.ir.inputs} \
+                and v.ref.name not in self._held():
             new = self.values.fresh(name)
             self.ir.ops[-1].out = new
             return Tensor(Ref(new), v.type)
         return v
+
+    def _held(self) -> set[str]:
+        """Names of the values the scope's tensors and tuples refer to."""
+        held, stack = set(), list(self.scope.values())
+        while stack:
+            v = stack.pop()
+            if isinstance(v, Tensor):
+                held.add(v.ref.name)
+            elif isinstance(v, Tup):
+                stack.extend(v.items)
+        return held
 
     def _drop_dead_getitems(self) -> None:
         live = {r.name for r in _refs(self.ir.outputs)}
@@ -283,6 +298,9 @@ class GraphLowerer(Applier):
             raise self.ctx.fail(f"cannot compute {a!r} {e.op} {b!r}: {exc}", e.span, code="E119")
         if isinstance(value, complex):
             raise self.ctx.fail(f"{a!r} {e.op} {b!r} is not a real number", e.span, code="E119")
+        if (isinstance(value, int) and abs(value) > MAX_INT) or (isinstance(value, float) and not math.isfinite(value)):
+            raise self.ctx.fail(f"{a!r} {e.op} {b!r} is too large", e.span, f"the largest allowed is {MAX_INT}",
+                                code="E119")
         return Const(value)
 
     def _repeat(self, stage, n, e: ast.BinOp) -> Chain:

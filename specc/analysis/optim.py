@@ -40,8 +40,10 @@ def check_optim(ctx: Context, item, table: dict, what: str) -> Optional[OptimSpe
     values, ok = [], True
     for a in [*args, *(k.value for k in kwargs)]:
         v = literal(a)
-        if isinstance(v, ast.Node) or hasattr(v, "kwargs"):
-            ctx.error(f"{name}'s arguments are constants", a.span, code="E502")
+        # A bare or dotted name would pass as its text ("data.classes", "__import__"): refuse it.
+        if isinstance(v, ast.Node) or hasattr(v, "kwargs") or isinstance(a, (ast.Name, ast.Attr)):
+            ctx.error(f"{name}'s arguments are constants (numbers, strings, true, false, none, lists)", a.span,
+                      'write a string in quotes: "text"' if isinstance(a, (ast.Name, ast.Attr)) else None, code="E502")
             ok = False
         values.append(v)
     if not ok:

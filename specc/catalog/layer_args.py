@@ -12,8 +12,26 @@ from __future__ import annotations
 from typing import Callable
 
 from .layers import ShapeProblem
+from .torch_tables import NN_MODULES, OBJECT, REQUIRED
 
 PADDING_MODES = ("zeros", "reflect", "replicate", "circular")
+# String arguments torch accepts only from a fixed set, checked for every layer and loss that
+# has them (keyed by argument name, or by (class, argument) where a class differs).
+STR_CHOICES: dict = {
+    "approximate": ("none", "tanh"),
+    "nonlinearity": ("tanh", "relu"),
+    "padding_mode": PADDING_MODES,
+    "reduction": ("none", "mean", "sum"),
+    ("KLDivLoss", "reduction"): ("none", "batchmean", "sum", "mean"),
+    ("EmbeddingBag", "mode"): ("sum", "mean", "max"),
+    ("Upsample", "mode"): ("nearest", "linear", "bilinear", "bicubic", "trilinear", "nearest-exact"),
+}
+# Loss options torch wants as tensors; a spec writes them as lists of numbers.
+TENSOR_ARGS = frozenset({"weight", "pos_weight"})
+# Arguments with a float default that torch also accepts as None.
+NONE_FLOATS = frozenset({"momentum"})
+# Dimension arguments: a whole number (or none where torch's default is None).
+DIM_ARGS = frozenset({"dim", "start_dim", "end_dim"})
 
 
 class ArgProblem(ShapeProblem):
@@ -125,6 +143,20 @@ CHECKS: dict[str, Callable[[dict], None]] = {
     **{name: (lambda a: _fraction(a, "p")) for name in
        ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")},
 }
+def _at_least(name: str, low: float, strict: bool) -> Callable[[dict], None]:
+    """A loss option torch checks only when the loss is first computed."""
+    def check(a: dict) -> None:
+        v = a.get(name)
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and (v <= low if strict else v < low):
+            raise ArgProblem(name, f"{name} must be {'greater than' if strict else 'at least'} {low}, got {v!r}")
+    return check
+
+
+CHECKS.update({
+    "CrossEntropyLoss": lambda a: _fraction(a, "label_smoothing"),
+    "HuberLoss": _at_least("delta", 0, strict=True),
+    "SmoothL1Loss": _at_least("beta", 0, strict=False),
+})
 for _n in (1, 2, 3):
     CHECKS[f"Conv{_n}d"] = _conv(_n, False)
     CHECKS[f"ConvTranspose{_n}d"] = _conv(_n, True)
@@ -132,8 +164,51 @@ for _n in (1, 2, 3):
     CHECKS[f"AvgPool{_n}d"] = _pool(_n, False)
 
 
+def _number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
+def _number_list(v) -> bool:
+    return isinstance(v, (list, tuple)) and len(v) > 0 and all(
+        isinstance(x, (int, float)) and not isinstance(x, bool) for x in v)
+
+
+def check_kinds(name: str, bound: dict) -> None:
+    """The kind of value every torch argument takes, read off its literal default: ``true`` or
+    ``false`` where the default is a bool, a string (from :data:`STR_CHOICES` where torch has a
+    fixed set) where it is a string, a list of numbers for :data:`TENSOR_ARGS`."""
+    for arg, _, default in NN_MODULES.get(name, ()):
+        if arg not in bound:
+            continue
+        v = bound[arg]
+        if isinstance(default, bool) and not isinstance(v, bool):
+            raise ArgProblem(arg, f"{arg} is true or false, got {v!r}")
+        if isinstance(default, float) and not _number(v) and not (v is None and arg in NONE_FLOATS):
+            raise ArgProblem(arg, f"{arg} must be a number, got {v!r}")
+        if isinstance(default, str) and default not in (REQUIRED, OBJECT):
+            choices = STR_CHOICES.get((name, arg), STR_CHOICES.get(arg))
+            if not isinstance(v, str) or (choices is not None and v not in choices):
+                expected = ", ".join(map(repr, choices)) if choices else "a string"
+                raise ArgProblem(arg, f"{arg} must be {'one of ' if choices else ''}{expected}, got {v!r}")
+        if arg in DIM_ARGS and not _whole(v) and not (v is None and default is None):
+            raise ArgProblem(arg, f"{arg} must be a whole number, got {v!r}")
+        if arg in TENSOR_ARGS and v is not None and not _number_list(v):
+            raise ArgProblem(arg, f"{arg} is a list of numbers, got {v!r}")
+
+
+def check_dims(bound: dict, rank: int) -> None:
+    """Dimension arguments within the input's ``rank`` dimensions (batch included), as torch
+    counts them; torch itself would only fail at the first forward pass."""
+    for arg in sorted(DIM_ARGS & bound.keys()):
+        d = bound[arg]
+        if _whole(d) and not -rank <= d < rank:
+            raise ArgProblem(arg, f"{arg}={d} is out of range for an input of {rank} dimensions (the batch "
+                                  f"included); expected {-rank}..{rank - 1}")
+
+
 def check_args(name: str, bound: dict) -> None:
     """Raise ArgProblem if torch would refuse ``name(**bound)``."""
+    check_kinds(name, bound)
     check = CHECKS.get(name)
     if check is not None:
         check(bound)

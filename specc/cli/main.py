@@ -89,7 +89,11 @@ def cmd_fmt(args) -> int:
                 status = 1
         elif args.write:
             if out != text:
-                Path(path).write_text(out, encoding="utf-8")
+                try:
+                    Path(path).write_text(out, encoding="utf-8")
+                except OSError as exc:
+                    raise RunError(f"cannot write {path}: {exc.strerror or exc}",
+                                   "check the file's permissions, or format to stdout without --write") from None
                 print(f"reformatted {path}")
         else:
             sys.stdout.write(out)
@@ -144,6 +148,9 @@ def cmd_run(args) -> int:
     checked = _load_checked(args.file, None, args.set)
     result = run_checked(checked, out=args.out, device=args.device, resume=args.resume, force=args.force,
                          quiet=args.quiet)
+    if args.quiet:  # the reporter showed nothing; a skipped plot the spec asked for is still worth a line
+        for note in result.notes:
+            print(f"note: {note}", file=sys.stderr)
     return 130 if result.interrupted else 0
 
 

@@ -13,6 +13,7 @@ import torch
 from torch import fx, nn
 
 from ..analysis.ir import GraphIR, LayerInst, Program
+from ..catalog.layer_args import TENSOR_ARGS
 from ..types import Ref
 
 
@@ -29,7 +30,9 @@ def resolve(target: str, imports: dict):
 def make_layer(layer: LayerInst, program: Program, imports: dict) -> nn.Module:
     """Instantiate one submodule (weights drawn from torch's global RNG)."""
     if layer.source == "torch":
-        return getattr(nn, layer.target)(*layer.args, **layer.kwargs)
+        kwargs = {k: torch.tensor(v, dtype=torch.float32) if k in TENSOR_ARGS and isinstance(v, (list, tuple))
+                  else v for k, v in layer.kwargs.items()}
+        return getattr(nn, layer.target)(*layer.args, **kwargs)
     if layer.source == "import":
         return resolve(layer.target, imports)(*layer.args, **layer.kwargs)
     return build_graph(program.blocks[layer.target], program, imports)

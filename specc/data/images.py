@@ -22,6 +22,7 @@ from torch.utils.data import Dataset
 
 from specc.catalog.source_base import SourceError, as_size
 from specc.data.table import Table
+from specc.errors import missing_dependency
 
 STREAM_BUDGET = 2 * 2**30
 """Decoded bytes above which an image source is streamed from disk instead of held."""
@@ -34,7 +35,10 @@ def decode_image(path: Path, size: tuple[int, int], grayscale: bool,
     Raises:
         SourceError: the file does not decode as an image; the message names the file.
     """
-    from PIL import Image, UnidentifiedImageError
+    try:
+        from PIL import Image, UnidentifiedImageError
+    except ImportError:
+        raise missing_dependency("PIL", "reading images") from None
 
     try:
         with Image.open(path) as opened:

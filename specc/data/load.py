@@ -23,6 +23,7 @@ from specc.catalog.sources import (bind_args, image_files, image_schema, schema_
 from specc.data import toys
 from specc.data.images import STREAM_BUDGET, ImageFiles
 from specc.data.table import Table
+from specc.errors import missing_dependency
 
 Loader = Callable[[dict, Path, int], Table]
 
@@ -43,7 +44,10 @@ def _csv(a: dict, base_dir: Path, seed: int) -> Table:
 
 
 def _digits(a: dict, base_dir: Path, seed: int) -> Table:
-    from sklearn.datasets import load_digits
+    try:
+        from sklearn.datasets import load_digits
+    except ImportError:
+        raise missing_dependency("sklearn", "the digits() source") from None
 
     d = load_digits()
     return Table({"x": torch.tensor(d.data, dtype=torch.float32),

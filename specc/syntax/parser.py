@@ -179,13 +179,19 @@ def _describe(tok: Token | None) -> str:
 
 
 def _expected_words(expected) -> str:
+    # The post-lexer lets newlines through everywhere, so "end of line" is named only alone.
+    expected = set(expected) - {"_NL"} or set(expected)
     words = sorted({_TOKEN_WORDS.get(e) or _keyword(e) for e in expected} - {None})
     return ", ".join(words[:6] + (["..."] if len(words) > 6 else []))
 
 
+_KEYWORDS = {"data", "model", "block", "loss", "optimizer", "schedule", "train", "import", "as", "return",
+             "true", "false", "none", "full"}
+
+
 def _keyword(term: str) -> str | None:
     name = term.lower()
-    return f"'{name}'" if name.isalpha() and term.isupper() is False else None
+    return f"'{name}'" if name in _KEYWORDS else None
 
 
 def _span_of(tok: Token) -> Span:
@@ -207,7 +213,7 @@ def _token_diagnostic(exc: UnexpectedToken, text: str) -> Diagnostic:
             "COMMA" in expected:
         closer = "')'" if "RPAR" in expected else "']'"
         return Diagnostic(f"missing {closer} before {what}", span, _unclosed_hint(text), code="E012")
-    if expected & _VALUE_START and not expected & {"RPAR", "RSQB", "COMMA", "RBRACE"}:
+    if expected & {"NAME", "INT", "FLOAT", "STRING", "PERCENT"} and not expected & {"RPAR", "RSQB", "COMMA", "RBRACE"}:
         return Diagnostic(f"expected a value, got {what}", span, "write a number, a name or an expression",
                           code="E013")
     if tok.type == "EQUAL" and "EQUAL" not in expected:

@@ -106,6 +106,17 @@ class EarlyStop(_Options):
     min_delta: float = 0.0
     mode: Optional[Literal["min", "max"]] = None
 
+    @field_validator("monitor")
+    @classmethod
+    def _monitor(cls, v):
+        split, dot, metric = v.partition(".")
+        if not dot or split not in ("train", "valid", "test") or metric not in ("loss", *METRICS):
+            raise ValueError(f"monitors split.metric, like valid.loss or valid.accuracy, got '{v}' (splits: train, "
+                             f"valid, test; metrics: loss, {', '.join(METRICS)})")
+        if split == "train" and metric != "loss":
+            raise ValueError(f"only the loss is computed on the train split, got '{v}'; monitor valid.{metric}")
+        return v
+
     @field_validator("patience")
     @classmethod
     def _patience(cls, v):

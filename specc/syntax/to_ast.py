@@ -15,6 +15,9 @@ from ..errors import Diagnostic, Span
 from . import ast
 
 MAX_DEPTH = 200
+# Every whole number in a spec ends up as a torch int64 (a size, a count, a seed), and larger
+# ones overflow float conversions downstream, so a literal beyond int64 is refused here.
+MAX_INT = 2**63 - 1
 # Reserved words (LANGUAGE section 1). The contextual lexer reads them as plain names where no
 # keyword can stand (``data.classes``, ``valid.loss``), so binding positions are checked here.
 KEYWORDS = frozenset("data model block loss optimizer schedule train import as return true false none full"
@@ -63,7 +66,9 @@ class ToAst(Transformer_NonRecursive):
         try:
             value = int(text)
         except ValueError:  # more digits than Python converts
-            self._problem(f"number too large: {_short(text)}", span_of(meta))
+            value = MAX_INT + 1
+        if value > MAX_INT:
+            self._problem(f"number too large: {_short(text)}", span_of(meta), f"the largest allowed is {MAX_INT}")
             value = 0
         return ast.Number(value=value, text=text, span=span_of(meta))
 
@@ -124,8 +129,11 @@ class ToAst(Transformer_NonRecursive):
 
     def pipeline(self, meta, children):
         left, right = children
-        stages = left.stages if isinstance(left, ast.Pipeline) else [left]
-        return ast.Pipeline(stages=[*stages, right], span=span_of(meta))
+        if isinstance(left, ast.Pipeline):
+            # The stages are built and validated nodes already; validating the list again at every
+            # level of a left-nested chain would make ``x -> a -> b -> ...`` quadratic.
+            return ast.Pipeline.model_construct(stages=[*left.stages, right], span=span_of(meta))
+        return ast.Pipeline(stages=[left, right], span=span_of(meta))
 
     def attr(self, meta, children):
         value, name = children
@@ -267,8 +275,9 @@ class ToAst(Transformer_NonRecursive):
 
     def _small_int(self, tok: Token) -> int:
         """A range end or a dimension; absurdly long ones are an error, not a silent 0."""
-        if len(tok) >= 100:
-            self._problem(f"number too large: {_short(str(tok))}", token_span(tok))
+        if len(tok) >= 100 or int(str(tok)) > MAX_INT:
+            self._problem(f"number too large: {_short(str(tok))}", token_span(tok),
+                          f"the largest allowed is {MAX_INT}")
             return 0
         return int(str(tok))
 

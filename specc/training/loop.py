@@ -95,6 +95,8 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
                       binary_threshold, spec_hash,
                       tuning if tuning is not None else Tuning.from_env())
     trainer.ckpt_dir = _checkpoint_dir(config, out_dir, resume)
+    if trainer.ckpt_dir is not None:
+        checkpoint.remove_temporaries(trainer.ckpt_dir)
     recorder = fit_recorder(config.plot, plot_data, trainer.device)
     if recorder is not None:
         trainer.epoch_hooks.append(recorder.on_epoch_end)

@@ -10,7 +10,11 @@ One epoch, as the loop runs it (compare nanoGPT's ``train.py``)::
                                scheduler.step() for per-batch schedules (OneCycleLR, CyclicLR)
     evaluate every held-out split under eval() and no_grad()
     per-epoch scheduler step (ReduceLROnPlateau gets valid.loss, or train.loss)
-    history row, last.pt (and best.pt when the monitored value improved), hooks, reporter
+    history row, last.pt (and best.pt when the monitored value improved; copied here, saved
+    to disk by a background thread), hooks, reporter
+
+The speed settings of :mod:`specc.training.tuning` (a ``Tuning`` passed in) switch the faster
+paths: clearing gradients directly, background checkpoint writes, the thread policy.
 
 Nothing in the batch loop reads a value back from the device: losses are appended as
 tensors and read once per epoch (:mod:`specc.training.epoch_log`), held-out metrics are summed

@@ -12,10 +12,11 @@ float rounding and says so below. ``bench/train_bench.py --ablate`` measures eac
 ``fast_zero_grad``          clear gradients with ``p.grad = None`` over the optimizer's
                             parameters: what ``optimizer.zero_grad(set_to_none=True)`` does,
                             without its profiler record and dynamo guard (exact).
-``background_checkpoints``  ``last.pt``/``best.pt`` are serialised at the epoch end, then
-                            written and fsync'd by a background thread while the next epoch
-                            trains; the run waits for the writes before it returns or raises
-                            (exact: the same bytes, the same atomic rename).
+``background_checkpoints``  ``last.pt``/``best.pt``: the state is copied at the epoch end,
+                            then pickled, written and fsync'd by a background thread while
+                            the next epoch trains; the run waits for the writes before it
+                            returns or raises (exact: the same contents, the same atomic
+                            rename).
 ``direct_loss``             a loss graph that only forwards ``(output, target)`` to one module
                             (``loss = cross_entropy``) is called as that module (exact).
 ``wide_eval``               held-out splits held in memory, without variable-length fields,

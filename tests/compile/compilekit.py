@@ -19,7 +19,7 @@ import specc
 from specc.errors import SpecError
 
 ROOT = Path(__file__).resolve().parents[2]
-SPEC_DIR = Path("/tmp/sc")  # TEMP
+SPEC_DIR = ROOT / "specs"
 SPECS = sorted(SPEC_DIR.glob("*.spec"))
 SEQ = 7          # the length every symbolic dim gets in a random batch
 BATCH = 3
