@@ -32,9 +32,14 @@ def _spec(spec_or_path) -> Spec:
 
 
 def check(spec, model: str | None = None):
-    """Resolve names and infer every shape; returns a CheckedSpec (raises SpecError)."""
-    from .analysis.check import check as _check
+    """Resolve names and infer every shape; returns a CheckedSpec (raises SpecError).
 
+    ``spec`` may be a Spec, a path, spec text, or an already checked spec.
+    """
+    from .analysis.check import CheckedSpec, check as _check
+
+    if isinstance(spec, CheckedSpec):
+        return spec if model is None or model == spec.model else _check(spec.spec, model)
     return _check(_spec(spec), model)
 
 

@@ -262,6 +262,7 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
     torch.manual_seed(config.seed)
     model = build_graph(checked.graph, checked.program, imports)
     loss_fn = _loss_fn(checked, imports, tuning)
+    train_b = None
     try:
         from .training.device import resolve_device
         dev = resolve_device(config.device)
@@ -283,7 +284,7 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
     except OSError as exc:
         raise _write_error(exc) from None
     except (RuntimeError, ValueError, TypeError, IndexError) as exc:
-        located = _locate(checked, model, loss_fn, train_b, exc)
+        located = _locate(checked, model, loss_fn, train_b, exc) if train_b is not None else None
         if located is None:
             raise
         raise located from None

@@ -17,7 +17,7 @@ from ..catalog.text import bind_encoder, encoder_schema
 from ..errors import Span, did_you_mean
 from ..syntax import ast
 from ..syntax.sections import literal
-from ..types import StrType
+from ..types import StrType, TensorType
 from .context import Context, DataFacts, Failed
 
 
@@ -71,11 +71,22 @@ def analyse_data(ctx: Context, spec) -> Optional[DataPlan]:
     transform = None
     if opts.transform is not None:
         schema, transform = _transform(ctx, opts.transform, schema)
+    _check_pad(ctx, spec, opts.pad, schema)
     ctx.data = DataFacts(dict(schema.fields), {"classes": schema.classes, "vocab": schema.vocab,
                                                "features": schema.features}, schema.class_names)
     return DataPlan(train, splits["valid"], splits["test"], schema, encode, transform,
                     None if opts.batch == "full" else opts.batch, opts.shuffle, opts.workers, opts.pad,
                     opts.seed, base)
+
+
+def _check_pad(ctx: Context, spec, pad, schema: Schema) -> None:
+    """``pad`` fills variable-length fields; token ids (long) take a whole number."""
+    padded = [k for k, t in schema.fields.items() if isinstance(t, TensorType) and t.dtype in ("long", "int")
+              and any(isinstance(d, str) for d in t.shape)]
+    if padded and not (isinstance(pad, int) or (isinstance(pad, float) and pad.is_integer() and abs(pad) < 2**63)):
+        entry = next(e for e in spec.data.entries if e.key == "pad")
+        ctx.error(f"pad fills the token ids of {padded[0]}, so it must be a whole number, got {pad!r}",
+                  entry.value.span, "for example pad = 0", code="E311")
 
 
 def _fields(schema: Schema) -> str:

@@ -5,6 +5,7 @@ import filecmp
 import importlib.util
 from pathlib import Path
 
+import pytest
 import torch
 import torch.nn as nn
 
@@ -54,6 +55,7 @@ def accuracy_after_training(model: nn.Module, train, valid, epochs: int, lr: flo
         return (model(valid.fields["x"]).argmax(1) == valid.fields["y"]).float().mean().item()
 
 
+@pytest.mark.slow  # about a minute on 2 cores; tests/run/test_specs_train.py::test_cnn trains it briefly
 def test_shapes_small_cnn_reaches_90_percent():
     table = load_source("image_folder", {"path": "data/shapes"}, ROOT / "specs")
     assert table.class_names == ["circle", "square", "triangle"]

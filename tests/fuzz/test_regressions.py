@@ -25,6 +25,7 @@ FOUND_BY_FUZZING = {
     "huge_samples": ("load", "samples=111"),                          # OverflowError in the size bound
     "destructure_same_tensor_twice": ("trained", None),               # IR lint: a, b = (h, h)
     "label_smoothing_huge": ("check", "label_smoothing"),             # RuntimeError in the 1st step
+    "pad_huge_float": ("check", "pad = "),                            # int64 overflow padding token ids
 }
 
 
@@ -110,3 +111,27 @@ def test_the_caret_is_under_the_line_the_parser_counted(breaker):
     err = info.value
     assert err.line == 3
     assert str(err).split("\n")[1].strip() == "return x -> Lineer(3)"
+
+
+SEQUENCES = """data {
+    train = sequences(samples=40, vocab=20, length=2..6, classes=2)
+    pad = PAD
+}
+model Net(tokens: long[seq]) {
+    e = Embedding(data.vocab, 2)(tokens)
+    out, _ = GRU(3)(e)
+    return mean(out, dim=1) -> Linear(2)
+}
+loss = cross_entropy
+"""
+
+
+@pytest.mark.parametrize("pad, stage, marker", [("0", "trained", None), ("1.5", "check", "pad = "),
+                                                ("-1", "train", "Embedding"), ("20", "train", "Embedding")])
+def test_a_pad_value_the_embedding_cannot_look_up_is_a_positioned_error(tmp_path, pad, stage, marker):
+    """Found while fixing pad_huge_float: the replay of the first batch points at the layer."""
+    text = SEQUENCES.replace("PAD", pad)
+    outcome = push(text.encode(), prepare(tmp_path))
+    assert outcome.stage == stage, (outcome.stage, outcome.error)
+    if marker is not None:
+        assert outcome.error.line == _line_of(text.encode(), marker), str(outcome.error)
