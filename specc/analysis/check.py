@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..catalog.dims import is_int
+from ..catalog.layers import MAX_PARAMS, PARAM_ESTIMATES
+from ..catalog.signatures import defaults
+from ..catalog.torch_tables import NN_MODULES
 from ..errors import Diagnostic, SpecError, did_you_mean
 from ..syntax import ast
 from ..syntax.spec import Spec
@@ -76,6 +79,8 @@ def check(spec: Spec, model: str | None = None) -> CheckedSpec:
         target = _loss(ctx, spec, ctx.program.models[chosen])
     optimizer, schedule = check_optimizer(ctx, spec), check_schedule(ctx, spec)
     _early_stop(ctx, spec, plan)
+    for graph in ctx.program.models.values():
+        _total_size(ctx, graph)
     if ctx.diags:
         diags = sorted(ctx.diags, key=lambda d: (d.span.line, d.span.column))
         raise SpecError([Diagnostic(d.message, d.span, d.hint, d.code, spec.path or "<spec>") for d in diags],
@@ -161,6 +166,34 @@ def _bind_field(ctx: Context, p: ast.Param, declared: TensorType) -> Optional[Te
             bound[want] = got
             dims.append(got if is_int(got) else want)
     return TensorType(declared.dtype, tuple(dims))
+
+
+def _layer_params(ctx: Context, layer) -> list[tuple[int, object]]:
+    """(estimated parameters, span) of the sized torch layers under ``layer`` (blocks opened)."""
+    if layer.source == "block":
+        graph = ctx.program.blocks.get(layer.target)
+        return [(n, layer.span) for sub in (graph.layers.values() if graph else ()) for n, _ in _layer_params(ctx, sub)]
+    estimate = PARAM_ESTIMATES.get(layer.target) if layer.source == "torch" else None
+    if estimate is None:
+        return []
+    entry = NN_MODULES[layer.target]
+    names = [n for n, kind, _ in entry if kind == "pos"]
+    try:
+        return [(int(estimate({**defaults(entry), **dict(zip(names, layer.args)), **layer.kwargs})), layer.span)]
+    except (KeyError, TypeError, ValueError):
+        return []
+
+
+def _total_size(ctx: Context, graph: GraphIR) -> None:
+    """Each layer is bounded as it is checked; the whole model is bounded here, so that a
+    hundred layers just under the bound are refused too, at the largest of them."""
+    sizes = [p for layer in graph.layers.values() for p in _layer_params(ctx, layer)]
+    total = sum(n for n, _ in sizes)
+    if total > MAX_PARAMS:
+        n, span = max(sizes, key=lambda p: p[0])
+        ctx.error(f"{graph.name} would hold about {total:.2g} parameters ({4 * total / 2**30:,.0f} GiB as float32), "
+                  f"more than the {MAX_PARAMS:.0e} specc accepts; the largest layer here has {n:.2g}", span,
+                  "check the sizes for a typo", code="E740")
 
 
 def _early_stop(ctx: Context, spec: Spec, plan: Optional[DataPlan]) -> None:

@@ -19,6 +19,8 @@ from specc.types import StrType, TensorType
 
 MAX_SAMPLES = 10**8
 """Synthetic sources refuse more examples than this: it is a typo, not a data set."""
+MAX_BYTES = 8 * 2**30
+"""Nor more memory than this (examples times their size), e.g. ``length=10..10**9``."""
 
 
 class SourceError(Exception):
@@ -231,12 +233,16 @@ def _listing(names: Sequence[str]) -> str:
     return ", ".join(names) if names else "none"
 
 
-def check_samples(source: str, samples: int, bytes_per_example: int) -> None:
-    """Refuse absurd sizes early, saying how much memory they would take."""
+def check_samples(source: str, samples: int, bytes_per_example: int, arg: str = "samples") -> None:
+    """Refuse absurd sizes early, saying how much memory they would take. ``arg`` is the
+    argument to blame when the examples, not their number, are too large."""
+    gib = samples * bytes_per_example / 2**30
     if samples > MAX_SAMPLES:
-        gib = samples * bytes_per_example / 2**30
         raise SourceError(f"{source}(): samples={samples} would hold about {gib:.1f} GiB in "
                           f"memory; at most {MAX_SAMPLES} samples are allowed", arg="samples")
+    if samples * bytes_per_example > MAX_BYTES:
+        raise SourceError(f"{source}(): {samples} examples of up to {bytes_per_example:,} bytes would hold "
+                          f"about {gib:,.1f} GiB in memory; at most {MAX_BYTES // 2**30} GiB are allowed", arg=arg)
 
 
 @dataclass(frozen=True)

@@ -76,7 +76,7 @@ def _digits_schema(args: dict, base_dir: Path | None = None) -> Schema:
 def _sequences_schema(args: dict, base_dir: Path | None = None) -> Schema:
     a = bind("sequences", SOURCES["sequences"].args, [], args)
     lo, hi = as_range(a["length"])
-    check_samples("sequences", a["samples"], 8 * hi + 16)
+    check_samples("sequences", a["samples"], 8 * hi + 16, arg="length" if hi > a["samples"] else "samples")
     if a["vocab"] < a["classes"] + 1:
         raise SourceError(f"sequences(): vocab={a['vocab']} leaves no room for {a['classes']} "
                           f"classes; vocab must be at least classes + 1 (id 0 is padding)",

@@ -26,6 +26,7 @@ FOUND_BY_FUZZING = {
     "destructure_same_tensor_twice": ("trained", None),               # IR lint: a, b = (h, h)
     "label_smoothing_huge": ("check", "label_smoothing"),             # RuntimeError in the 1st step
     "pad_huge_float": ("check", "pad = "),                            # int64 overflow padding token ids
+    "sequences_huge_length": ("check", "length=2..4294967296"),       # a 1.3 TB allocation attempted
 }
 
 
@@ -78,6 +79,7 @@ FOUND_BY_HAND = {
     "early_stop_without_split": (("    valid = 25%\n", ""), "check", "train {"),
     "checkpoint_is_a_file": (("epochs = 1", 'epochs = 1, checkpoint = "fuzz.spec"'), "train", "train {"),
     "huber_delta_zero": (("= cross_entropy", "= huber(delta=0)"), "check", "loss"),
+    "model_too_large_in_total": (("Linear(4) -> ReLU", "(Linear(40000) -> ReLU) * 3"), "check", "Linear(40000)"),
     "bce_weight_length": (("-> Linear(2)\n", "-> Linear(1) -> Sigmoid\n"), "check", "loss"),
     "bce_targets_outside_0_1": (("-> Linear(2)\n", "-> Linear(1) -> Sigmoid\n"), "train", "loss"),
 }
