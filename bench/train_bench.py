@@ -41,7 +41,6 @@ from bench_ways import WAYS, Run, lightning_available, run_specc
 from bench_workloads import ROOT, TINY, WORKLOADS, Workload, initial_models, load_data
 
 DEFAULT_THREADS = torch.get_num_threads()
-HAND_WAYS = ["tutorial", "tensordataset", "ideal", "ideal_fused", "lightning"]
 
 
 def cpu_model() -> str:
