@@ -9,7 +9,7 @@ from ..catalog import signatures
 from ..catalog.dims import fmt_shape, is_int
 from ..catalog.functions import FUNCTIONS, PREV, REQUIRED
 from ..catalog.layer_args import ArgProblem, check_args, check_dims
-from ..catalog.layers import RULES, ShapeProblem, check_rank_for_pool, check_size
+from ..catalog.layers import RULES, ShapeProblem, check_rank_for_pool, check_size, functional_form
 from ..catalog.losses import LOSSES
 from ..catalog.torch_tables import NN_MODULES
 from ..errors import Span, did_you_mean
@@ -194,6 +194,12 @@ class Applier:
         refs = tuple(t.ref for t in inputs)
         if spec.type_name == "MultiheadAttention" and len(refs) == 1:
             refs = refs * 3
+        return self._call_layer(inst, refs, out, span)
+
+    def _call_layer(self, inst: LayerInst, refs: tuple, out, span: Span) -> Value:
+        """One application of a layer: a module call, or its function (``LayerInst.call``)."""
+        if inst.call is not None:
+            return self.emit("function", inst.call[0], refs, inst.call[1], out, span, inst.name)
         return self.emit("module", inst.name, refs, {}, out, span, inst.name)
 
     def _arg_span(self, spec: LayerSpec, rule, arg: str) -> Span:
@@ -253,6 +259,10 @@ class Applier:
             kwargs.update(rule.forced)
         name = self.layer_names.fresh(spec.binding or f"{snake(spec.type_name)}_{self._count(spec.type_name)}")
         inst = LayerInst(name, spec.source, spec.type_name, args, kwargs, spec.span, [span], list(types), out)
+        if spec.source == "torch" and spec.type_name in NN_MODULES:
+            entry = NN_MODULES[spec.type_name]
+            names = [n for n, kind, _ in entry if kind == "pos"]
+            inst.call = functional_form(spec.type_name, {**dict(zip(names, args)), **kwargs}, signatures.defaults(entry))
         self.ir.layers[name] = inst
         spec.inst = inst
         return inst
@@ -314,7 +324,7 @@ class Applier:
             args = tuple(result.ref if x is PREV else x for x in args)
             if op == "module":
                 inst = self._instance(LayerSpec(target, "torch", list(args), dict(kwargs), span), (), types, out, span)
-                result = self.emit("module", inst.name, tuple(t.ref for t in tensors), {}, out, span, inst.name)
+                result = self._call_layer(inst, tuple(t.ref for t in tensors), out, span)
             else:
                 result = self.emit(op, target, args, kwargs, out, span, stage.name)
         return result

@@ -25,7 +25,9 @@ class LayerInst:
 
     ``source`` is "torch" (``target`` is a torch.nn class name), "import" (``target`` is
     ``alias.Name``) or "block" (``target`` is the key of a block GraphIR). ``args`` and
-    ``kwargs`` are the constructor arguments with every inferred size written out.
+    ``kwargs`` are the constructor arguments with every inferred size written out. ``call``
+    is set for a stateless layer that is compiled to a function, ``(dotted name, kwargs)``:
+    its applications are "function" ops and no submodule is made for it.
     """
 
     name: str
@@ -37,6 +39,7 @@ class LayerInst:
     uses: list[Span] = field(default_factory=list)
     in_types: list = field(default_factory=list)
     out_type: Optional[ValueType] = None
+    call: Optional[tuple[str, dict]] = None
 
 
 @dataclass

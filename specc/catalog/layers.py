@@ -317,3 +317,36 @@ def check_rank_for_pool(name: str, t: TensorType) -> None:
     for n in (1, 2, 3):
         if name.endswith(f"Pool{n}d"):
             _need_rank(t, (n + 1,), name, _LAYOUTS[n])
+
+
+# Stateless, parameter-free layers whose forward is one torch function. The compiler calls
+# the function instead (one call_function node, no submodule): the same kernel, without the
+# cost of a module call, which is a few percent of a small MLP's step. Each entry names the
+# function and the constructor arguments it takes under the same names; a layer given any
+# other argument (``ReLU(inplace=true)``) stays a module.
+FUNCTIONAL: dict[str, tuple[str, tuple[str, ...]]] = {
+    "ReLU": ("torch.relu", ()),
+    "Sigmoid": ("torch.sigmoid", ()),
+    "Tanh": ("torch.tanh", ()),
+    "SiLU": ("torch.nn.functional.silu", ()),
+    "Mish": ("torch.nn.functional.mish", ()),
+    "GELU": ("torch.nn.functional.gelu", ("approximate",)),
+    "ELU": ("torch.nn.functional.elu", ("alpha",)),
+    "LeakyReLU": ("torch.nn.functional.leaky_relu", ("negative_slope",)),
+    "Softplus": ("torch.nn.functional.softplus", ("beta", "threshold")),
+    "Softmax": ("torch.softmax", ("dim",)),
+    "LogSoftmax": ("torch.log_softmax", ("dim",)),
+    "Flatten": ("torch.flatten", ("start_dim", "end_dim")),
+}
+
+
+def functional_form(name: str, given: dict, defaults: dict) -> tuple[str, dict] | None:
+    """``(function, kwargs)`` computing what layer ``name`` computes when built with the
+    arguments ``given`` (by name; the rest take ``defaults``), or None."""
+    if name not in FUNCTIONAL:
+        return None
+    target, takes = FUNCTIONAL[name]
+    bound = {**defaults, **given}
+    if not set(given) <= set(takes) or any(bound.get(k) is None for k in takes):
+        return None     # another argument (inplace), or Softmax's legacy implicit dim
+    return target, {k: bound[k] for k in takes}

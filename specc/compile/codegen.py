@@ -121,7 +121,8 @@ def _class(g: GraphIR, class_names: dict, imports: dict, doc: str) -> list[str]:
     lines = [f"class {class_names[g.name]}(nn.Module):", f'    """{doc}"""', "",
              "    def __init__(self):", "        super().__init__()"]
     for name, layer in g.layers.items():
-        lines.append(f"        self.{safe(name)} = {_layer(layer, class_names)}")
+        if layer.call is None:
+            lines.append(f"        self.{safe(name)} = {_layer(layer, class_names)}")
     args = ", ".join(safe(n) for n, _ in g.inputs)
     lines += ["", f"    def forward(self, {args}):"]
     for n, t in g.inputs:

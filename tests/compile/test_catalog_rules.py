@@ -317,6 +317,33 @@ def test_activations_and_dropouts(name, example):
     agree(text, [x], layer_oracle(lambda: getattr(nn, name)(*extra)))
 
 
+# Stateless layers compile to their function (catalog.layers.FUNCTIONAL): the built graph calls
+# the function and has no submodule; arguments it does not take keep the module.
+FUNCTION_FORMS = [
+    ("LeakyReLU(0.2)", lambda: nn.LeakyReLU(0.2), "call_function"),
+    ("LeakyReLU(negative_slope=0.3)", lambda: nn.LeakyReLU(0.3), "call_function"),
+    ('GELU(approximate="tanh")', lambda: nn.GELU(approximate="tanh"), "call_function"),
+    ("ELU(alpha=0.5)", lambda: nn.ELU(0.5), "call_function"),
+    ("Softplus(2.0, 5.0)", lambda: nn.Softplus(2.0, 5.0), "call_function"),
+    ("Softmax(dim=1)", lambda: nn.Softmax(1), "call_function"),
+    ("LogSoftmax(-2)", lambda: nn.LogSoftmax(-2), "call_function"),
+    ("Flatten(2)", lambda: nn.Flatten(2), "call_function"),
+    ("ReLU(inplace=true)", lambda: nn.ReLU(inplace=True), "call_module"),
+    ("ELU(0.5, true)", lambda: nn.ELU(0.5, True), "call_module"),
+]
+
+
+@pytest.mark.parametrize("layer, make, op", FUNCTION_FORMS, ids=[f[0] for f in FUNCTION_FORMS])
+def test_stateless_layers_compile_to_functions(layer, make, op):
+    x = torch.randn(BATCH, 2, 3, 4)
+    text = spec_text({"x": "float[2, 3, 4]"}, f"x -> {layer}")
+    assert agree(text, [x.clone()], layer_oracle(make))
+    gm = build(specc.check(specc.load(text)))
+    (node,) = [n for n in gm.graph.nodes if n.op not in ("placeholder", "output")]
+    assert node.op == op
+    assert (len(list(gm.children())) == 0) == (op == "call_function")
+
+
 def test_every_table_rule_is_exercised():
     covered = {"Linear", "Embedding", "LayerNorm", "LSTM", "GRU", "RNN", "MultiheadAttention",
                "TransformerEncoderLayer", "Flatten", *ACTIVATIONS}
