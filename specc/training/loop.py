@@ -120,9 +120,11 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
             trainer.end_epoch(epoch, started)
         finished = True
     finally:
-        stop.restore()
-        trainer.finish(raising=not finished)
-        reporter.close()
+        try:  # Ctrl-C while the last checkpoints are written only sets the flag
+            trainer.finish(raising=not finished)
+        finally:
+            stop.restore()
+            reporter.close()
 
     result = RunResult(
         metrics=split_metrics(trainer.history[-1]) if trainer.history else {},

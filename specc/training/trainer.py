@@ -44,7 +44,7 @@ from specc.training.epoch_log import EpochLog
 from specc.training.errors import DivergenceError, ResumeError, TrainError
 from specc.training.metrics import SplitMeter
 from specc.training.progress import Reporter
-from specc.training.tuning import Tuning
+from specc.training.tuning import CHECKPOINT_INTERVAL, Tuning
 
 
 class Batches(Protocol):
@@ -117,6 +117,8 @@ class Trainer:
         self.threads = ThreadScope()
         self.ckpt_dir: Path | None = None
         self.writer = checkpoint.Writer(background=tuning.background_checkpoints)
+        self.held_back: dict[str, dict] = {}   # checkpoint name -> state not yet written
+        self.last_write = -math.inf
 
         self.epoch = 0            # epochs completed
         self.step_in_epoch = 0    # batches of the current epoch done
@@ -303,18 +305,44 @@ class Trainer:
         self.train_loss(epoch)  # raises on a non-finite value: never save a diverged run
         partial = self.log.partial(losses, norms, time.perf_counter() - started)
         if self.ckpt_dir is not None:
-            self.save([checkpoint.LAST], epoch, self.step_in_epoch, partial)
+            self.save([checkpoint.LAST], epoch, self.step_in_epoch, partial, at_once=True)
 
-    def save(self, names: list[str], epoch: int, step: int, partial: dict | None = None) -> None:
+    def save(self, names: list[str], epoch: int, step: int, partial: dict | None = None,
+             at_once: bool = False) -> None:
         """Write the current state to each of ``names`` in the checkpoint directory (in the
-        background with ``background_checkpoints``; :meth:`finish` waits for it)."""
+        background with ``background_checkpoints``; :meth:`finish` waits for it). With
+        ``throttled_checkpoints``, a save within ``CHECKPOINT_INTERVAL`` of the last write
+        keeps a copy in memory instead, unless ``at_once``."""
         self._check_weights(epoch, step)
-        self.writer.write([self.ckpt_dir / name for name in names], self.state(partial))
+        state = self.state(partial)
+        if (self.tuning.throttled_checkpoints and not at_once
+                and time.perf_counter() - self.last_write < CHECKPOINT_INTERVAL):
+            self.held_back.update(dict.fromkeys(names, checkpoint.snapshot(state)))
+            return
+        for name in names:
+            self.held_back.pop(name, None)
+        self.write_held_back()
+        self.writer.write([self.ckpt_dir / name for name in names], state)
+        self.last_write = time.perf_counter()
+
+    def write_held_back(self) -> None:
+        """Write the states that throttling kept in memory (an older best, a newer last)."""
+        held, self.held_back = self.held_back, {}
+        for state in {id(s): s for s in held.values()}.values():
+            self.writer.write([self.ckpt_dir / n for n, s in held.items() if s is state], state)
 
     def finish(self, raising: bool) -> None:
-        """At the end of a run: wait for checkpoint writes, restore the thread count."""
+        """At the end of a run: write what throttling held back, wait for checkpoint writes,
+        restore the thread count. When the run is raising, its own error is the one that
+        propagates (the checkpoints held back were checked when they were taken)."""
         self.threads.restore()
-        self.writer.wait(raise_errors=not raising)
+        try:
+            self.write_held_back()
+        except Exception:
+            if not raising:
+                raise
+        finally:
+            self.writer.wait(raise_errors=not raising)
 
     def _check_weights(self, epoch: int, step: int) -> None:
         params = [p.detach() for p in self.model.parameters()]

@@ -17,6 +17,13 @@ float rounding and says so below. ``bench/train_bench.py --ablate`` measures eac
                             the next epoch trains; the run waits for the writes before it
                             returns or raises (exact: the same contents, the same atomic
                             rename).
+``throttled_checkpoints``   ``last.pt``/``best.pt`` are written at most once every
+                            ``CHECKPOINT_INTERVAL`` seconds (the first epoch's at once); an
+                            epoch end in between keeps a copy of the state in memory, and
+                            the newest copies are written when the interval has passed, when
+                            the run ends, stops early, is interrupted or raises. The files a
+                            run leaves are the same; only a hard kill (SIGKILL, power loss)
+                            can find ``last.pt`` up to that interval older.
 ``direct_loss``             a loss graph that only forwards ``(output, target)`` to one module
                             (``loss = cross_entropy``) is called as that module (exact).
 ``wide_eval``               held-out splits held in memory, without variable-length fields,
@@ -40,6 +47,8 @@ from dataclasses import dataclass, fields, replace
 import os
 
 ENV = "SPECC_TUNING"
+CHECKPOINT_INTERVAL = 1.0
+"""Seconds between checkpoint writes with ``throttled_checkpoints``."""
 WIDE_EVAL_ELEMENTS = 1 << 20
 """Input elements per evaluation batch with ``wide_eval`` (4 MiB of float32 inputs)."""
 
@@ -49,6 +58,7 @@ class Tuning:
     fused_optimizer: bool = True
     fast_zero_grad: bool = True
     background_checkpoints: bool = True
+    throttled_checkpoints: bool = True
     direct_loss: bool = True
     wide_eval: bool = True
     auto_threads: bool = True

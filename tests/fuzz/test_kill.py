@@ -1,7 +1,8 @@
 """Crash safety of real runs: ``python -m specc run`` killed at random moments.
 
-A tiny moons spec trains for many short epochs, so ``last.pt`` is rewritten many times a
-second. The test SIGKILLs the run at seeded random moments (each after the process has
+A tiny moons spec trains for many short epochs with checkpoint throttling off
+(``SPECC_TUNING=-throttled_checkpoints``), so ``last.pt`` is rewritten many times a second
+and kills land in the middle of writes. The test SIGKILLs the run at seeded random moments (each after the process has
 written at least one checkpoint of its own), and every time checks that ``last.pt`` loads with
 ``torch.load(weights_only=True)`` and that ``specc run --resume`` then succeeds. One run folder
 serves every kill: each killed run resumes the previous one.
@@ -44,7 +45,7 @@ def _specc(*args: str) -> list[str]:
 
 
 def _env() -> dict:
-    return {**os.environ, "PYTHONUNBUFFERED": "1"}
+    return {**os.environ, "PYTHONUNBUFFERED": "1", "SPECC_TUNING": "-throttled_checkpoints"}
 
 
 def _stamp(path: Path):

@@ -36,7 +36,7 @@ def test_tuning_from_env_refuses_unknown_text(text):
 
 # ---------------------------------------------------------------- exactness in fit
 
-@pytest.mark.parametrize("setting", ["fast_zero_grad", "background_checkpoints"])
+@pytest.mark.parametrize("setting", ["fast_zero_grad", "background_checkpoints", "throttled_checkpoints"])
 def test_switching_a_setting_off_gives_bitwise_equal_weights(tmp_path, setting):
     on = run(mlp(dropout=0.2), config=cpu(tmp_path / "on"), tuning=Tuning())
     off = run(mlp(dropout=0.2), config=cpu(tmp_path / "off"),
@@ -57,6 +57,39 @@ def test_background_checkpoints_are_on_disk_when_fit_returns(tmp_path):
     assert checkpoint.load(tmp_path / checkpoint.LAST)["epoch"] == 2
     assert checkpoint.load(tmp_path / checkpoint.BEST)["epoch"] in (1, 2)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["best.pt", "last.pt"]  # no temp files
+
+
+def _counting_writes(monkeypatch) -> list:
+    calls = []
+    original = checkpoint.Writer.write
+    monkeypatch.setattr(checkpoint.Writer, "write",
+                        lambda self, paths, state: (calls.append(sorted(p.name for p in paths)),
+                                                    original(self, paths, state)))
+    return calls
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_throttled_checkpoints_write_less_and_leave_the_same_files(tmp_path, monkeypatch, background):
+    monkeypatch.setattr("specc.training.trainer.CHECKPOINT_INTERVAL", 1e9)   # nothing is due after epoch 1
+    calls = _counting_writes(monkeypatch)
+    on = replace(Tuning(), background_checkpoints=background)
+    run(mlp(dropout=0.2), config=cpu(tmp_path / "on", epochs=5), tuning=on)
+    throttled, calls[:] = list(calls), []
+    run(mlp(dropout=0.2), config=cpu(tmp_path / "off", epochs=5), tuning=replace(on, throttled_checkpoints=False))
+    assert throttled[0] == ["best.pt", "last.pt"] and len(throttled) <= 3 < len(calls) == 5
+    for name in ("last.pt", "best.pt"):
+        a, b = (checkpoint.load(tmp_path / d / name) for d in ("on", "off"))
+        assert a["epoch"] == b["epoch"] and a["best"] == b["best"]
+        assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
+        assert a["optimizer"]["state"][0]["step"] == b["optimizer"]["state"][0]["step"]
+    assert checkpoint.load(tmp_path / "on" / "last.pt")["epoch"] == 5
+
+
+def test_a_checkpoint_is_written_once_the_interval_has_passed(tmp_path, monkeypatch):
+    monkeypatch.setattr("specc.training.trainer.CHECKPOINT_INTERVAL", 0.0)
+    calls = _counting_writes(monkeypatch)
+    run(mlp(), config=cpu(tmp_path, epochs=4))
+    assert len(calls) == 4       # every epoch end is due: the same as without throttling
 
 
 # ---------------------------------------------------------------- the background writer
