@@ -103,8 +103,9 @@ def _choose_model(ctx: Context, spec: Spec, model: str | None) -> Optional[str]:
         return wanted
     if len(models) == 1:
         return next(iter(models))
-    if spec.data is not None:
-        ctx.error(f"the spec has {len(models)} models: say which one to train", spec.data.span,
+    if spec.data is not None:   # at the train section, where the choice goes, else the second model
+        where = spec.train.span if spec.train is not None else list(models.values())[1].name_span
+        ctx.error(f"the spec has {len(models)} models: say which one to train", where,
                   f"add train {{ model = {next(iter(models))} }}", code="E701")
     return None
 

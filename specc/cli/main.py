@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import signal
 import sys
 from pathlib import Path
 
@@ -187,6 +188,10 @@ def main(argv: list[str] | None = None) -> int:
 def entry() -> int:
     """The ``specc`` program: :func:`main`, then ``gc.freeze()`` as the process ends.
 
+    Once ``main`` has returned, the exit code is decided and every file is written, so a
+    Ctrl-C during the interpreter's shutdown is ignored rather than turned into a death by
+    SIGINT with a different exit status.
+
     After ``import torch`` (and ``torch._dynamo``, which the first optimiser loads) the
     interpreter's shutdown spends about half a second in cyclic garbage collection over the
     modules' objects; frozen objects are skipped. Nothing is lost: files are closed, atexit
@@ -194,5 +199,6 @@ def entry() -> int:
     collector alone, so calling it in a long-lived process stays safe.
     """
     code = main()
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
     gc.freeze()
     return code
