@@ -64,3 +64,20 @@ def test_the_oracle_comparison_can_fail():
         next(oracle.parameters()).view(-1)[0] += 1e-3
     x = random_inputs(checked, gm, batch=64)
     assert not equal(gm(*x), oracle(*x))
+
+
+def test_built_graphs_are_called_like_plain_modules():
+    """specc's GraphModule skips fx's per-call traceback wrapper (bench/fx_overhead.py), also
+    after a recompile, and still computes what its graph says."""
+    import specc
+    from torch import fx, nn
+
+    gm = specc.build(SPEC_DIR / "moons.spec")
+    assert isinstance(gm, fx.GraphModule)
+    x = torch.randn(4, 2)
+    before = gm(x)
+    gm.recompile()
+    assert type(gm).__call__ is nn.Module.__call__
+    assert torch.equal(gm(x), before) and torch.equal(gm.forward(x), before)
+    ops = [n.op for n in gm.graph.nodes]
+    assert ops == ["placeholder", "call_module", "call_function", "call_module", "output"]
