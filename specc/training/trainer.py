@@ -317,7 +317,9 @@ class Trainer:
         state = self.state(partial)
         if (self.tuning.throttled_checkpoints and not at_once
                 and time.perf_counter() - self.last_write < CHECKPOINT_INTERVAL):
-            self.held_back.update(dict.fromkeys(names, checkpoint.snapshot(state)))
+            held = checkpoint.snapshot({**state, "history": None})
+            held["history"] = list(self.history)    # rows are never changed once appended
+            self.held_back.update(dict.fromkeys(names, held))
             return
         for name in names:
             self.held_back.pop(name, None)
