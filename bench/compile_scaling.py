@@ -1,7 +1,8 @@
 """How the compiler's time grows with the size of a spec.
 
 Generated specs: a model of N ``Linear(16)`` layers, one statement each (N = 10, 100, 1,000,
-2,000), the same 1,000 layers as one pipeline, and 100 blocks each applied 10 times (1,000
+2,000), the same with a new name in every statement (1,000 and 4,000), 1,000 layers as one
+pipeline, and 100 blocks each applied 10 times (1,000
 block instances, 2,000 layers). For each, in one process: ``specc.load`` + ``specc.check``
 (parse, names, shapes), ``specc.build`` of the checked spec (the fx GraphModule with its
 weights), and ``specc.to_source``; medians over repeats, and microseconds per layer, which
@@ -29,6 +30,12 @@ def statements(n: int) -> str:
     return f"model M(x: float[16]) {{\n    h = x\n{lines}\n    return h\n}}\n"
 
 
+def named(n: int) -> str:
+    """One new name per statement (``h1 = h0 -> Linear(16)``): the scope grows with the spec."""
+    lines = "\n".join(f"    h{i + 1} = h{i} -> Linear(16)" for i in range(n))
+    return f"model M(h0: float[16]) {{\n{lines}\n    return h{n}\n}}\n"
+
+
 def pipeline(n: int) -> str:
     return f"model M(x: float[16]) {{\n    return x -> {' -> '.join(['Linear(16)'] * n)}\n}}\n"
 
@@ -45,6 +52,8 @@ CASES = [
     ("100 layers", statements(100), 100),
     ("1,000 layers", statements(1000), 1000),
     ("2,000 layers", statements(2000), 2000),
+    ("1,000 names", named(1000), 1000),
+    ("4,000 names", named(4000), 4000),
     ("1,000-layer pipeline", pipeline(1000), 1000),
     ("100 blocks x 10 uses", blocks(100, 10), 2000),
 ]

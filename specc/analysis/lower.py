@@ -44,6 +44,7 @@ class GraphLowerer(Applier):
         self.ctx = ctx
         self.loss = loss
         self.tuple_values: set[str] = set()   # ops whose result is a tuple (unpacked by getitem)
+        self._stmt_start = 0                   # len(ir.ops) when the current statement began
         # a value must not hide an imported module in the generated forward (input F_ vs import F)
         self.values = Namespace(taken={safe(alias) for alias in ctx.imports})
         self.layer_names = Namespace()
@@ -61,6 +62,7 @@ class GraphLowerer(Applier):
             if returned is not None:
                 self.ctx.error("statement after return is never run", stmt.span, code="E101")
                 break
+            self._stmt_start = len(self.ir.ops)
             try:
                 if isinstance(stmt, ast.Return):
                     returned = stmt
@@ -132,25 +134,17 @@ class GraphLowerer(Applier):
         return tuple(self._out_refs(i) for i in v.items)
 
     def _rename_last(self, v: Tensor, name: str) -> Tensor:
-        """Give the op that made ``v`` the user's name, when it was the latest op and no other
-        name holds it yet (``a = h`` or ``a, b = (h, h)`` must not take ``h``'s op from it)."""
-        if self.ir.ops and self.ir.ops[-1].out == v.ref.name and v.ref.name not in {n for n, _ in self.ir.inputs} \
-                and v.ref.name not in self._held():
+        """Give the op that made ``v`` the user's name, when this statement made that op last.
+
+        An op of an earlier statement is held by some name already (``a = h`` must not take
+        ``h``'s op from it); within one statement, a value bound twice (``a, b = (h, h)``) is
+        renamed at most once, since the first renaming changes the op's name.
+        """
+        if len(self.ir.ops) > self._stmt_start and self.ir.ops[-1].out == v.ref.name:
             new = self.values.fresh(name)
             self.ir.ops[-1].out = new
             return Tensor(Ref(new), v.type)
         return v
-
-    def _held(self) -> set[str]:
-        """Names of the values the scope's tensors and tuples refer to."""
-        held, stack = set(), list(self.scope.values())
-        while stack:
-            v = stack.pop()
-            if isinstance(v, Tensor):
-                held.add(v.ref.name)
-            elif isinstance(v, Tup):
-                stack.extend(v.items)
-        return held
 
     def _drop_dead_getitems(self) -> None:
         live = {r.name for r in _refs(self.ir.outputs)}
