@@ -91,12 +91,11 @@ class InMemoryBatches:
                        .to(self.device) for k, v in table.fields.items()}
         self.lengths_on_device = {k: v.to(self.device) for k, v in self.lengths.items()}
         self.num_examples = len(table)
-        self.full = batch_size is None
-        self.batch_size = self.num_examples if batch_size is None else batch_size
-        self.shuffle = shuffle and not self.full
+        full = batch_size is None
+        self.batch_size = self.num_examples if full else batch_size
+        self.shuffle = shuffle and not full
         self.seed = seed
-        self.pad_value = pad_value
-        self.drop_last = drop_last and not self.full
+        self.drop_last = drop_last and not full
         self.epoch = 0
         self._order: tuple[Tensor, Tensor] | None = None
 
@@ -231,10 +230,6 @@ class StreamingBatches:
                                  collate_fn=partial(pad_collate, variable=variable,
                                                     pad_value=pad_value),
                                  pin_memory=self.device.type == "cuda")
-
-    @property
-    def epoch(self) -> int:
-        return self.sampler.epoch
 
     def __len__(self) -> int:
         return len(self.sampler)

@@ -28,19 +28,22 @@ from specc.errors import missing_dependency
 Loader = Callable[[dict, Path, int], Table]
 
 
+def _target_tensor(kind: str, values) -> torch.Tensor:
+    """Targets as the model sees them: ``float [N, 1]`` for numbers, ``long [N]`` for classes."""
+    if kind == "float":
+        return torch.tensor(values, dtype=torch.float32).unsqueeze(1)
+    return torch.tensor(values, dtype=torch.long)
+
+
 def _targets(found: Labelled) -> torch.Tensor:
-    if found.kind == "float":
-        return torch.tensor(found.labels, dtype=torch.float32).unsqueeze(1)
-    return torch.tensor(found.labels, dtype=torch.long)
+    return _target_tensor(found.kind, found.labels)
 
 
 def _csv(a: dict, base_dir: Path, seed: int) -> Table:
     parsed = parse_csv(resolve(a["path"], base_dir), a["target"], a["features"], a["delimiter"])
     x = torch.tensor(parsed.features, dtype=torch.float32)
     t = parsed.target
-    y = (torch.tensor(t.values, dtype=torch.float32).unsqueeze(1) if t.kind == "float"
-         else torch.tensor(t.values, dtype=torch.long))
-    return Table({"x": x, "y": y}, class_names=t.class_names)
+    return Table({"x": x, "y": _target_tensor(t.kind, t.values)}, class_names=t.class_names)
 
 
 def _digits(a: dict, base_dir: Path, seed: int) -> Table:
@@ -76,14 +79,9 @@ def _text_folder(a: dict, base_dir: Path, seed: int) -> Table:
                  class_names=found.class_names)
 
 
-def _sequences(a: dict, base_dir: Path, seed: int) -> Table:
-    schema_of("sequences", a)  # vocab/classes consistency and size checks
-    return toys.sequences(a["samples"], a["vocab"], a["length"], a["classes"], seed)
-
-
 def _toy(make: Callable[..., Table], name: str, *keys: str) -> Loader:
     def load(a: dict, base_dir: Path, seed: int) -> Table:
-        schema_of(name, a)
+        schema_of(name, a)  # the argument and size checks that specc check makes
         return make(*(a[k] for k in keys), seed=seed)
     return load
 
@@ -97,7 +95,7 @@ LOADERS: dict[str, Loader] = {
     "image_folder": _images("image_folder"),
     "image_csv": _images("image_csv"),
     "text_folder": _text_folder,
-    "sequences": _sequences,
+    "sequences": _toy(toys.sequences, "sequences", "samples", "vocab", "length", "classes"),
     "tensors": lambda a, base_dir, seed: load_tensors(a),
 }
 
@@ -124,9 +122,12 @@ def open_source(name: str, args: Mapping[str, Any], base_dir: Path | str = ".", 
     """Like :func:`load_source`, but an image source whose decoded size exceeds ``budget``
     bytes comes back as an :class:`ImageFiles` Dataset to stream with StreamingBatches."""
     if name in ("image_folder", "image_csv"):
-        files = image_dataset(name, args, base_dir)
+        files = image_dataset(name, args, base_dir)   # scans the files once, for both ways
         if files.decoded_bytes() > budget:
             return files
+        table = files.to_table()
+        table.lint()
+        return table
     return load_source(name, args, base_dir, seed)
 
 

@@ -55,9 +55,8 @@ def load_splits(spec, plan: DataPlan, target: str | None) -> Splits:
     for key in ("valid", "test"):
         fraction = getattr(plan, key)
         if isinstance(fraction, float):
-            stratify = target if target and _is_class_target(train, target) else None
-            try:
-                train, held[key] = split(train, fraction, plan.seed + (0 if key == "valid" else 7), stratify)
+            try:   # stratified by the target when it holds class indices
+                train, held[key] = split(train, fraction, plan.seed + (0 if key == "valid" else 7), target)
             except SourceError as err:
                 raise _fail(spec, err, next(e for e in spec.data.entries if e.key == key).value) from None
     splits = Splits(train, held.get("valid"), held.get("test"))
@@ -78,13 +77,6 @@ def load_splits(spec, plan: DataPlan, target: str | None) -> Splits:
             setattr(splits, key, table.with_field(field, value.float() if value.dtype != torch.long else value,
                                                   table.lengths.get(field)))
     return splits
-
-
-def _is_class_target(table, target: str) -> bool:
-    if isinstance(table, ImageFiles):
-        return table.labels.dtype == torch.long
-    t = table.fields.get(target)
-    return t is not None and t.dtype == torch.long and t.dim() == 1
 
 
 def batches(data, plan: DataPlan, device, shuffle: bool):

@@ -4,7 +4,7 @@ Invariants (checked by :meth:`Table.lint`):
 
 - every tensor in ``fields`` and every list in ``texts`` has the same length, ``len(table)``;
 - a variable-length field ``f`` is stored as ``fields[f]`` of shape ``[N, L, ...]`` padded to
-  the longest example ``L`` with ``pad_value``, and ``lengths[f]`` (``long [N]``, CPU) holds
+  the longest example ``L`` (the batchers re-pad with the spec's ``pad``), and ``lengths[f]`` (``long [N]``, CPU) holds
   each example's true length (>= 1);
 - ``texts`` holds ``str`` fields before an encoder turns them into tensors.
 
@@ -28,7 +28,6 @@ class Table:
     lengths: dict[str, Tensor] = field(default_factory=dict)
     texts: dict[str, list[str]] = field(default_factory=dict)
     class_names: list[str] | None = None
-    pad_value: int | float = 0
 
     @classmethod
     def from_tensors(cls, fields: Mapping[str, Tensor], class_names: list[str] | None = None
@@ -103,10 +102,3 @@ class Table:
                                  f"and lengths {tuple(ln.shape)}")
             if len(ln) and (int(ln.min()) < 1 or int(ln.max()) > t.shape[1]):
                 raise ValueError(f"lengths of '{k}' must lie in 1..{t.shape[1]}")
-
-    def summary(self) -> str:
-        """``x: float32[1000, 2], y: int64[1000]`` (for logs and tests)."""
-        parts = [f"{k}: {str(v.dtype).removeprefix('torch.')}{list(v.shape)}"
-                 for k, v in self.fields.items()]
-        parts += [f"{k}: str[{len(v)}]" for k, v in self.texts.items()]
-        return ", ".join(parts)
