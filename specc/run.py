@@ -15,6 +15,7 @@ import torch
 
 from .analysis.check import CheckedSpec
 from .analysis.imports import loaded_modules
+from .analysis.optim import RUN_ARGS
 from .compile.fx_build import build_graph
 from .data.batches import InMemoryBatches
 from .data.plan import batches, load_splits
@@ -27,15 +28,6 @@ from .training.shortcuts import batch_independent, direct_module, eval_batch_siz
 from .training.tuning import WIDE_EVAL_ELEMENTS, Tuning
 
 DEFAULT_OPTIMIZER = ("Adam", [], {"lr": 0.001})
-# Schedule arguments that depend on the run: name -> value from (steps per epoch, epochs).
-RUN_ARGS = {
-    "total_steps": lambda steps, epochs: steps * epochs,
-    "steps_per_epoch": lambda steps, epochs: steps,
-    "epochs": lambda steps, epochs: epochs,
-    "T_max": lambda steps, epochs: epochs,
-}
-
-
 def spec_hash(checked: CheckedSpec) -> str:
     """Identifies the spec a checkpoint was written from (its text, overrides aside)."""
     return hashlib.sha256(checked.spec.source.encode()).hexdigest()[:16]
@@ -80,7 +72,7 @@ def _require(checked: CheckedSpec) -> None:
                           f"add train {{ model = {first.name} }}")
 
 
-def config_from(checked: CheckedSpec, device: str | None) -> TrainConfig:
+def config_from(checked: CheckedSpec, device: str | None, checkpoint: Path) -> TrainConfig:
     o = checked.spec.train_options
     early = None
     if o.early_stop is not None:
@@ -88,7 +80,7 @@ def config_from(checked: CheckedSpec, device: str | None) -> TrainConfig:
                           min_delta=o.early_stop.min_delta)
     return TrainConfig(epochs=o.epochs, device=device or o.device, seed=o.seed, metrics=tuple(o.metrics),
                        precision=o.precision, clip_grad=o.clip_grad, accumulate=o.accumulate, compile=o.compile,
-                       early_stop=early, checkpoint=None, plot=tuple(o.plot), threads=o.threads)
+                       early_stop=early, checkpoint=str(checkpoint), plot=tuple(o.plot), threads=o.threads)
 
 
 def make_optimizer_factory(checked: CheckedSpec, device_type: str, fused: bool = True):
@@ -254,9 +246,7 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
         except ValueError as exc:
             raise RunError(str(exc), "unset it, or name settings from specc.training.tuning") from None
     out_dir = _out_dir(checked, out, resume, force)
-    config = config_from(checked, device)
-    ckpt_dir = _checkpoint_dir(checked, out_dir)
-    config = TrainConfig(**{**config.__dict__, "checkpoint": str(ckpt_dir)})
+    config = config_from(checked, device, _checkpoint_dir(checked, out_dir))
     imports = loaded_modules(checked.spec)
     splits = load_splits(checked.spec, checked.data, checked.target)
     torch.manual_seed(config.seed)

@@ -12,8 +12,15 @@ from ..syntax import ast
 from ..syntax.sections import literal
 from .context import Context
 
-# Arguments that depend on the run; the trainer fills them in when they are left out.
-RUN_FILLED = frozenset({"total_steps", "steps_per_epoch", "epochs", "T_max", "total_iters"})
+# Schedule arguments that depend on the run; the trainer fills them in when they are left out:
+# name -> value from (steps per epoch, epochs).
+RUN_ARGS = {
+    "total_steps": lambda steps, epochs: steps * epochs,
+    "steps_per_epoch": lambda steps, epochs: steps,
+    "epochs": lambda steps, epochs: epochs,
+    "T_max": lambda steps, epochs: epochs,
+}
+RUN_FILLED = frozenset(RUN_ARGS)
 
 
 @dataclass

@@ -135,7 +135,7 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
         compile_seconds=trainer.compile_seconds if config.compile else None)
     if out_dir is not None:
         out_dir = Path(out_dir)
-        write_outputs(out_dir, trainer.history)
+        write_outputs(out_dir, trainer.history, result.metrics)
         context = PlotContext(out_dir, trainer.history, trainer.model, trainer.device, plot_data,
                               binary_threshold, recorder.frames if recorder else [])
         result.plots = make_plots(config.plot, context, reporter)

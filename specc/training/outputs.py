@@ -46,10 +46,9 @@ def write_history(path: Path, history: list[dict]) -> None:
         writer.writerows(history)
 
 
-def write_outputs(out_dir: Path, history: list[dict]) -> dict:
-    """Write both files into ``out_dir`` and return the nested metrics of the last epoch."""
+def write_outputs(out_dir: Path, history: list[dict], metrics: dict) -> None:
+    """Write both files into ``out_dir``: the last epoch's nested ``metrics`` (from
+    :func:`split_metrics`) and the whole history."""
     out_dir.mkdir(parents=True, exist_ok=True)
-    metrics = split_metrics(history[-1]) if history else {}
     write_metrics(out_dir / "metrics.json", metrics)
     write_history(out_dir / "history.csv", history)
-    return metrics

@@ -189,12 +189,8 @@ class FitRecorder:
         self.xs = curve_inputs(x).to(device)
         self.frames: list[tuple[int, Tensor]] = []
 
-    @torch.no_grad()
     def on_epoch_end(self, epoch: int, model: nn.Module, row: dict) -> None:
-        was_training = model.training
-        model.eval()
-        self.frames.append((epoch, model(self.xs).float().cpu()))
-        model.train(was_training)
+        self.frames.append((epoch, _predict(model, self.xs, self.xs.device)))
 
 
 PLOTTERS: dict[str, Callable[[PlotContext], list[Path]]] = {

@@ -57,15 +57,11 @@ class Batches(Protocol):
     def set_epoch(self, epoch: int) -> None: ...
 
 
-def epoch_seed(seed: int, epoch: int) -> int:
-    """The generator seed for one epoch: distinct per (seed, epoch), fixed across runs."""
-    return (seed * 1_000_003 + epoch) % (1 << 63)
-
-
 def seed_epoch(seed: int, epoch: int, device: torch.device) -> None:
     """Reseed the generators the model draws from on ``device`` (cheaper than manual_seed,
-    which seeds every backend)."""
-    value = epoch_seed(seed, epoch)
+    which seeds every backend) with a value distinct per (seed, epoch) and fixed across runs.
+    (The batchers' example order has its own seed: :func:`specc.data.batches.epoch_seed`.)"""
+    value = (seed * 1_000_003 + epoch) % (1 << 63)
     torch.default_generator.manual_seed(value)
     if device.type == "cuda":
         with torch.cuda.device(device):
@@ -105,7 +101,8 @@ class Trainer:
 
         self.model = model.to(self.device)
         self.forward = torch.compile(self.model) if config.compile else self.model
-        self.optimizer = make_optimizer(self.model.parameters())
+        self.params = list(self.model.parameters())   # walked once, not on every step
+        self.optimizer = make_optimizer(self.params)
         self.clear_grads = self._clear_grads_function()
         self.steps_per_epoch = math.ceil(self.batches_per_epoch / config.accumulate)
         self.scheduler = (make_scheduler(self.optimizer, self.steps_per_epoch, config.epochs)
@@ -218,7 +215,7 @@ class Trainer:
         if clip is not None:
             if scaler is not None:
                 scaler.unscale_(optimizer)
-            norm = torch.nn.utils.clip_grad_norm_(self.model.parameters(), clip)
+            norm = torch.nn.utils.clip_grad_norm_(self.params, clip)
             self.log.norms.append(norm)
             self.log.norm_steps.append(i + 1)
         if scaler is not None:
@@ -267,12 +264,16 @@ class Trainer:
 
     def train_loss(self, epoch: int) -> float:
         """The epoch's mean train loss; DivergenceError at the first non-finite value."""
+        return self.log.mean_loss(self._read_checked(epoch)[0])
+
+    def _read_checked(self, epoch: int) -> tuple[list[float], list[float]]:
+        """The epoch's losses and gradient norms; DivergenceError at the first non-finite one."""
         losses, norms = self.log.read()
         bad = self.log.first_nonfinite(losses, norms, check_norms=self.scaler is None)
         if bad is not None:
             step, value, what = bad
             raise DivergenceError(epoch + 1, step, value, what)
-        return self.log.mean_loss(losses)
+        return losses, norms
 
     def end_epoch(self, epoch: int, started: float) -> dict:
         """Evaluate, record the history row, step schedulers, save checkpoints, run hooks."""
@@ -301,10 +302,9 @@ class Trainer:
 
     def save_partial(self, epoch: int, started: float) -> None:
         """Checkpoint an epoch stopped after ``step_in_epoch`` batches (exact resume)."""
-        losses, norms = self.log.read()
-        self.train_loss(epoch)  # raises on a non-finite value: never save a diverged run
-        partial = self.log.partial(losses, norms, time.perf_counter() - started)
+        losses, norms = self._read_checked(epoch)  # never save a diverged run
         if self.ckpt_dir is not None:
+            partial = self.log.partial(losses, norms, time.perf_counter() - started)
             self.save([checkpoint.LAST], epoch, self.step_in_epoch, partial, at_once=True)
 
     def save(self, names: list[str], epoch: int, step: int, partial: dict | None = None,
@@ -347,7 +347,7 @@ class Trainer:
             self.writer.wait(raise_errors=not raising)
 
     def _check_weights(self, epoch: int, step: int) -> None:
-        params = [p.detach() for p in self.model.parameters()]
+        params = [p.detach() for p in self.params]
         if not params or bool(torch.stack([torch.isfinite(p).all() for p in params]).all()):
             return
         bad = next(p[~torch.isfinite(p)] for p in params if not torch.isfinite(p).all())
