@@ -53,8 +53,8 @@ def build(spec, model: str | None = None):
     from .analysis.imports import loaded_modules
 
     checked = check(spec, model)
-    name = model or checked.model or next(iter(checked.program.models))
-    return build_graph(checked.program.models[name], checked.program, loaded_modules(checked.spec))
+    return build_graph(checked.program.models[checked.model_name(model)], checked.program,
+                       loaded_modules(checked.spec))
 
 
 def to_source(spec, model: str | None = None) -> str:

@@ -122,11 +122,6 @@ def did_you_mean(name: str, candidates: Iterable[str], n: int = 1) -> str | None
     return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
 
 
-def error(message: str, span: Span, hint: str | None = None, code: str = "E000") -> SpecError:
-    """Shorthand for a one-diagnostic SpecError."""
-    return SpecError(Diagnostic(message, span, hint, code))
-
-
 class RunError(Exception):
     """Not a mistake in the spec: a missing package, no CUDA, an output folder in use.
 

@@ -51,10 +51,6 @@ class TensorType:
             return TensorType(dtype, tuple(full[:i]) + tuple(full[i + 1:]), i)
         return TensorType(dtype, tuple(full), None)
 
-    @property
-    def is_float(self) -> bool:
-        return self.dtype == "float"
-
 
 @dataclass(frozen=True)
 class TupleType:

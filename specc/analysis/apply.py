@@ -6,7 +6,7 @@ A mix-in of :class:`~specc.analysis.lower.GraphLowerer`; it relies on its ``ctx`
 from __future__ import annotations
 
 from ..catalog import signatures
-from ..catalog.dims import fmt_shape, is_int
+from ..catalog.dims import is_int
 from ..catalog.functions import FUNCTIONS, PREV, REQUIRED
 from ..catalog.layer_args import ArgProblem, check_args, check_dims
 from ..catalog.layers import RULES, ShapeProblem, check_rank_for_pool, check_size, functional_form
@@ -14,7 +14,7 @@ from ..catalog.losses import LOSSES
 from ..catalog.torch_tables import NN_MODULES
 from ..errors import Span, did_you_mean
 from ..syntax import ast
-from ..types import Ref, TensorType, TupleType
+from ..types import TensorType, TupleType
 from . import meta
 from .context import Failed
 from .ir import LayerInst
@@ -431,4 +431,4 @@ def _slice_len(size, sl: slice):
     return f"{size}[{'' if lo is None else lo}:{'' if hi is None else hi}{'' if step == 1 else f':{step}'}]"
 
 
-__all__ = ["Applier", "fmt_shape", "Ref"]
+__all__ = ["Applier"]

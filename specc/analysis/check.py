@@ -16,15 +16,15 @@ from ..catalog.torch_tables import NN_MODULES
 from ..errors import Diagnostic, SpecError, did_you_mean
 from ..syntax import ast
 from ..syntax.spec import Spec
-from ..types import TensorType
-from .context import Context, DataFacts, Failed
+from ..types import DTYPES, TensorType
+from .context import Context, Failed
 from .data import DataPlan, analyse_data
 from .imports import load_imports
 from .ir import GraphIR, Program
 from .losses import lower_loss
+from .lower import GraphLowerer
 from .optim import OptimSpec, check_optimizer, check_schedule
 
-_DTYPES = ("float", "long", "int", "bool")
 
 
 @dataclass
@@ -40,7 +40,6 @@ class CheckedSpec:
     program: Program
     model: Optional[str]
     data: Optional[DataPlan] = None
-    facts: Optional[DataFacts] = None
     imports: dict[str, str] = field(default_factory=dict)
     optimizer: Optional[OptimSpec] = None
     schedule: Optional[OptimSpec] = None
@@ -49,6 +48,10 @@ class CheckedSpec:
     @property
     def graph(self) -> GraphIR:
         return self.program.models[self.model]
+
+    def model_name(self, model: str | None = None) -> str:
+        """``model`` if given, else the spec's model, else (a library of models) the first."""
+        return model or self.model or next(iter(self.program.models))
 
     @property
     def inputs(self) -> list[str]:
@@ -71,7 +74,6 @@ def check(spec: Spec, model: str | None = None) -> CheckedSpec:
         inputs = _inputs(ctx, m, bind_data=(m.name == chosen and plan is not None))
         if inputs is None:
             continue
-        from .lower import GraphLowerer
         graph = GraphLowerer(ctx, m.name, "model", inputs).run(m.body, m.name_span)
         ctx.program.models[m.name] = graph
     target = None
@@ -85,9 +87,8 @@ def check(spec: Spec, model: str | None = None) -> CheckedSpec:
         diags = sorted(ctx.diags, key=lambda d: (d.span.line, d.span.column))
         raise SpecError([Diagnostic(d.message, d.span, d.hint, d.code, spec.path or "<spec>") for d in diags],
                         spec.source)
-    ctx.program.imports = imports
     ctx.program.lint()
-    return CheckedSpec(spec, ctx.program, chosen, plan, ctx.data, imports, optimizer, schedule, target)
+    return CheckedSpec(spec, ctx.program, chosen, plan, imports, optimizer, schedule, target)
 
 
 def _choose_model(ctx: Context, spec: Spec, model: str | None) -> Optional[str]:
@@ -120,8 +121,8 @@ def _inputs(ctx: Context, m: ast.Model, bind_data: bool) -> Optional[list[tuple[
                       p.span, "settings with defaults belong to blocks", code="E710")
             ok = False
             continue
-        if t.dtype not in _DTYPES:
-            ctx.error(f"unknown element type '{t.dtype}'", t.span, did_you_mean(t.dtype, _DTYPES) or
+        if t.dtype not in DTYPES:
+            ctx.error(f"unknown element type '{t.dtype}'", t.span, did_you_mean(t.dtype, DTYPES) or
                       "use float, long, int or bool", code="E711")
             ok = False
             continue

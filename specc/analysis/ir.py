@@ -105,7 +105,6 @@ class Program:
     models: dict[str, GraphIR] = field(default_factory=dict)
     blocks: dict[str, GraphIR] = field(default_factory=dict)
     loss: Optional[GraphIR] = None
-    imports: dict[str, str] = field(default_factory=dict)   # alias -> file path or module name
 
     def lint(self) -> None:
         for g in [*self.models.values(), *self.blocks.values(), *([self.loss] if self.loss else [])]:

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from math import prod
 from typing import Callable
 
-from ..types import Dim, Ref, TensorType
+from ..types import Ref, TensorType
 from .dims import fmt_shape, is_int
 from .layers import ShapeProblem
 

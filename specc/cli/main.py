@@ -108,24 +108,18 @@ def _file_diag(path, exc):
 
 
 def cmd_summary(args) -> int:
-    from ..compile.fx_build import build_graph
+    from .. import build
     from ..compile.summary import summarise
     from .render import summary_table
 
     checked = _load_checked(args.file, args.model)
-    name = args.model or checked.model or next(iter(checked.program.models))
-    module = build_graph(checked.program.models[name], checked.program, _imports(checked))
-    data = summarise(checked, module, name)
+    name = checked.model_name(args.model)
+    data = summarise(checked, build(checked, name), name)
     if args.json:
         print(json.dumps(data, indent=2))
     else:
         summary_table(data, f"{name} ({args.file})")
     return 0
-
-
-def _imports(checked):
-    from ..analysis.imports import loaded_modules
-    return loaded_modules(checked.spec)
 
 
 def cmd_compile(args) -> int:

@@ -159,7 +159,7 @@ def _import_lines(checked: CheckedSpec) -> list[str]:
 
 def to_source(checked: CheckedSpec, model: str | None = None) -> str:
     """Python source for the chosen model (default: the spec's model) and the blocks it uses."""
-    name = model or checked.model or next(iter(checked.program.models))
+    name = checked.model_name(model)
     program = checked.program
     needed = _blocks_used(program, program.models[name])
     imports = {i.alias: i for i in checked.spec.imports}

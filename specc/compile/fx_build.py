@@ -86,7 +86,3 @@ def build_graph(ir: GraphIR, program: Program, imports: dict) -> fx.GraphModule:
     graph.output(outs[0] if len(outs) == 1 else tuple(outs))
     graph.lint()
     return SpecModule(root, graph, class_name=ir.name)
-
-
-def build_program_model(program: Program, model: str, imports: dict) -> fx.GraphModule:
-    return build_graph(program.models[model], program, imports)

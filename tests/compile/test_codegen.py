@@ -17,24 +17,10 @@ import torch
 
 import specc
 from specc.compile.codegen import to_source
-from compilekit import SPECS, build, check_or_skip, equal, load_source, model_class_name, random_inputs
+from compilekit import SPEC_DIR, SPECS, build, check_or_skip, equal, load_source, model_class_name, random_inputs
 
-# A layer and two functions for the import cases; written next to the inline spec.
-LAYERS_PY = '''
-import math
-import torch
-from torch import nn
-
-
-class MyLinear(nn.Module):
-    def __init__(self, in_features, out_features):
-        super().__init__()
-        self.weight = nn.Parameter(torch.randn(in_features, out_features) / math.sqrt(in_features))
-        self.bias = nn.Parameter(torch.zeros(out_features))
-
-    def forward(self, x):
-        return x @ self.weight + self.bias
-
+# The imports' file, written next to the inline spec: the example spec's MyLinear and a function.
+LAYERS_PY = (SPEC_DIR / "layers.py").read_text(encoding="utf-8") + '''
 
 def swish(x, beta=1.0):
     return x * torch.sigmoid(beta * x)

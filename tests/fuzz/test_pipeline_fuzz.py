@@ -23,7 +23,7 @@ import pytest
 from fuzzkit import fuzz_examples, model_specs, mutated_specs, prepare, push
 
 QUICK = dict(deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
-LONG = dict(deadline=None, derandomize=False, database=None, suppress_health_check=list(HealthCheck))
+LONG = {**QUICK, "derandomize": False}
 REACHED = ("checked", "train", "trained")
 
 
@@ -37,30 +37,26 @@ def _record(name: str, stages: Counter) -> None:
     path.write_text(json.dumps(data, indent=2) + "\n")
 
 
-def _generated(folder: Path, examples: int, profile: dict) -> Counter:
+def _stages(folder: Path, examples: int, profile: dict, specs) -> Counter:
+    """Push ``examples`` spec files drawn from ``specs`` (a strategy of bytes); count the stages."""
     stages: Counter = Counter()
     prepare(folder)
 
     @settings(max_examples=examples, **profile)
-    @given(model_specs())
-    def one(text: str) -> None:
-        stages[push(text.encode("utf-8"), folder).stage] += 1
-
-    one()
-    return stages
-
-
-def _mutated(folder: Path, examples: int, profile: dict) -> Counter:
-    stages: Counter = Counter()
-    prepare(folder)
-
-    @settings(max_examples=examples, **profile)
-    @given(mutated_specs())
+    @given(specs)
     def one(raw: bytes) -> None:
         stages[push(raw, folder).stage] += 1
 
     one()
     return stages
+
+
+def _generated(folder: Path, examples: int, profile: dict) -> Counter:
+    return _stages(folder, examples, profile, model_specs().map(lambda text: text.encode("utf-8")))
+
+
+def _mutated(folder: Path, examples: int, profile: dict) -> Counter:
+    return _stages(folder, examples, profile, mutated_specs())
 
 
 def test_generated_specs_go_through_the_whole_pipeline(tmp_path):
