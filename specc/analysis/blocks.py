@@ -52,7 +52,7 @@ def specialise(lowerer, spec: BlockSpec, inputs: list[Tensor], span: Span) -> st
         graph = sub.run(block.body, block.name_span)
     finally:
         ctx.block_stack.pop()
-    graph.settings = settings
+    graph.settings, graph.block = settings, block.name
     return ctx.add_block_graph(key, graph)
 
 

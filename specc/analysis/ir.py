@@ -67,6 +67,7 @@ class GraphIR:
     output_types: list[ValueType] = field(default_factory=list)
     kind: Literal["model", "block", "loss"] = "model"
     settings: dict = field(default_factory=dict)
+    block: Optional[str] = None       # for a block specialisation: the spec's block name
 
     def lint(self, program: "Program | None" = None) -> None:
         """Raise AssertionError when an invariant above does not hold (a compiler bug)."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 import keyword
 import math
 from pathlib import PurePosixPath
-import re
 
 from .. import __version__
 from ..analysis.check import CheckedSpec
@@ -174,16 +173,10 @@ def to_source(checked: CheckedSpec, model: str | None = None) -> str:
     for b in needed:
         g = program.blocks[b]
         settings = ", ".join(f"{k}={v!r}" for k, v in g.settings.items())
-        doc = f"Block {_block_name(checked, b)}({settings}) as used in the spec.".replace('"', "'")
+        doc = f"Block {g.block}({settings}) as used in the spec.".replace('"', "'")
         out += ["", ""] + _class(g, class_names, imports, doc)
     out += ["", ""] + _class(program.models[name], class_names, imports, f"Model {name} from the spec.")
     return "\n".join(out) + "\n"
-
-
-def _block_name(checked: CheckedSpec, graph_name: str) -> str:
-    """The spec's block name of a specialisation (``ConvBlock_2`` -> ``ConvBlock``)."""
-    base = re.sub(r"_\d+$", "", graph_name)
-    return base if base in checked.spec.blocks and base != graph_name else graph_name
 
 
 def _blocks_used(program, g: GraphIR) -> list[str]:

@@ -341,3 +341,21 @@ def test_forbidden_call_detector_can_fail():
     for source in bad:
         with pytest.raises(AssertionError):
             assert_only_declarations(source)
+
+
+def test_block_classes_name_the_spec_block_even_when_it_looks_numbered():
+    text = """
+block A(x: float[n]) {
+    return x -> Linear(4)
+}
+block A_2(x: float[n], w: int = 3) {
+    return x -> Linear(w)
+}
+model M(x: float[2]) {
+    return x -> A -> A_2 -> A_2(w=5)
+}
+"""
+    source = to_source(specc.check(specc.load(text)))
+    docs = [line.strip() for line in source.splitlines() if line.strip().startswith('"""Block')]
+    assert docs == ['"""Block A() as used in the spec."""', '"""Block A_2(w=3) as used in the spec."""',
+                    '"""Block A_2(w=5) as used in the spec."""']
