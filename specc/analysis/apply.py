@@ -206,7 +206,7 @@ class Applier:
         """Where the user wrote constructor argument ``arg`` (or the layer, if it was left out)."""
         if arg in spec.kwarg_spans:
             return spec.kwarg_spans[arg]
-        names = [n for n, kind, _ in NN_MODULES[spec.type_name] if kind == "pos"]
+        names = signatures.positional_names(NN_MODULES[spec.type_name])
         i = names.index(arg) - len(rule.infer) if arg in names else -1
         return spec.arg_spans[i] if 0 <= i < len(spec.arg_spans) else spec.span
 
@@ -225,7 +225,7 @@ class Applier:
     def _bind(self, spec: LayerSpec, rule, inferred: tuple) -> dict:
         """Every constructor argument by name: defaults, inferred sizes, the user's, forced."""
         entry = NN_MODULES[spec.type_name]
-        names = [n for n, kind, _ in entry if kind == "pos"]
+        names = signatures.positional_names(entry)
         bound = signatures.defaults(entry)
         bound.update(zip(names, [*inferred, *spec.args]))
         for key, value in zip(rule.infer, inferred):
@@ -261,7 +261,7 @@ class Applier:
         inst = LayerInst(name, spec.source, spec.type_name, args, kwargs, spec.span, [span], list(types), out)
         if spec.source == "torch" and spec.type_name in NN_MODULES:
             entry = NN_MODULES[spec.type_name]
-            names = [n for n, kind, _ in entry if kind == "pos"]
+            names = signatures.positional_names(entry)
             inst.call = functional_form(spec.type_name, {**dict(zip(names, args)), **kwargs}, signatures.defaults(entry))
         self.ir.layers[name] = inst
         spec.inst = inst

@@ -11,7 +11,7 @@ from typing import Optional
 
 from ..catalog.dims import is_int
 from ..catalog.layers import MAX_PARAMS, PARAM_ESTIMATES
-from ..catalog.signatures import defaults
+from ..catalog.signatures import defaults, positional_names
 from ..catalog.torch_tables import NN_MODULES
 from ..errors import Diagnostic, SpecError, did_you_mean
 from ..syntax import ast
@@ -179,7 +179,7 @@ def _layer_params(ctx: Context, layer) -> list[tuple[int, object]]:
     if estimate is None:
         return []
     entry = NN_MODULES[layer.target]
-    names = [n for n, kind, _ in entry if kind == "pos"]
+    names = positional_names(entry)
     try:
         return [(int(estimate({**defaults(entry), **dict(zip(names, layer.args)), **layer.kwargs})), layer.span)]
     except (KeyError, TypeError, ValueError):

@@ -33,7 +33,6 @@ class FunctionRule:
     out: Callable[[list[TensorType], dict, bool], TensorType]
     lower: Callable[[list[Ref], dict, list[TensorType], bool], list[tuple]]
     variadic: bool = False
-    doc: str = ""
 
 
 def norm_dim(d, t: TensorType, what: str, allow_new: bool = False) -> int:

@@ -10,6 +10,7 @@ from dataclasses import dataclass
 from typing import Callable
 
 from ..types import TensorType
+from .dims import fmt_shape
 from .layers import ShapeProblem
 
 
@@ -27,7 +28,7 @@ def _classes(out: TensorType, tgt: TensorType, classes, name: str) -> None:
                            "end the model with Linear(data.classes)")
     if tgt.dtype in ("long", "int"):
         if tuple(tgt.shape) != tuple(out.shape[1:]):
-            raise ShapeProblem(f"{name} wants class indices of shape {_fmt(('B', *out.shape[1:]))} for an output "
+            raise ShapeProblem(f"{name} wants class indices of shape {fmt_shape(('B', *out.shape[1:]))} for an output "
                                f"{out.batched}, got target {tgt.batched}")
     elif tgt.dtype == "float":
         if tuple(tgt.shape) != tuple(out.shape):
@@ -36,7 +37,7 @@ def _classes(out: TensorType, tgt: TensorType, classes, name: str) -> None:
     else:
         raise ShapeProblem(f"{name} wants class indices (long) as its target, got {tgt.dtype} {tgt.batched}")
     if classes is not None and out.shape[0] != classes:
-        raise ShapeProblem(f"{name} wants logits of shape {_fmt(('B', classes, *out.shape[1:]))} "
+        raise ShapeProblem(f"{name} wants logits of shape {fmt_shape(('B', classes, *out.shape[1:]))} "
                            f"(data.classes = {classes}), got output {out.batched}",
                            "end the model with Linear(data.classes)")
 
@@ -51,10 +52,6 @@ def _same(out: TensorType, tgt: TensorType, classes, name: str) -> None:
     if tuple(out.full) != tuple(tgt.full):
         raise ShapeProblem(f"{name} wants output and target of the same shape, got output {out.batched} "
                            f"and target {tgt.batched}")
-
-
-def _fmt(shape) -> str:
-    return "(" + ", ".join(map(str, shape)) + ("," if len(shape) == 1 else "") + ")"
 
 
 LOSSES: dict[str, LossRule] = {

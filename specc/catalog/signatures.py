@@ -39,6 +39,11 @@ def param_names(entry: Entry) -> tuple[str, ...]:
     return tuple(name for name, _, _ in entry)
 
 
+def positional_names(entry: Entry) -> list[str]:
+    """The names a call may pass by position, in order."""
+    return [name for name, kind, _ in entry if kind == "pos"]
+
+
 def keyword_names(entry: Entry) -> tuple[str, ...]:
     """The names a call may pass by keyword."""
     return tuple(name for name, kind, _ in entry if kind in ("pos", "kwonly"))
@@ -83,7 +88,7 @@ def check_call(entry: Entry, n_positional: int, kwargs: Sequence[str], skip: int
     missing required parameter.
     """
     kinds = {kind for _, kind, _ in entry}
-    positional = [n for n, kind, _ in entry if kind == "pos"]
+    positional = positional_names(entry)
     inferred, free = positional[:skip], positional[skip:]
     slots = free
     if any(n in FACTORY_KEYWORDS for n in free):

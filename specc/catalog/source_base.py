@@ -11,7 +11,7 @@ tuple ``(10, 50)`` (inclusive, like the language's ranges).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any, Callable, Mapping, Sequence
 
 from specc.errors import did_you_mean
@@ -261,12 +261,3 @@ class SourceInfo:
     doc: str
     extra_fields: bool = False
     files: bool = False
-    defaults: dict[str, Any] = field(default_factory=dict)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "defaults",
-                           {a.name: a.default for a in self.args if not a.required})
-
-    @property
-    def required(self) -> tuple[str, ...]:
-        return tuple(a.name for a in self.args if a.required)

@@ -16,6 +16,7 @@ from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
 from ..errors import Diagnostic, Span, SpecError
+from .to_ast import KEYWORDS, token_span
 
 _OPEN = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
 _CLOSE = set(_OPEN.values())
@@ -185,24 +186,15 @@ def _expected_words(expected) -> str:
     return ", ".join(words[:6] + (["..."] if len(words) > 6 else []))
 
 
-_KEYWORDS = {"data", "model", "block", "loss", "optimizer", "schedule", "train", "import", "as", "return",
-             "true", "false", "none", "full"}
-
-
 def _keyword(term: str) -> str | None:
     name = term.lower()
-    return f"'{name}'" if name in _KEYWORDS else None
-
-
-def _span_of(tok: Token) -> Span:
-    return Span(tok.line or 1, tok.column or 1, tok.start_pos or 0, tok.end_pos or 0,
-                tok.end_line or tok.line or 1, tok.end_column or tok.column or 1)
+    return f"'{name}'" if name in KEYWORDS else None
 
 
 def _token_diagnostic(exc: UnexpectedToken, text: str) -> Diagnostic:
     """Name the likely mistake (a missing comma, bracket or value) rather than lark's sets."""
     tok, expected = exc.token, set(exc.expected)
-    span = _span_of(tok)
+    span = token_span(tok)
     if tok.type == "_NL" and tok.start_pos is not None and text[tok.start_pos:].startswith("#"):
         span = _span_at(text, tok.start_pos)
     what = _describe(tok)

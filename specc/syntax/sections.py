@@ -220,9 +220,7 @@ def _section_value(section: str, key: str, expr: ast.Expr):
         if key in ("valid", "test") and isinstance(expr, (ast.Percent, ast.Number)):
             return float(expr.value)
         return expr
-    value = literal(expr)
-    # `batch = full` and friends: keep the keyword constants as their literal value.
-    return value
+    return literal(expr)   # `batch = full` and friends: the keyword constant's value
 
 
 _WORDS = {
