@@ -8,12 +8,27 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 import difflib
-from typing import Iterable, Sequence
+from typing import Iterable, Optional, Sequence
+
+
+@dataclass(frozen=True)
+class Origin:
+    """Text outside the spec file that spans can point into, such as one ``--set`` value.
+
+    ``name`` is what a diagnostic shows as its path (``--set``), ``text`` what it quotes.
+    """
+
+    name: str
+    text: str
 
 
 @dataclass(frozen=True)
 class Span:
-    """A position in a spec file: 1-based line and column, plus 0-based offsets."""
+    """A position in a spec file: 1-based line and column, plus 0-based offsets.
+
+    A span with an ``origin`` points into that text instead (a node made from ``--set``), so a
+    diagnostic at it is shown and quoted there, whichever stage reports it.
+    """
 
     line: int = 1
     column: int = 1
@@ -21,9 +36,14 @@ class Span:
     end: int = 0
     end_line: int = 0
     end_column: int = 0
+    origin: Optional[Origin] = None
 
     def __bool__(self) -> bool:  # a Span is always a real position
         return True
+
+    def text(self, source: str) -> str:
+        """What the span covers, in its origin's text or else in ``source`` (the spec's)."""
+        return (self.origin.text if self.origin else source)[self.start:self.end]
 
 
 @dataclass(frozen=True)
@@ -35,6 +55,14 @@ class Diagnostic:
     hint: str | None = None
     code: str = "E000"
     path: str = "<spec>"
+
+    def __post_init__(self) -> None:  # a span in a --set value is shown at that value
+        if self.span.origin is not None:
+            object.__setattr__(self, "path", self.span.origin.name)
+
+    def source(self, spec_source: str | None) -> str | None:
+        """The text the span points into: its origin's, else the spec's."""
+        return self.span.origin.text if self.span.origin else spec_source
 
 
 class SpecError(Exception):
@@ -85,6 +113,7 @@ class SpecError(Exception):
 def render_plain(d: Diagnostic, source: str | None) -> str:
     """``path:line:col: error: message``, the source line, a caret, and the hint."""
     out = [f"{d.path}:{d.span.line}:{d.span.column}: error: {d.message}"]
+    source = d.source(source)
     line = source_line(source, d.span.line) if source is not None else None
     if line is not None:
         out.append("    " + line)

@@ -20,14 +20,17 @@ from .compile.fx_build import build_graph
 from .data.batches import InMemoryBatches
 from .data.plan import batches, load_splits
 from .data.table import Table
-from .errors import Diagnostic, RunError, Span, SpecError
+from .errors import Diagnostic, Origin, RunError, Span, SpecError
+from .syntax.overrides import DEFAULT_OPTIMIZER
+from .syntax.sections import device_mistake
 from .training.config import EarlyStop, TrainConfig
+from .training.device import resolve_device
 from .training.errors import DivergenceError, TrainError
 from .training.loop import fit
 from .training.shortcuts import batch_independent, direct_module, eval_batch_size, mean_loss
 from .training.tuning import WIDE_EVAL_ELEMENTS, Tuning
 
-DEFAULT_OPTIMIZER = ("Adam", [], {"lr": 0.001})
+
 def spec_hash(checked: CheckedSpec) -> str:
     """Identifies the spec a checkpoint was written from (its text, overrides aside)."""
     return hashlib.sha256(checked.spec.source.encode()).hexdigest()[:16]
@@ -152,6 +155,19 @@ def _probe_optim(checked: CheckedSpec, epochs: int) -> None:
                           f"{checked.optimizer.name if what == 'optimizer' else checked.schedule.name}") from None
 
 
+def _device(checked: CheckedSpec, device: str | None) -> torch.device:
+    """The run's device, settled before anything is written: a ``--device`` name the language
+    does not know is a mistake at that name; a device this machine lacks is an environment problem."""
+    mistake = device_mistake(device) if device is not None else None
+    if mistake is not None:
+        span = Span(1, 1, 0, len(device), 1, len(device) + 1, Origin("--device", device))
+        raise SpecError(Diagnostic(mistake, span, code="E061"))
+    try:
+        return resolve_device(device or checked.spec.train_options.device)
+    except TrainError as err:
+        raise RunError(err.message, err.hint) from None
+
+
 def _out_dir(checked: CheckedSpec, out, resume: bool, force: bool) -> Path:
     if out is None:
         if resume:
@@ -245,6 +261,7 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
             tuning = Tuning.from_env()
         except ValueError as exc:
             raise RunError(str(exc), "unset it, or name settings from specc.training.tuning") from None
+    dev = _device(checked, device)
     out_dir = _out_dir(checked, out, resume, force)
     config = config_from(checked, device, _checkpoint_dir(checked, out_dir))
     imports = loaded_modules(checked.spec)
@@ -254,8 +271,6 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
     loss_fn = _loss_fn(checked, imports, tuning)
     train_b = None
     try:
-        from .training.device import resolve_device
-        dev = resolve_device(config.device)
         shuffle = checked.data.shuffle
         train_b = batches(splits.train, checked.data, dev, shuffle)
         valid_b, test_b = (_held_out_batches(table, checked, dev, model, loss_fn, tuning)

@@ -1,4 +1,4 @@
-"""``specc check | fmt | summary | compile | run``.
+"""``specc check | fmt | config | summary | compile | run``, and ``specc --version``.
 
 Exit codes: 0 success; 1 an environment problem or an internal error (one plain message;
 ``--debug`` shows the traceback); 2 a mistake in a spec or its data (positioned messages).
@@ -15,8 +15,26 @@ from pathlib import Path
 from ..errors import RunError, SpecError
 
 
+class _Version(argparse.Action):
+    """``--version``: ``specc X.Y.Z (torch A.B.C)``; torch is imported only when it is asked for."""
+
+    def __init__(self, option_strings, dest, **kwargs):
+        super().__init__(option_strings, dest, nargs=0, help="print the versions of specc and torch and exit")
+
+    def __call__(self, parser, namespace, values, option_string=None):
+        from .. import __version__
+        try:
+            import torch
+            found = f"torch {torch.__version__}"
+        except ImportError:
+            found = "torch not installed"
+        print(f"specc {__version__} ({found})")
+        parser.exit()
+
+
 def _parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="specc", description="Declarative model specs for PyTorch.")
+    p.add_argument("--version", action=_Version)
     p.add_argument("--debug", action="store_true", help="show tracebacks of internal errors")
     sub = p.add_subparsers(dest="command", required=True)
     c = sub.add_parser("check", help="parse, resolve names and check shapes")
@@ -26,10 +44,14 @@ def _parser() -> argparse.ArgumentParser:
     mode = f.add_mutually_exclusive_group()
     mode.add_argument("--check", action="store_true", help="exit 1 if a file is not formatted")
     mode.add_argument("--write", action="store_true", help="rewrite the files in place")
+    g = sub.add_parser("config", help="print the spec with its --set values applied, in canonical layout")
+    g.add_argument("file")
+    g.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="override an entry")
     s = sub.add_parser("summary", help="layers, output shapes and parameter counts")
     s.add_argument("file")
     s.add_argument("--model")
     s.add_argument("--json", action="store_true")
+    s.add_argument("--wide", action="store_true", help="as wide as the table needs, even on a terminal")
     k = sub.add_parser("compile", help="write the model as standalone PyTorch source")
     k.add_argument("file")
     k.add_argument("-o", "--output")
@@ -102,6 +124,13 @@ def cmd_fmt(args) -> int:
     return status
 
 
+def cmd_config(args) -> int:
+    from ..syntax.fmt import format_resolved
+
+    sys.stdout.write(format_resolved(_load_checked(args.file, None, args.set).spec))
+    return 0
+
+
 def _file_diag(path, exc):
     from ..errors import Diagnostic, Span
     return Diagnostic(f"cannot read {path}: {exc.strerror or exc}", Span(), code="E050", path=str(path))
@@ -118,7 +147,7 @@ def cmd_summary(args) -> int:
     if args.json:
         print(json.dumps(data, indent=2))
     else:
-        summary_table(data, f"{name} ({args.file})")
+        summary_table(data, f"{name} ({args.file})", wide=args.wide or not sys.stdout.isatty())
     return 0
 
 
@@ -150,7 +179,8 @@ def cmd_run(args) -> int:
     return 130 if result.interrupted else 0
 
 
-_COMMANDS = {"check": cmd_check, "fmt": cmd_fmt, "summary": cmd_summary, "compile": cmd_compile, "run": cmd_run}
+_COMMANDS = {"check": cmd_check, "fmt": cmd_fmt, "config": cmd_config, "summary": cmd_summary,
+             "compile": cmd_compile, "run": cmd_run}
 
 
 def _report(err: SpecError) -> None:

@@ -13,7 +13,8 @@ def diagnostics(diags: list[Diagnostic], source: str | None, stream=None) -> Non
     red, bold, cyan, dim, off = ("\x1b[31m", "\x1b[1m", "\x1b[36m", "\x1b[2m", "\x1b[0m") if color else ("",) * 5
     for d in diags:
         stream.write(f"{bold}{d.path}:{d.span.line}:{d.span.column}:{off} {red}{bold}error:{off} {bold}{d.message}{off}\n")
-        line = source_line(source, d.span.line) if source else None
+        text = d.source(source)
+        line = source_line(text, d.span.line) if text else None
         if line is not None and d.span.line >= 1:
             shown = line if len(line) <= 200 else line[:200] + " ..."
             stream.write(f"    {dim}{shown}{off}\n")
@@ -23,17 +24,23 @@ def diagnostics(diags: list[Diagnostic], source: str | None, stream=None) -> Non
             stream.write(f"{cyan}hint:{off} {d.hint}\n")
 
 
-def summary_table(data: dict, title: str) -> None:
+def summary_table(data: dict, title: str, wide: bool = False) -> None:
+    """The summary as a table; ``wide``: as wide as its rows need (piped output, ``--wide``),
+    else the terminal's width. A cell too long for its column wraps: it is never cut short."""
     from rich.console import Console
+    from rich.measure import Measurement
     from rich.table import Table
 
     table = Table(title=title, title_justify="left")
     for col, justify in (("name", "left"), ("type", "left"), ("output shape", "left"), ("params", "right"),
                          ("shared", "left")):
-        table.add_column(col, justify=justify)
+        table.add_column(col, justify=justify, overflow="fold")
     for row in data["layers"]:
         table.add_row(row["name"], row["type"], row["output_shape"], f"{row['params']:,}", row["shared_with"])
     console = Console()
+    if wide:
+        natural = Measurement.get(console, console.options.update_width(sys.maxsize), table).maximum
+        console = Console(width=max(natural, console.width))
     console.print(table)
     console.print(f"inputs: {', '.join(f'{k} {v}' for k, v in data['inputs'].items())}")
     console.print(f"output shape: {data['output_shape']}")

@@ -18,7 +18,7 @@ from dataclasses import dataclass
 
 from . import ast
 from .parser import Comment, comments, split_comment
-from .spec import parse_spec
+from .spec import Spec, parse_spec
 
 INDENT = "    "
 ONE_LINE_LIMIT = 100
@@ -34,6 +34,13 @@ def format_spec(text: str, path: str = "<spec>") -> str:
     """The canonical text of the spec ``text``; raises SpecError if it does not parse."""
     spec = parse_spec(text, path)
     return _Formatter(text).file(spec.items)
+
+
+def format_resolved(spec: Spec) -> str:
+    """The canonical text of a parsed spec, ``--set`` overrides included, laid out as ``specc
+    fmt`` lays out the file: comments and blank lines are kept, an entry from ``--set`` stands
+    where the one it replaced stood (with its comments), a new one comes last."""
+    return _Formatter(spec.source).file(spec.items)
 
 
 def quote(value: str) -> str:
@@ -179,7 +186,7 @@ class _Formatter:
 
     def place(self, c: Comment, node):
         """(owner, slot) for comment ``c`` inside the container ``node``."""
-        kids = self.children(node)
+        kids = [k for k in self.children(node) if k.span.origin is None]  # added by --set: no comments
         inside = [k for k in kids if k.span.line <= c.line <= k.span.end_line]
         if inside:
             kid = inside[-1]
@@ -210,13 +217,16 @@ class _Formatter:
         units: list[tuple[int, int, list[str], bool]] = []  # first line, last line, text, blank before
         pad = INDENT * depth
         prev_multi = False
+        prev_end = self.head_end(node)
         for kid in kids:
             text = self.node(kid, depth)
             force = top and (prev_multi or len(text) > 1)
             leads = sorted(self.attached[(id(kid), "lead")], key=lambda c: c.line)
             units += [(c.line, c.line, [pad + c.text], force and i == 0) for i, c in enumerate(leads)]
-            units.append((kid.span.line, kid.span.end_line, text, force and not leads))
-            prev_multi = len(text) > 1
+            # a node added by --set has no lines in the file: it stands where the one before it ended
+            first, end = (kid.span.line, kid.span.end_line) if kid.span.origin is None else (prev_end, prev_end)
+            units.append((first, end, text, force and not leads))
+            prev_multi, prev_end = len(text) > 1, max(end, prev_end)
         for c in sorted(self.attached[(id(node), "foot")], key=lambda c: c.line):
             units.append((c.line, c.line, [pad + c.text], False))
         out: list[str] = []

@@ -176,8 +176,9 @@ class TrainOptions(_Options):
     @field_validator("device")
     @classmethod
     def _device(cls, v):
-        if not _DEVICE.match(v):
-            raise ValueError(f"unknown device '{v}': use auto, cpu, cuda, cuda:N or mps")
+        mistake = device_mistake(v)
+        if mistake is not None:
+            raise ValueError(mistake)
         return v
 
     @field_validator("metrics")
@@ -200,6 +201,11 @@ class TrainOptions(_Options):
                 raise ValueError("early_stop takes keyword arguments only: early_stop(monitor=valid.loss, patience=5)")
             return EarlyStop.model_validate(v.kwargs)
         return v
+
+
+def device_mistake(name: str) -> str | None:
+    """What is wrong with a device name (``train.device``, ``--device``), or None."""
+    return None if _DEVICE.match(name) else f"unknown device '{name}': use auto, cpu, cuda, cuda:N or mps"
 
 
 def _names_from(values: list[str], allowed: tuple[str, ...], what: str) -> list[str]:
@@ -276,7 +282,7 @@ def _diagnostic(section, model, err, by_key, span, source) -> Diagnostic:
         return Diagnostic(f"{section}.{key} {_reword(err)}", span, code="E032")
     sub = ".".join(str(p) for p in loc[1:] if not isinstance(p, int) and not str(p).startswith("function"))
     where = f"{section}.{key}" + (f".{sub}" if sub and not sub.startswith(("Call", "float", "int")) else "")
-    written = source[entry.value.span.start:entry.value.span.end] if source else ""
+    written = entry.value.span.text(source)
     sep = ":" if err["type"] == "value_error" else ""
     message = f"{where}{sep} {_reword(err)}"
     if written and written not in message and err["type"] != "value_error":

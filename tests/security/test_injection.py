@@ -286,7 +286,7 @@ def test_set_with_code_through_the_cli_is_a_positioned_error(box):
     done = subprocess.run([sys.executable, "-m", "specc", "run", str(path), "--out", str(box / "run"), "--quiet",
                            "--set", f"train.epochs={PAYLOAD}"], capture_output=True, text=True, cwd=box)
     assert done.returncode == 2, done.stderr
-    assert re.match(r"--set train\.epochs=.*:1:\d+: error: ", done.stderr), done.stderr
+    assert re.match(r"--set:1:\d+: error: ", done.stderr), done.stderr
     assert "Traceback" not in done.stderr
     _no_payload_ran(box)
 
