@@ -15,11 +15,14 @@ from typing import Iterable, Optional, Sequence
 class Origin:
     """Text outside the spec file that spans can point into, such as one ``--set`` value.
 
-    ``name`` is what a diagnostic shows as its path (``--set``), ``text`` what it quotes.
+    ``name`` is what a diagnostic shows as its path (``--set``), ``text`` what it quotes;
+    ``replaces`` is the span of the file's entry or item that the text replaced, if any (where
+    ``specc config`` prints the new one).
     """
 
     name: str
     text: str
+    replaces: Optional["Span"] = None
 
 
 @dataclass(frozen=True)
@@ -40,6 +43,12 @@ class Span:
 
     def __bool__(self) -> bool:  # a Span is always a real position
         return True
+
+    @property
+    def in_file(self) -> Optional["Span"]:
+        """Where the span stands in the spec file: itself, or for a ``--set`` span the span its
+        text replaced (None if it added something)."""
+        return self if self.origin is None else self.origin.replaces
 
     def text(self, source: str) -> str:
         """What the span covers, in its origin's text or else in ``source`` (the spec's)."""

@@ -38,8 +38,8 @@ def format_spec(text: str, path: str = "<spec>") -> str:
 
 def format_resolved(spec: Spec) -> str:
     """The canonical text of a parsed spec, ``--set`` overrides included, laid out as ``specc
-    fmt`` lays out the file: comments and blank lines are kept, an entry from ``--set`` stands
-    where the one it replaced stood (with its comments), a new one comes last."""
+    fmt`` lays out the file: comments and blank lines are kept, an entry or item from ``--set``
+    stands where the one it replaced stood (with its comments), an added one comes last."""
     return _Formatter(spec.source).file(spec.items)
 
 
@@ -184,10 +184,17 @@ class _Formatter:
     def end_line(self, node) -> int:
         return len(self.lines) + 1 if node.kind == "file" else node.span.end_line
 
+    @staticmethod
+    def extent(node) -> tuple[int, int] | None:
+        """The file lines of ``node``: its own, or for a node from ``--set`` those of the node
+        it replaced; None for a node ``--set`` added."""
+        span = node.span.in_file
+        return (span.line, span.end_line) if span is not None else None
+
     def place(self, c: Comment, node):
         """(owner, slot) for comment ``c`` inside the container ``node``."""
-        kids = [k for k in self.children(node) if k.span.origin is None]  # added by --set: no comments
-        inside = [k for k in kids if k.span.line <= c.line <= k.span.end_line]
+        kids = [k for k in self.children(node) if self.extent(k) is not None]
+        inside = [k for k in kids if self.extent(k)[0] <= c.line <= self.extent(k)[1]]
         if inside:
             kid = inside[-1]
             if self.children(kid) is not None:
@@ -197,7 +204,7 @@ class _Formatter:
             return node, "lead" if c.own_line else "head"
         if not c.own_line and c.line == self.end_line(node):
             return node, "close"
-        following = next((k for k in kids if k.span.line > c.line), None)
+        following = next((k for k in kids if self.extent(k)[0] > c.line), None)
         return (following, "lead") if following is not None else (node, "foot")
 
     def trailing(self, node, *slots) -> str:
@@ -223,8 +230,7 @@ class _Formatter:
             force = top and (prev_multi or len(text) > 1)
             leads = sorted(self.attached[(id(kid), "lead")], key=lambda c: c.line)
             units += [(c.line, c.line, [pad + c.text], force and i == 0) for i, c in enumerate(leads)]
-            # a node added by --set has no lines in the file: it stands where the one before it ended
-            first, end = (kid.span.line, kid.span.end_line) if kid.span.origin is None else (prev_end, prev_end)
+            first, end = self.extent(kid) or (prev_end, prev_end)  # added by --set: where the one before ended
             units.append((first, end, text, force and not leads))
             prev_multi, prev_end = len(text) > 1, max(end, prev_end)
         for c in sorted(self.attached[(id(node), "foot")], key=lambda c: c.line):

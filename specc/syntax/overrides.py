@@ -8,9 +8,9 @@ spec grammar, so ``--set train.epochs=5`` and ``--set data.valid=10%`` take the 
 
 Every node made from a ``--set`` value has spans whose origin is the ``--set`` text, so any
 later diagnostic (validation, analysis, data loading, a divergence at run time) is positioned
-and quoted in that text. Only the span of an entry or item that replaces one of the file's
-keeps the file's lines: that span places comments and blank lines (``format_resolved``), and
-no diagnostic points at it. Mistakes in several ``--set`` values are reported together.
+and quoted in that text; the origin also holds the span of the entry or item it replaced
+(``format_resolved`` prints the new one there). Mistakes in several ``--set`` values are
+reported together, in the order given.
 """
 from __future__ import annotations
 
@@ -38,24 +38,24 @@ def apply_overrides(spec: Spec, sets: list[str]) -> Spec:
     Raises one SpecError with a diagnostic for each mistake, in any of the values.
     """
     items = list(spec.items)
-    origins = [Origin("--set", text) for text in sets]
     diags: list[Diagnostic] = []
     touched: set[str] = set()
-    for origin in origins:
+    for text in sets:
         try:
-            items = _apply(items, origin, touched)
+            items = _apply(items, text, touched)
         except SpecError as err:
             diags += err.diagnostics
     items = [_section((i.kind, i.entries, i.span), spec.source, diags) if i.kind in touched else i for i in items]
     if diags:
-        order = {origin: n for n, origin in reversed(list(enumerate(origins)))}
-        raise SpecError(sorted(diags, key=lambda d: order.get(d.span.origin, len(order))), spec.source)
+        order = {text: n for n, text in reversed(list(enumerate(sets)))}
+        raise SpecError(sorted(diags, key=lambda d: order.get(d.span.origin.text if d.span.origin else None,
+                                                              len(order))), spec.source)
     return Spec(items=items, path=spec.path, source=spec.source)
 
 
-def _apply(items: list, origin: Origin, touched: set[str]) -> list:
-    text = origin.text
+def _apply(items: list, text: str, touched: set[str]) -> list:
     m = _TARGET.match(text)
+    origin = Origin("--set", text)
     if m is None:
         raise _error(origin, "--set takes target=value, like train.epochs=5", 0, len(text), f"targets: {_TARGETS}")
     section, key = m.group(1, 2)
@@ -64,20 +64,24 @@ def _apply(items: list, origin: Origin, touched: set[str]) -> list:
     if section in _SECTIONS and key is None:
         raise _error(origin, f"--set changes one entry of {section} at a time", m.start(1), m.end(1),
                      f"write {section}.KEY=value")
-    value = _value(origin, m.end())
-    whole = _span(origin, m.start(1), len(text))
     index = next((i for i, item in enumerate(items) if item.kind == section), None)
     old = items[index] if index is not None else None
+    if section in _SECTIONS and old is not None:
+        previous = next((e for e in old.entries if e.key == key), None)
+        origin = Origin("--set", text, previous.span.in_file if previous is not None else None)
+    elif key is None and old is not None:
+        origin = Origin("--set", text, old.span.in_file)
+    value = _value(origin, m.end())
+    whole = _span(origin, m.start(1), len(text))
     if section in _SECTIONS:
         touched.add(section)
-        previous = next((e for e in old.entries if e.key == key), None) if old is not None else None
         entry = ast.Entry(key=key, value=value, key_span=_span(origin, m.start(2), m.end(2)),
-                          span=previous.span if previous is not None else _span(origin, m.start(2), len(text)))
+                          span=_span(origin, m.start(2), len(text)))
         new = old.model_copy(update={"entries": _replaced(old.entries, "key", entry)}) if old is not None \
             else _SECTIONS[section](entries=[entry], span=whole)
     elif key is None:
-        new = _CALLS[section](value=value, span=old.span if old is not None else whole)
-    else:
+        new = _CALLS[section](value=value, span=whole)
+    else:  # the item stays the file's (if it has one); the call and the keyword are the --set's
         call = _call(old, section, origin, m, whole)
         keyword = ast.Keyword(name=key, value=value, name_span=_span(origin, m.start(2), m.end(2)),
                               span=_span(origin, m.start(2), len(text)))

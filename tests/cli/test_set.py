@@ -80,6 +80,13 @@ def test_an_argument_the_optimizer_lacks_is_reported_at_the_set_value(tmp_path, 
     assert quoted == "optimizer.momentum=0.9"
 
 
+def test_a_loss_that_does_not_fit_is_reported_at_the_set_value(tmp_path, capsys):
+    code, _, err = _cli(capsys, "config", _spec(tmp_path), "--set", "loss=mse")
+    line, col, message, quoted, _ = _one_error(err)
+    assert code == 2 and (line, col) == (1, 6) and "mse wants a float target" in message, err
+    assert quoted == "loss=mse"
+
+
 def test_a_learning_rate_torch_refuses_is_reported_at_the_set_value(tmp_path, capsys):
     code, err = _run(tmp_path, capsys, "optimizer.lr=-1")
     _, _, message, quoted, _ = _one_error(err)

@@ -40,9 +40,12 @@ def test_a_replaced_entry_keeps_its_place_and_comments_an_added_one_comes_last()
     seed = 1
 }
 model Net(x: float[2]) { return x -> Linear(2) }
-loss = cross_entropy
+# the loss
+loss = cross_entropy  # scores
+optimizer = Adam(lr=0.01)  # adam
 """)
-    text = format_resolved(apply_overrides(spec, ["data.batch=16", "data.valid=10%", "train.epochs=3"]))
+    sets = ["data.batch=4", "data.batch=16", "data.valid=10%", "train.epochs=3", "loss=nll", "optimizer.lr=0.1"]
+    text = format_resolved(apply_overrides(spec, sets))
     assert text == """data {
     train = moons()  # the data
 
@@ -56,7 +59,9 @@ model Net(x: float[2]) {
     return x -> Linear(2)
 }
 
-loss = cross_entropy
+# the loss
+loss = nll  # scores
+optimizer = Adam(lr=0.1)  # adam
 train { epochs = 3 }
 """
 
