@@ -28,7 +28,7 @@ DEFAULT_OPTIMIZER = ("Adam", [], {"lr": 0.001})
 
 _SECTIONS = {"data": ast.DataSection, "train": ast.TrainSection}
 _CALLS = {"loss": ast.Loss, "optimizer": ast.Optimizer, "schedule": ast.Schedule}
-_TARGET = re.compile(r"\s*([A-Za-z_]\w*)(?:\.([A-Za-z_]\w*))?\s*=")
+_TARGET = re.compile(r"[ \t]*([A-Za-z_]\w*)(?:\.([A-Za-z_]\w*))?[ \t]*=")
 _TARGETS = "data.KEY, train.KEY, loss, optimizer, schedule, or one argument such as optimizer.lr"
 
 
