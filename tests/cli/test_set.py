@@ -120,6 +120,7 @@ def test_every_bad_set_value_is_reported_in_one_run_in_order(tmp_path, capsys):
 
 @pytest.mark.parametrize("value, words", [
     ("epochs", "--set takes target=value"),
+    ("\ntrain.epochs=5", "--set takes target=value"),
     ("data=1", "one entry of data at a time"),
     ("schedule.gamma=0.5", "the spec has no schedule to change"),
     ("train.epochs=5\nmodel M(x: float[1]) { return x }", "a --set value is one expression"),
