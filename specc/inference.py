@@ -26,6 +26,7 @@ from .catalog.sources import bind_args
 from .compile.fx_build import build_graph
 from .data.batches import InMemoryBatches
 from .data.encode import apply_encoder
+from .data.expr import generate
 from .data.images import decode_image
 from .data.load import load_source
 from .data.plan import apply_transform, load_splits
@@ -214,12 +215,7 @@ class Run:
     def _labelled(self, data: str) -> Table:
         """New labelled data as the run's model and loss see it, classes in the run's order."""
         prep = self.record.preprocessing
-        name, args = _data_source(data, self.spec)
-        try:
-            table = load_source(name, args, Path.cwd(), self.record.seed)
-        except SourceError as err:
-            raise _bad("--data", err.message, err.hint) from None
-        table = self._prepare(table)
+        table = self._prepare(_data_table(data, self.spec, self.record.seed))
         missing = [f for f in (*self.checked.inputs, prep.target) if f not in table.fields]
         if missing:
             raise _bad("--data", f"the data has no field '{missing[0]}' (it yields {', '.join(table.names)})",
@@ -430,8 +426,9 @@ def _expression(text: str):
     return spec.data_options.transform
 
 
-def _data_source(data: str, spec: Spec) -> tuple[str, dict]:
-    """``--data``: a source in spec syntax, or a path standing in for the run's own data file."""
+def _data_table(data: str, spec: Spec, seed: int) -> Table:
+    """``--data``: a source in spec syntax, or a path standing in for the run's own data file
+    (relative paths start from the current folder)."""
     if "(" in data:
         prefix = "data { train = "
         try:
@@ -444,16 +441,21 @@ def _data_source(data: str, spec: Spec) -> tuple[str, dict]:
     else:
         call = spec.data_options.train
     name = call.func.id if isinstance(call.func, ast.Name) else ""
+    if "(" not in data and name not in PATH_ARGS:
+        raise _bad("--data", f"the run was trained on {name}() data, which has no file to replace",
+                   "write the source in spec syntax, e.g. --data 'csv(\"new.csv\", target=\"y\")'")
     try:
+        if name == "generate":
+            exprs = {k.name: k.value for k in call.kwargs if k.name != "samples"}
+            samples = next((_value(k.value) for k in call.kwargs if k.name == "samples"), None)
+            bind_args(name, (), {"samples": samples})
+            return Table.from_tensors(generate(exprs, samples, seed))
         args = bind_args(name, [_value(a) for a in call.args], {k.name: _value(k.value) for k in call.kwargs})
+        if "(" not in data:
+            args[PATH_ARGS[name][0]] = data
+        return load_source(name, args, Path.cwd(), seed)
     except SourceError as err:
         raise _bad("--data", err.message, err.hint) from None
-    if "(" not in data:
-        if name not in PATH_ARGS:
-            raise _bad("--data", f"the run was trained on {name}() data, which has no file to replace",
-                       "write the source in spec syntax, e.g. --data 'csv(\"new.csv\", target=\"y\")'")
-        args[PATH_ARGS[name][0]] = data
-    return name, args
 
 
 def _value(e):
