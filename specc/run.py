@@ -298,7 +298,8 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
     try:
         from .training.device import resolve_device
         dev = resolve_device(config.device)
-        _write_record(checked, out_dir, splits, sets, config, str(dev), loss_name, resumed)
+        if not resume or resumed is not None:   # a run folder made without a record keeps none
+            _write_record(checked, out_dir, splits, sets, config, str(dev), loss_name, resumed)
         shuffle = checked.data.shuffle
         train_b = batches(splits.train, checked.data, dev, shuffle)
         valid_b, test_b = (_held_out_batches(table, checked, dev, model, loss_fn, tuning)
