@@ -233,7 +233,8 @@ class Run:
 # ---------------------------------------------------------------- loading
 
 def load_run(path: str | Path, device: str | None = None) -> Run:
-    """A run folder (``runs/<spec>/<time>``) with its model on the best weights, in eval mode.
+    """A run folder (``runs/<spec>/<time>``) with its model on the best weights, in eval mode,
+    on ``device`` (default: the CPU).
 
     Raises SpecError naming the file for a folder that lacks a file, holds malformed JSON or
     comes from a newer specc.
@@ -250,7 +251,9 @@ def load_run(path: str | Path, device: str | None = None) -> Run:
     except TrainError as err:
         raise RunError(err.message, err.hint) from None
     model = build_graph(checked.graph, checked.program, loaded_modules(spec))
-    best = path / checkpoint.BEST
+    best = path / checkpoint.BEST   # or in train.checkpoint's folder, when the spec named one
+    if not best.is_file() and (Path(record.checkpoint) / checkpoint.BEST).is_file():
+        best = Path(record.checkpoint) / checkpoint.BEST
     try:
         state = checkpoint.load(best)
         model.load_state_dict(state["model"])
