@@ -335,14 +335,14 @@ def _csv_rows(path: Path, columns: list[str], delimiter: str, size: int) -> Iter
         raise _bad(path, f"no such file: {path}")
     with path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f, delimiter=delimiter)
-        header = [h.strip() for h in next(reader, [])]
-        missing = [c for c in columns if c not in header]
-        if missing:
-            raise _bad(path, f"{path} has no column '{missing[0]}', which the run was trained on",
-                       f"the run's feature columns are {', '.join(columns)}")
-        index = [header.index(c) for c in columns]
         rows, labels = [], []
         try:
+            header = [h.strip() for h in next(reader, [])]
+            missing = [c for c in columns if c not in header]
+            if missing:
+                raise _bad(path, f"{path} has no column '{missing[0]}', which the run was trained on",
+                           f"the run's feature columns are {', '.join(columns)}")
+            index = [header.index(c) for c in columns]
             for row in reader:
                 if not row or (len(row) == 1 and not row[0].strip()):
                     continue
@@ -355,7 +355,9 @@ def _csv_rows(path: Path, columns: list[str], delimiter: str, size: int) -> Iter
                     yield rows, labels
                     rows, labels = [], []
         except UnicodeDecodeError as exc:
-            raise _bad(path, f"{path} is not UTF-8 text: {exc.reason}") from None
+            raise _bad(path, f"{path} is not a UTF-8 CSV file: {exc.reason} at byte {exc.start}") from None
+        except csv.Error as exc:
+            raise _bad(path, f"{path}, line {reader.line_num}: not CSV: {exc}") from None
     if rows:
         yield rows, labels
 

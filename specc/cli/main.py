@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -165,19 +166,27 @@ def cmd_run(args) -> int:
     return 130 if result.interrupted else 0
 
 
+def _option_error(where: str, message: str, hint: str | None = None) -> SpecError:
+    from ..errors import Diagnostic, Span
+    return SpecError(Diagnostic(message, Span(), hint, "E912", where))
+
+
 def cmd_predict(args) -> int:
     from ..inference import load_run, parse_values
     from .render import write_predictions
 
     if (args.values is None) == (not args.inputs):
-        raise RunError("predict takes INPUT files or --values, one of the two",
-                       'e.g. specc predict RUN data.csv, or specc predict RUN --values "[[0.5, 1.0]]"')
+        raise _option_error("predict", "predict takes INPUT files or --values, one of the two",
+                            'e.g. specc predict RUN data.csv, or specc predict RUN --values "[[0.5, 1.0]]"')
     if args.batch is not None and args.batch < 1:
-        raise RunError(f"--batch must be at least 1, got {args.batch}")
+        raise _option_error("--batch", f"--batch must be at least 1, got {args.batch}")
     run = load_run(args.run, args.device)
     inputs = parse_values(args.values) if args.values is not None else args.inputs
-    write_predictions(run.predictions(inputs, batch=args.batch, proba=args.proba), args.json, args.output,
-                      run.classes if args.proba else None)
+    try:
+        write_predictions(run.predictions(inputs, batch=args.batch, proba=args.proba), args.json, args.output,
+                          run.classes if args.proba else None)
+    except BrokenPipeError:   # the reader stopped (| head): the rest is not wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
     return 0
 
 

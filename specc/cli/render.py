@@ -44,12 +44,14 @@ def metrics_table(scores: dict, title: str) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    table = Table(title=title, title_justify="left")
+    table = Table()
     table.add_column("metric")
     table.add_column("value", justify="right")
     for name, value in scores.items():
         table.add_row(name, f"{value:.6g}")
-    Console().print(table)
+    console = Console()
+    console.print(title)
+    console.print(table)
 
 
 def _shown(value) -> str:

@@ -285,3 +285,24 @@ def test_evaluate_says_when_the_data_is_gone(iris_run, tmp_path, capsys):
     code, out, err = cli(capsys, "evaluate", str(run))
     assert code == 2
     assert f"file not found: {tmp_path / 'shared' / 'iris.csv'}" in err and "Traceback" not in err
+
+
+def test_inputs_that_do_not_fit_the_run_are_one_message(iris_run, tmp_path, capsys):
+    _, run = iris_run
+    code, _, err = cli(capsys, "predict", str(run))
+    assert code == 2 and "predict:1:1: error: predict takes INPUT files or --values, one of the two" in err
+    image = tmp_path / "a.png"
+    png(image, (1, 2, 3))
+    code, _, err = cli(capsys, "predict", str(run), str(image))
+    assert code == 2 and f"{image}:1:1: error: {image} is not a UTF-8 CSV file" in err
+    code, _, err = cli(capsys, "predict", str(run), "--values", "[[5.0, 3.7,")
+    assert code == 2 and "--values:1:12: error: --values is not JSON" in err
+    code, _, err = cli(capsys, "predict", str(run), "--values", "[[5.0, 3.7, 1.7]]")
+    assert code == 2 and "x: each example must be float[4], but the values have shape [3] per example" in err
+    assert "Traceback" not in err
+
+
+def test_a_run_trained_on_values_refuses_files(tmp_path, capsys):
+    _, run_dir, _ = train(tmp_path, REGRESSION, epochs=1)
+    code, _, err = cli(capsys, "predict", str(run_dir), str(tmp_path / "x.csv"))
+    assert code == 2 and "this run was trained on generate() data, so it takes values, not files" in err
