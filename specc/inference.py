@@ -33,11 +33,12 @@ from .data.plan import apply_transform, load_splits
 from .data.table import Table
 from .errors import Diagnostic, RunError, Span, SpecError
 from .record import PATH_ARGS, RunRecord, read_record, read_resolved, read_vocab
+from .run import held_out_batches, loss_function, tuning_from_env
 from .syntax import ast
 from .syntax.sections import literal
 from .syntax.spec import Spec, parse_spec
 from .training import checkpoint
-from .training.device import mixed_precision, resolve_device
+from .training.device import ThreadScope, mixed_precision, resolve_device
 from .training.errors import ResumeError, TrainError
 from .training.metrics import SplitMeter
 
@@ -91,7 +92,9 @@ class Run:
         if proba and self.record.preprocessing.task != "classification":
             raise _bad(self.path / "run.json", "--proba needs a classifier, but this run is a regression",
                        "leave out --proba: the predictions are the numbers themselves")
-        size = batch or self.record.preprocessing.batch or CHUNK
+        return self._stream(inputs, batch or self.record.preprocessing.batch or CHUNK, proba)
+
+    def _stream(self, inputs: Any, size: int, proba: bool) -> Iterator[dict]:
         for labels, table in self._chunks(inputs, size):
             with torch.no_grad():
                 output = self.model(*self._model_inputs(table))
@@ -171,10 +174,7 @@ class Run:
         """Loss and metrics of the spec on the run's own held-out ``split`` (re-made from the
         recorded configuration: same data, seed and split) or on new labelled ``data`` (a path
         like the training data, or a source in spec syntax)."""
-        from .run import _held_out_batches, _loss_fn
-        from .training.tuning import Tuning
-
-        tuning = Tuning.from_env()
+        tuning = tuning_from_env()
         imports = loaded_modules(self.spec)
         if data is None:
             full = check(self.spec, self.record.model)   # reads the data: says so if it is gone
@@ -183,16 +183,16 @@ class Run:
             if table is None:
                 raise _bad(self.path / "spec.spec", f"the run has no {split} split",
                            f"add {split} = 20% to its data section, or pass --data")
-            loss_fn = _loss_fn(full, imports, tuning)
-            batches = _held_out_batches(table, full, self.device, self.model, loss_fn, tuning)
+            loss_fn = loss_function(full, imports, tuning)
+            batches = held_out_batches(table, full, self.device, self.model, loss_fn, tuning)
         else:
-            loss_fn = _loss_fn(self.checked, imports, tuning)
+            loss_fn = loss_function(self.checked, imports, tuning)
             table = self._labelled(data)
             batches = InMemoryBatches(table, self.record.preprocessing.batch, False, self.record.seed,
                                       self.device, self.record.preprocessing.pad)
-        return self._score(batches, loss_fn, split)
+        return self._score(batches, loss_fn, split, tuning.auto_threads)
 
-    def _score(self, batches, loss_fn, split: str) -> dict[str, float]:
+    def _score(self, batches, loss_fn, split: str, auto_threads: bool) -> dict[str, float]:
         options = self.spec.train_options
         names = list(options.metrics)
         if options.early_stop is not None:
@@ -201,16 +201,23 @@ class Run:
                 names.append(metric)
         meter = SplitMeter(names, self.device, self.record.preprocessing.threshold)
         precision = mixed_precision(options.precision, self.device)
-        target = self.checked.target
+        target, size = self.checked.target, self.record.preprocessing.batch
+        threads = ThreadScope()
         try:
             with torch.no_grad(), precision.autocast:
-                for b in batches:
-                    output = self.model(*[b[name].to(self.device) for name in self.checked.inputs])
+                for i, b in enumerate(batches):
+                    inputs = [b[name].to(self.device) for name in self.checked.inputs]
+                    if i == 0:   # the thread count training chose for a batch of this size
+                        threads.apply(options.threads, self.device, self.model, [x[:size] for x in inputs],
+                                      auto=auto_threads)
+                    output = self.model(*inputs)
                     t = b[target].to(self.device)
                     meter.update(loss_fn(output, t), output, t)
             return meter.compute()
         except TrainError as err:
             raise RunError(err.message, err.hint) from None
+        finally:
+            threads.restore()
 
     def _labelled(self, data: str) -> Table:
         """New labelled data as the run's model and loss see it, classes in the run's order."""
@@ -378,10 +385,9 @@ def _value_chunks(record: RunRecord, inputs: Any, size: int) -> Iterator[tuple[l
     if by_name is None or set(by_name) != set(names):
         raise _bad("--values", f"the model takes {', '.join(names)}: pass the values as a JSON object "
                    "with one list of examples per input")
-    fields, lengths, shown = {}, {}, None
+    fields, lengths = {}, {}
     for name in names:
         fields[name], lengths[name] = _tensor(name, by_name[name], prep)
-        shown = shown or by_name[name]
     n = {len(t) for t in fields.values()}
     if len(n) != 1:
         raise _bad("--values", f"the inputs hold different numbers of examples: {sorted(n)}")
@@ -392,7 +398,9 @@ def _value_chunks(record: RunRecord, inputs: Any, size: int) -> Iterator[tuple[l
         for k, v in fields.items():
             v = v[start:stop]
             part[k] = v if lengths[k] is None else v[:, :int(lengths[k][start:stop].max())]
-        yield [_plain(shown[i]) for i in range(start, stop)], Table(part)
+        labels = [_plain(by_name[names[0]][i]) if len(names) == 1 else
+                  {name: _plain(by_name[name][i]) for name in names} for i in range(start, stop)]
+        yield labels, Table(part)
 
 
 def _plain(value):

@@ -43,7 +43,7 @@ PATH_ARGS = {"csv": ("path",), "image_folder": ("path",), "image_csv": ("csv", "
              "text_folder": ("path",)}
 """The source arguments that name files, made absolute in ``spec.spec``."""
 
-OBSERVATION_KEYS = frozenset({"train.log", "train.log_every", "train.plot", "train.threads"})
+OBSERVATION_KEYS = frozenset({"train.log", "train.log_every", "train.plot"})
 """Entries a resumed run may change: they change what the run shows, not what it computes."""
 
 

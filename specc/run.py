@@ -7,9 +7,9 @@ from __future__ import annotations
 
 from datetime import datetime
 import inspect
-import sys
 from pathlib import Path
 import re
+import sys
 
 import torch
 
@@ -210,14 +210,14 @@ def _write_error(exc: OSError) -> RunError:
     return RunError(f"cannot write{where}: {exc.strerror or exc}", hint)
 
 
-def _loss_fn(checked: CheckedSpec, imports, tuning: Tuning):
+def loss_function(checked: CheckedSpec, imports, tuning: Tuning):
     """The loss graph, or (``direct_loss``) the one module it forwards to."""
     graph = build_graph(checked.program.loss, checked.program, imports)
     module = direct_module(graph)
     return module if module is not None and tuning.direct_loss else graph
 
 
-def _held_out_batches(table, checked: CheckedSpec, dev, model, loss_fn, tuning: Tuning):
+def held_out_batches(table, checked: CheckedSpec, dev, model, loss_fn, tuning: Tuning):
     """A held-out split's batches; with ``wide_eval``, wider than training batches where that
     changes only the summation order (fixed-shape fields in memory, a mean loss, a model
     whose eval output per example does not depend on the batch)."""
@@ -279,11 +279,7 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
     """
     _require(checked)
     _probe_optim(checked, checked.spec.train_options.epochs)
-    if tuning is None:
-        try:
-            tuning = Tuning.from_env()
-        except ValueError as exc:
-            raise RunError(str(exc), "unset it, or name settings from specc.training.tuning") from None
+    tuning = tuning if tuning is not None else tuning_from_env()
     out_dir = _out_dir(checked, out, resume, force)
     config = config_from(checked, device, _checkpoint_dir(checked, out_dir))
     imports = loaded_modules(checked.spec)
@@ -292,7 +288,7 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
     model = build_graph(checked.graph, checked.program, imports)
     if weights is not None:
         _load_weights(model, weights)
-    loss_fn = _loss_fn(checked, imports, tuning)
+    loss_fn = loss_function(checked, imports, tuning)
     train_b = None
     loss_name = _loss_name(checked)
     try:
@@ -302,7 +298,7 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
             _write_record(checked, out_dir, splits, sets, config, str(dev), loss_name, resumed)
         shuffle = checked.data.shuffle
         train_b = batches(splits.train, checked.data, dev, shuffle)
-        valid_b, test_b = (_held_out_batches(table, checked, dev, model, loss_fn, tuning)
+        valid_b, test_b = (held_out_batches(table, checked, dev, model, loss_fn, tuning)
                            if table is not None else None for table in (splits.valid, splits.test))
         result = fit(model, train_b, valid_b, test_b, checked.inputs, checked.target, loss_fn,
                      make_optimizer_factory(checked, dev.type, tuning.fused_optimizer),
@@ -327,6 +323,14 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
     return result
 
 
+def tuning_from_env() -> Tuning:
+    """The speed settings ``SPECC_TUNING`` leaves on; a bad value is a RunError."""
+    try:
+        return Tuning.from_env()
+    except ValueError as exc:
+        raise RunError(str(exc), "unset it, or name settings from specc.training.tuning") from None
+
+
 def _loss_name(checked: CheckedSpec) -> str:
     value = checked.spec.loss.value
     return getattr(value, "id", None) or getattr(getattr(value, "func", None), "id", None) or ""
@@ -339,9 +343,10 @@ def binary_threshold(loss_name: str) -> float:
 
 
 def _load_weights(model, path: Path) -> None:
-    state = checkpoint.load(path)
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(checkpoint.load(path)["model"])
+    except TrainError as err:   # no checkpoint, or not one
+        raise RunError(err.message, err.hint) from None
     except (RuntimeError, KeyError) as exc:
         raise RunError(f"{path} does not fit this model: {exc}", "start a fresh run in another --out") from None
 
