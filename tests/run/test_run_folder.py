@@ -101,3 +101,9 @@ def test_a_damaged_run_folder_is_one_message_naming_the_file(tmp_path, capsys):
 
     assert main(["predict", str(tmp_path / "nowhere"), *values]) == 2
     assert "no run folder" in capsys.readouterr().err
+
+    shutil.copy(out / "source.spec", out / "spec.spec")  # a spec.spec again (relative paths do not matter here)
+    (out / "best.pt").unlink()
+    assert main(["predict", str(out), *values]) == 2
+    assert f"{out / 'best.pt'}:1:1: error: no best weights: {out / 'best.pt'} does not exist" in \
+        capsys.readouterr().err
