@@ -43,8 +43,9 @@ PATH_ARGS = {"csv": ("path",), "image_folder": ("path",), "image_csv": ("csv", "
              "text_folder": ("path",)}
 """The source arguments that name files, made absolute in ``spec.spec``."""
 
-OBSERVATION_KEYS = frozenset({"train.log", "train.log_every", "train.plot"})
-"""Entries a resumed run may change: they change what the run shows, not what it computes."""
+RESUMABLE_KEYS = frozenset({"train.epochs", "train.log", "train.log_every", "train.plot"})
+"""Entries a resumed run may change: where the run ends (more epochs to go on, or fewer to stop
+sooner: an epoch computes the same either way), and what the run shows, not what it computes."""
 
 
 class _Plain(BaseModel):
@@ -318,24 +319,14 @@ def flatten(spec: Spec) -> dict[str, str]:
 
 
 def config_changes(old: dict[str, str], new: dict[str, str]) -> list[tuple[str, str, str]]:
-    """``(key, old, new)`` for every entry that differs, less those a resume may change: a
-    larger ``train.epochs`` and :data:`OBSERVATION_KEYS`. A missing entry reads ``(unset)``."""
+    """``(key, old, new)`` for every entry that differs, less those a resume may change
+    (:data:`RESUMABLE_KEYS`). A missing entry reads ``(unset)``."""
     changes = []
     for key in [*old, *(k for k in new if k not in old)]:
         before, after = old.get(key, "(unset)"), new.get(key, "(unset)")
-        if before == after or key in OBSERVATION_KEYS:
-            continue
-        if key == "train.epochs" and _larger(before, after):
-            continue
-        changes.append((key, before, after))
+        if before != after and key not in RESUMABLE_KEYS:
+            changes.append((key, before, after))
     return changes
-
-
-def _larger(before: str, after: str) -> bool:
-    try:
-        return int(after) > int(before)
-    except ValueError:
-        return False
 
 
 def merge_sets(old: list[str], new: list[str]) -> list[str]:

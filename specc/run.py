@@ -241,8 +241,8 @@ def run_spec(spec: Spec, sets: list[str] = (), out=None, device: str | None = No
              force: bool = False, quiet: bool = False, hooks=(), tuning: Tuning | None = None):
     """``specc run``: apply ``sets``, check, train. Resuming a run folder that has a record
     follows the resume rule (docs/run-folder.md): the recorded ``--set`` values come first,
-    and a configuration that differs from the recorded one other than in a larger
-    ``train.epochs`` (or an observation-only entry) is refused unless ``force``, which
+    and a configuration that differs from the recorded one other than in ``train.epochs``
+    (or an observation-only entry) is refused unless ``force``, which
     restarts from the checkpoint's weights with the new settings."""
     sets = list(sets)
     recorded = record.read_record(Path(out)) if resume and out is not None and record.has_record(Path(out)) else None

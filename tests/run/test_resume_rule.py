@@ -1,5 +1,5 @@
 """--resume continues the same run: the recorded --set values apply again, and any other change
-to the configuration than a larger train.epochs is refused (exit 2, each entry named) unless
+to the configuration than train.epochs is refused (exit 2, each entry named) unless
 --force, which restarts from the checkpoint's weights with the new settings."""
 from __future__ import annotations
 
