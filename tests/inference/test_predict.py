@@ -306,3 +306,31 @@ def test_a_run_trained_on_values_refuses_files(tmp_path, capsys):
     _, run_dir, _ = train(tmp_path, REGRESSION, epochs=1)
     code, _, err = cli(capsys, "predict", str(run_dir), str(tmp_path / "x.csv"))
     assert code == 2 and "this run was trained on generate() data, so it takes values, not files" in err
+
+
+TWO_INPUTS = """
+data { train = generate(samples=32, a=uniform(0, 1), b=uniform(0, 1), y=a + 2 * b), valid = 25% }
+model Two(a: float[1], b: float[1]) { return cat(a, b) -> Linear(1) }
+loss = mse
+train { epochs = 1 }
+"""
+
+
+def test_several_inputs_take_a_json_object_by_name(tmp_path, capsys):
+    result, run_dir, _ = train(tmp_path, TWO_INPUTS)
+    code, out, err = cli(capsys, "predict", str(run_dir), "--values", '{"b": [[0.2], [0.4]], "a": [[0.1], [0.3]]}',
+                         "--json")
+    assert code == 0, err
+    with torch.no_grad():
+        want = result.model.eval()(torch.tensor([[0.1], [0.3]]), torch.tensor([[0.2], [0.4]])).reshape(-1).tolist()
+    got = json.loads(out)
+    assert [g["input"] for g in got] == [{"a": [0.1], "b": [0.2]}, {"a": [0.3], "b": [0.4]}]
+    assert [g["prediction"] for g in got] == pytest.approx(want, abs=1e-6)
+    code, _, err = cli(capsys, "predict", str(run_dir), "--values", "[[0.1]]")
+    assert code == 2 and "the model takes a, b: pass the values as a JSON object" in err
+
+
+def test_evaluate_a_split_the_run_does_not_have(iris_run, capsys):
+    _, run = iris_run
+    code, _, err = cli(capsys, "evaluate", str(run), "--split", "test")
+    assert code == 2 and f"{run / 'spec.spec'}:1:1: error: the run has no test split" in err
