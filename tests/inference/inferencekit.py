@@ -5,7 +5,6 @@ copy the run folder away), so predict and evaluate must work from the run folder
 """
 from __future__ import annotations
 
-import json
 from pathlib import Path
 import shutil
 
@@ -50,10 +49,6 @@ def best_row(run_dir: Path) -> dict:
 
     state = torch.load(run_dir / "best.pt", weights_only=True)
     return next(r for r in state["history"] if r["epoch"] == state["epoch"])
-
-
-def as_json(out: str):
-    return json.loads(out)
 
 
 def png(path: Path, colour: tuple[int, int, int], size: int = 8) -> None:
