@@ -1,4 +1,4 @@
-"""Helpers for the inference tests (imported as inferencekit): tiny runs of each input kind, trained in tmp_path.
+"""Helpers for the inference tests: tiny runs of each input kind, trained in tmp_path.
 
 Each run's spec lives in its own folder ``proj`` that the tests delete (or from which they
 copy the run folder away), so predict and evaluate must work from the run folder alone.

@@ -334,3 +334,10 @@ def test_evaluate_a_split_the_run_does_not_have(iris_run, capsys):
     _, run = iris_run
     code, _, err = cli(capsys, "evaluate", str(run), "--split", "test")
     assert code == 2 and f"{run / 'spec.spec'}:1:1: error: the run has no test split" in err
+
+
+def test_regression_evaluate_reproduces_the_best_epoch_not_the_last(tmp_path):
+    _, run_dir, proj = train(tmp_path, REGRESSION.replace("epochs = 2", "epochs = 3"))
+    run = specc.load_run(moved(run_dir, tmp_path, proj))     # generated data: re-made from the seed
+    assert run.evaluate() == _held_out(best_row(run_dir))
+    assert run.history[run.best_epoch - 1]["valid.loss"] == min(r["valid.loss"] for r in run.history)
