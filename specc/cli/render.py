@@ -68,11 +68,12 @@ def write_predictions(answers, as_json: bool, output: str | None, classes: list[
 
     from ..errors import RunError
 
-    if output is None and as_json:
-        sys.stdout.write("[")
-        for i, answer in enumerate(answers):
-            sys.stdout.write(("," if i else "") + "\n  " + json.dumps(answer))
-        sys.stdout.write("\n]\n")
+    if output is None and as_json:   # "[" only once the first answer is there: a bad input prints nothing
+        opened = False
+        for answer in answers:
+            sys.stdout.write(("," if opened else "[") + "\n  " + json.dumps(answer))
+            opened = True
+        sys.stdout.write("\n]\n" if opened else "[]\n")
         return
     if output is None:
         for a in answers:

@@ -93,8 +93,8 @@ def test_a_csv_without_a_trained_column_is_one_message(iris_run, tmp_path, capsy
     assert f"{raw}:1:1: error: {raw} has no column 'petal_width', which the run was trained on" in err
     bad = tmp_path / "bad.csv"
     bad.write_text("sepal_length,sepal_width,petal_length,petal_width\n5.0,3.7,x,0.2\n")
-    code, _, err = cli(capsys, "predict", str(run), str(bad))
-    assert code == 2 and f"{bad}, line 2: column 'petal_length' holds 'x', not a number" in err
+    code, out, err = cli(capsys, "predict", str(run), str(bad), "--json")
+    assert code == 2 and out == "" and f"{bad}, line 2: column 'petal_length' holds 'x', not a number" in err
     assert "Traceback" not in err
 
 
