@@ -1,4 +1,4 @@
-"""``specc check | fmt | config | summary | compile | run``, and ``specc --version``.
+"""``specc check | fmt | config | summary | compile | run | predict | evaluate``, and ``specc --version``.
 
 Exit codes: 0 success; 1 an environment problem or an internal error (one plain message;
 ``--debug`` shows the traceback); 2 a mistake in a spec or its data (positioned messages).
@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -64,6 +65,21 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     r.add_argument("--force", action="store_true", help="resume across spec changes / reuse a used --out")
     r.add_argument("--quiet", action="store_true")
+    pr = sub.add_parser("predict", help="predict with a trained run on raw inputs")
+    pr.add_argument("run", help="the run folder")
+    pr.add_argument("inputs", nargs="*", metavar="INPUT", help="CSV files, image or text files or folders")
+    pr.add_argument("--values", help='inline examples as JSON, e.g. "[[0.5, 1.0]]"')
+    pr.add_argument("--json", action="store_true", help="a JSON list, one object per input")
+    pr.add_argument("-o", "--output", help="write the predictions to a CSV file")
+    pr.add_argument("--batch", type=int, help="examples per batch")
+    pr.add_argument("--device")
+    pr.add_argument("--proba", action="store_true", help="the probability of each class")
+    e = sub.add_parser("evaluate", help="score a trained run on held-out or new labelled data")
+    e.add_argument("run", help="the run folder")
+    e.add_argument("--data", help='labelled data: a file like the training data, or a source: csv("new.csv")')
+    e.add_argument("--split", choices=("valid", "test"), default="valid")
+    e.add_argument("--device")
+    e.add_argument("--json", action="store_true")
     return p
 
 
@@ -168,19 +184,57 @@ def cmd_compile(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from ..run import run_checked
+    from ..run import run_spec
+    from ..syntax.spec import read_spec_file
 
-    checked = _load_checked(args.file, None, args.set)
-    result = run_checked(checked, out=args.out, device=args.device, resume=args.resume, force=args.force,
-                         quiet=args.quiet)
+    result = run_spec(read_spec_file(args.file), args.set, out=args.out, device=args.device, resume=args.resume,
+                      force=args.force, quiet=args.quiet)
     if args.quiet:  # the reporter showed nothing; a skipped plot the spec asked for is still worth a line
         for note in result.notes:
             print(f"note: {note}", file=sys.stderr)
     return 130 if result.interrupted else 0
 
 
+def _option_error(where: str, message: str, hint: str | None = None) -> SpecError:
+    from ..errors import Diagnostic, Span
+    return SpecError(Diagnostic(message, Span(), hint, "E912", where))
+
+
+def cmd_predict(args) -> int:
+    from ..inference import load_run, parse_values
+    from .render import write_predictions
+
+    if (args.values is None) == (not args.inputs):
+        raise _option_error("predict", "predict takes INPUT files or --values, one of the two",
+                            'e.g. specc predict RUN data.csv, or specc predict RUN --values "[[0.5, 1.0]]"')
+    if args.batch is not None and args.batch < 1:
+        raise _option_error("--batch", f"--batch must be at least 1, got {args.batch}")
+    run = load_run(args.run, args.device)
+    inputs = parse_values(args.values) if args.values is not None else args.inputs
+    try:
+        write_predictions(run.predictions(inputs, batch=args.batch, proba=args.proba), args.json, args.output,
+                          run.classes if args.proba else None)
+    except BrokenPipeError:   # the reader stopped (| head): the rest is not wanted
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from ..inference import load_run
+    from .render import metrics_table
+
+    run = load_run(args.run, args.device)
+    scores = run.evaluate(args.data, args.split)
+    where = args.data or f"{args.split} split"
+    if args.json:
+        print(json.dumps({"data": where, **scores}, indent=2))
+    else:
+        metrics_table(scores, f"{args.run} on {where}")
+    return 0
+
+
 _COMMANDS = {"check": cmd_check, "fmt": cmd_fmt, "config": cmd_config, "summary": cmd_summary,
-             "compile": cmd_compile, "run": cmd_run}
+             "compile": cmd_compile, "run": cmd_run, "predict": cmd_predict, "evaluate": cmd_evaluate}
 
 
 def _report(err: SpecError) -> None:

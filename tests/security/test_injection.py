@@ -513,6 +513,7 @@ EVAL_EXEC_ALLOWED = {
     ("specc/analysis/names.py", "# of these names would be shadowed by the method (``self.eval(x)``). A test checks this against torch."),
     ("specc/training/plots.py", "model.eval()"),                       # nn.Module.eval: evaluation mode
     ("specc/training/trainer.py", "self.model.eval()"),                # the same
+    ("specc/inference.py", "model.to(dev).eval()"),                    # the same
     ("specc/training/trainer.py", "evaluate every held-out split under eval() and no_grad()"),  # a docstring
 }
 
