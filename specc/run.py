@@ -22,7 +22,7 @@ from .data.plan import batches, load_splits
 from .data.table import Table
 from .errors import Diagnostic, RunError, Span, SpecError
 from .training.config import EarlyStop, TrainConfig
-from .training.errors import DivergenceError, TrainError
+from .training.errors import DivergenceError, MetricError, TrainError
 from .training.loop import fit
 from .training.shortcuts import batch_independent, direct_module, eval_batch_size, mean_loss
 from .training.tuning import WIDE_EVAL_ELEMENTS, Tuning
@@ -80,7 +80,8 @@ def config_from(checked: CheckedSpec, device: str | None, checkpoint: Path) -> T
                           min_delta=o.early_stop.min_delta)
     return TrainConfig(epochs=o.epochs, device=device or o.device, seed=o.seed, metrics=tuple(o.metrics),
                        precision=o.precision, clip_grad=o.clip_grad, accumulate=o.accumulate, compile=o.compile,
-                       early_stop=early, checkpoint=str(checkpoint), plot=tuple(o.plot), threads=o.threads)
+                       early_stop=early, checkpoint=str(checkpoint), plot=tuple(o.plot), threads=o.threads,
+                       log_every=o.log_every, monitor=o.monitor, log=o.log)
 
 
 def make_optimizer_factory(checked: CheckedSpec, device_type: str, fused: bool = True):
@@ -266,9 +267,13 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
                      make_scheduler_factory(checked), config, out_dir,
                      resume=resume, spec_hash=spec_hash(checked), progress=not quiet,
                      plot_data=_plot_data(splits, checked.inputs, checked.target), force=force,
-                     binary_threshold=0.5 if loss_name == "bce" else 0.0, hooks=hooks, tuning=tuning)
+                     binary_threshold=0.5 if loss_name == "bce" else 0.0, hooks=hooks, tuning=tuning,
+                     title=f"{checked.model_name()} ({checked.spec.name}.spec)",
+                     loss_name=loss_name or "loss")
     except DivergenceError as err:
         raise _divergence(checked, err) from None
+    except MetricError as err:
+        raise _metric_error(checked, err) from None
     except TrainError as err:
         raise RunError(err.message, err.hint) from None
     except OSError as exc:
@@ -316,6 +321,17 @@ def _locate(checked: CheckedSpec, model, loss_fn, train_b, error: BaseException)
                        "torch checks this only when the layer first runs on a batch")
 
 
+def _metric_error(checked: CheckedSpec, err: MetricError) -> SpecError:
+    """Point at the metric that cannot apply: its name in ``metrics`` or ``plot``, else the
+    monitor that asked for it."""
+    entries = {e.key: e for e in checked.spec.train.entries} if checked.spec.train else {}
+    named = [item.span for key in ("metrics", "plot") if key in entries
+             for item in getattr(entries[key].value, "items", []) if getattr(item, "id", None) == err.metric]
+    monitors = [entries[key].value.span for key in ("monitor", "early_stop") if key in entries]
+    span = (named + monitors + [next(iter(checked.spec.models.values())).name_span])[0]
+    return _spec_error(checked, err.message, span, err.hint)
+
+
 def _divergence(checked: CheckedSpec, err: DivergenceError) -> SpecError:
     """Point at the learning rate (or the optimizer) that most likely caused it."""
     opt = checked.spec.optimizer
@@ -333,6 +349,9 @@ def _tell(result, out_dir: Path, quiet: bool) -> None:
         return
     parts = [f"{split}: " + ", ".join(f"{k} {v:.4g}" for k, v in m.items() if v is not None)
              for split, m in result.metrics.items()]
+    if result.epoch is not None:
+        best = result.history and result.epoch != result.history[-1]["epoch"]
+        parts.insert(0, f"epoch {result.epoch}" + (f" (best {result.monitor})" if best else ""))
     print("; ".join(parts))
     print(f"outputs in {out_dir}: " + ", ".join(sorted(p.name for p in out_dir.iterdir() if not p.name.startswith("."))),
           file=sys.stdout)

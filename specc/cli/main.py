@@ -42,6 +42,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     r.add_argument("--force", action="store_true", help="resume across spec changes / reuse a used --out")
     r.add_argument("--quiet", action="store_true")
+    r.add_argument("--log", choices=["tensorboard"], help="also log every epoch there (as train.log)")
     return p
 
 
@@ -141,7 +142,8 @@ def cmd_compile(args) -> int:
 def cmd_run(args) -> int:
     from ..run import run_checked
 
-    checked = _load_checked(args.file, None, args.set)
+    sets = args.set + ([f"train.log={args.log}"] if args.log else [])
+    checked = _load_checked(args.file, None, sets)
     result = run_checked(checked, out=args.out, device=args.device, resume=args.resume, force=args.force,
                          quiet=args.quiet)
     if args.quiet:  # the reporter showed nothing; a skipped plot the spec asked for is still worth a line
