@@ -137,9 +137,12 @@ def _probe_optim(checked: CheckedSpec, epochs: int) -> None:
             item, what = checked.spec.schedule, "schedule"
             scheduler = make_scheduler(optimizer, 4, epochs)  # room for the two steps below
             plateau = scheduler_stepping(scheduler) == "plateau"
-            for _ in range(2):
+
+            def closure():  # what LBFGS evaluates; any other optimizer calls it once
                 param.grad = torch.zeros_like(param)
-                optimizer.step()
+                return torch.zeros(())
+            for _ in range(2):
+                optimizer.step(closure)
                 scheduler.step(0.0) if plateau else scheduler.step()
     except Exception as exc:  # torch's own check of a value: point at the entry
         if item is None:      # the default optimizer failed: not the spec's doing

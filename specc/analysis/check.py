@@ -23,7 +23,7 @@ from .imports import load_imports
 from .ir import GraphIR, Program
 from .losses import lower_loss
 from .lower import GraphLowerer
-from .optim import OptimSpec, check_optimizer, check_schedule
+from .optim import OptimSpec, check_drivable, check_optimizer, check_schedule
 
 
 
@@ -80,6 +80,7 @@ def check(spec: Spec, model: str | None = None) -> CheckedSpec:
     if spec.loss is not None and plan is not None and chosen in ctx.program.models:
         target = _loss(ctx, spec, ctx.program.models[chosen])
     optimizer, schedule = check_optimizer(ctx, spec), check_schedule(ctx, spec)
+    check_drivable(ctx, spec, optimizer, ctx.program, chosen)
     _monitor(ctx, spec, plan)
     for graph in ctx.program.models.values():
         _total_size(ctx, graph)

@@ -42,7 +42,7 @@ from torch import nn, Tensor
 
 from specc.training import checkpoint
 from specc.training.config import TrainConfig, monitor_key, monitor_mode, split_and_metric
-from specc.training.control import Monitor, StopFlag, scheduler_stepping
+from specc.training.control import Monitor, StopFlag, needs_closure, scheduler_stepping
 from specc.training.device import ThreadScope, mixed_precision, resolve_device
 from specc.training.epoch_log import EpochLog
 from specc.training.errors import DivergenceError, ResumeError, TrainError
@@ -112,6 +112,11 @@ class Trainer:
         self.forward = torch.compile(self.model) if config.compile else self.model
         self.params = list(self.model.parameters())   # walked once, not on every step
         self.optimizer = make_optimizer(self.params)
+        self.closure_steps = needs_closure(self.optimizer)
+        if self.closure_steps and (config.accumulate > 1 or config.clip_grad is not None
+                                   or self.scaler is not None):
+            raise TrainError(f"{type(self.optimizer).__name__} evaluates the loss within its "
+                             f"step; it runs without accumulate, clip_grad and fp16")
         self.clear_grads = self._clear_grads_function()
         self.steps_per_epoch = math.ceil(self.batches_per_epoch / config.accumulate)
         self.scheduler = (make_scheduler(self.optimizer, self.steps_per_epoch, config.epochs)
@@ -155,14 +160,17 @@ class Trainer:
             self.train_meter = self._train_meter()
         self.examples = 0
         for i, batch in enumerate(batches, start):
-            if self.first_step:
-                loss = self._first(i, batch)
+            if self.closure_steps:
+                loss = self._closure_step(i, batch)
             else:
-                loss = self._forward(batch)
-                self._backward(i, loss)
-            if (i + 1) % accumulate and i + 1 < n:
-                continue  # more micro-batches before the optimizer step
-            self._optimizer_step(i)
+                if self.first_step:
+                    loss = self._first(i, batch)
+                else:
+                    loss = self._forward(batch)
+                    self._backward(i, loss)
+                if (i + 1) % accumulate and i + 1 < n:
+                    continue  # more micro-batches before the optimizer step
+                self._optimizer_step(i)
             self.step_in_epoch = i + 1
             for hook in self.step_hooks:
                 hook(epoch + 1, i + 1)
@@ -228,7 +236,31 @@ class Trainer:
         self.first_step = False
         return loss
 
-    def _optimizer_step(self, i: int) -> None:
+    def _closure_step(self, i: int, batch: dict) -> Tensor:
+        """One step of an optimizer that evaluates the loss itself (LBFGS): its first
+        evaluation is the step's logged loss, as for any other optimizer; the line search's
+        further evaluations only give it losses and gradients."""
+        evaluations: list[Tensor] = []
+
+        def closure() -> Tensor:
+            self.clear_grads()
+            if evaluations:
+                inputs, target = self._to_device(batch, self.move)
+                with self.precision.autocast:
+                    loss = self.loss_fn(self.forward(*inputs), target)
+                loss.backward()
+            elif self.first_step:
+                loss = self._first(i, batch)
+            else:
+                loss = self._forward(batch)
+                self._backward(i, loss)
+            evaluations.append(loss)
+            return loss
+
+        self._optimizer_step(i, closure)
+        return evaluations[0]
+
+    def _optimizer_step(self, i: int, closure: Callable[[], Tensor] | None = None) -> None:
         clip, scaler, optimizer = self.config.clip_grad, self.scaler, self.optimizer
         if clip is not None:
             if scaler is not None:
@@ -239,6 +271,8 @@ class Trainer:
         if scaler is not None:
             scaler.step(optimizer)
             scaler.update()
+        elif closure is not None:
+            optimizer.step(closure)
         else:
             optimizer.step()
         self.clear_grads()
