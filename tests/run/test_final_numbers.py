@@ -129,3 +129,27 @@ def test_progress_lines_show_elapsed_time_and_eta_and_log_every_is_settable(tmp_
     duration = r"\d+(\.\d)?s|\d+m\d\ds|\d+h\d\dm"
     assert all(re.search(rf"  elapsed ({duration})  eta ({duration})$", l) for l in lines[:-1]), lines
     assert re.search(rf"  elapsed ({duration})$", lines[-1]), lines[-1]
+
+
+def test_plots_say_what_they_show(tmp_path, monkeypatch):
+    from matplotlib.figure import Figure
+
+    drawn = {}
+
+    def record(fig, path, *args, **kwargs):
+        ax = fig.axes[0]
+        legend = ax.get_legend()
+        drawn[Path(path).name] = (ax.get_title(), ax.get_xlabel(), ax.get_ylabel(),
+                                  legend.get_title().get_text() if legend else None,
+                                  [t.get_text() for t in legend.get_texts()] if legend else [],
+                                  [line.get_label() for line in ax.get_lines()])
+    monkeypatch.setattr(Figure, "savefig", record)
+    spec = tmp_path / "moons.spec"
+    spec.write_text(MOONS.replace("metrics = [accuracy]", "plot = [loss, accuracy, decision_boundary]"))
+    assert main(["run", str(spec), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+    assert drawn["loss.png"] == ("loss: M (moons.spec)", "epoch", "loss (cross_entropy)", "",
+                                 ["train", "valid"], ["train", "valid"])
+    assert drawn["accuracy.png"] == ("accuracy: M (moons.spec)", "epoch", "accuracy", "", ["valid"], ["valid"])
+    title, _, _, legend_title, legend, _ = drawn["decision_boundary.png"]
+    assert title == "decision regions: M (moons.spec)"
+    assert legend_title == "predicted region; points: train split" and legend == ["class 0", "class 1"]
