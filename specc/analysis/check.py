@@ -200,9 +200,10 @@ def _total_size(ctx: Context, graph: GraphIR) -> None:
 
 
 def _monitor(ctx: Context, spec: Spec, plan: Optional[DataPlan]) -> None:
-    """``monitor = valid.accuracy`` (or early_stop's) needs the data to have a valid split."""
+    """``monitor = valid.accuracy`` (or early_stop's, valid.loss by default) needs the data to
+    have a valid split."""
     options = spec.train_options
-    early = options.early_stop.monitor if options.early_stop is not None else None
+    early = options.early_stop and (options.early_stop.monitor or "valid.loss")
     monitor = options.monitor or early
     if monitor is None or plan is None or not monitor.startswith("valid.") or plan.valid is not None:
         return

@@ -8,7 +8,8 @@ One epoch, as the loop runs it (compare nanoGPT's ``train.py``)::
         (loss / group size).backward()   # through the GradScaler for fp16 on CUDA
         at the end of a group: clip_grad_norm_, optimizer.step(), zero_grad(set_to_none),
                                scheduler.step() for per-batch schedules (OneCycleLR, CyclicLR)
-    evaluate the valid split under eval() and no_grad() (the test split: once, after the run)
+    evaluate every held-out split under eval() and no_grad()
+                                         # (valid; the test split only once, after the run)
     per-epoch scheduler step (ReduceLROnPlateau gets valid.loss, or train.loss)
     history row, last.pt (and best.pt when the monitored value improved; copied here, saved
     to disk by a background thread), hooks, reporter
