@@ -23,7 +23,8 @@ paths: clearing gradients directly, background checkpoint writes, the thread pol
 Nothing in the batch loop reads a value back from the device: losses are appended as
 tensors and read once per epoch (:mod:`specc.training.epoch_log`), held-out metrics are summed
 on the device (:mod:`specc.training.metrics`), and so are the train split's metrics when
-there is no valid split (from the outputs the training steps compute anyway). Only a progress bar reads the loss, throttled.
+there is no valid split (from the outputs the training steps compute anyway). Only a
+progress bar reads the loss, throttled.
 
 Randomness: the global torch generator is reseeded from ``(seed, epoch)`` at the start of
 every epoch, so dropout draws depend only on the seed and the epoch; a mid-epoch checkpoint
