@@ -153,3 +153,19 @@ def test_plots_say_what_they_show(tmp_path, monkeypatch):
     title, _, _, legend_title, legend, _ = drawn["decision_boundary.png"]
     assert title == "decision regions: M (moons.spec)"
     assert legend_title == "predicted region; points: train split" and legend == ["class 0", "class 1"]
+
+
+def test_monitor_entry_is_checked(tmp_path, capsys):
+    spec = tmp_path / "moons.spec"
+    for monitor, message in [
+        ("test.accuracy", "train.monitor: the test split is scored once, at the end, so it cannot be monitored"),
+        ("valid.loss, early_stop = early_stop(monitor=valid.accuracy)",
+         "train.monitor: is valid.loss but early_stop monitors valid.accuracy; set the monitor in one place"),
+    ]:
+        spec.write_text(MOONS.replace("monitor = valid.accuracy", f"monitor = {monitor}"))
+        assert main(["check", str(spec)]) == 2
+        assert f"{spec}:12:53: error: {message}" in capsys.readouterr().err
+    spec.write_text(MOONS.replace("    valid = 20%\n", ""))
+    assert main(["check", str(spec)]) == 2
+    assert f"{spec}:11:53: error: monitor monitors valid.accuracy, but the data has no valid split" in \
+        capsys.readouterr().err
