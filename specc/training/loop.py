@@ -162,7 +162,8 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
         compile_seconds=trainer.compile_seconds if config.compile else None)
     if out_dir is not None:
         out_dir = Path(out_dir)
-        write_metrics(out_dir / "metrics.json", _metrics_file(result, trainer.keeps_best))
+        write_metrics(out_dir / "metrics.json",
+                      _metrics_file(result, trainer.best_weights is not None))
         context = PlotContext(out_dir, trainer.history, trainer.model, trainer.device, plot_data,
                               binary_threshold, recorder.frames if recorder else [],
                               title, loss_name)

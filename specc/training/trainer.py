@@ -477,9 +477,10 @@ class Trainer:
 
     def hand_over(self) -> int | None:
         """Put the result's weights into the model (the best epoch's, when kept); its epoch."""
-        if self.best_weights is not None and self.best_epoch != self.epoch:
-            self.model.load_state_dict(self.best_weights)
-        return self.best_epoch if self.best_weights is not None else (self.epoch or None)
+        if self.best_weights is None:
+            return self.epoch or None
+        self.model.load_state_dict(self.best_weights)
+        return self.best_epoch
 
 
 def _batches_from(batches: Batches, start: int) -> Iterable[dict]:
