@@ -28,7 +28,7 @@ from .syntax.spec import Spec, parse_spec
 from .training import checkpoint
 from .training.config import EarlyStop, TrainConfig
 from .training.device import resolve_device
-from .training.errors import DivergenceError, TrainError
+from .training.errors import DivergenceError, MetricError, TrainError
 from .training.loop import fit
 from .training.shortcuts import batch_independent, direct_module, eval_batch_size, mean_loss
 from .training.tuning import WIDE_EVAL_ELEMENTS, Tuning
@@ -86,7 +86,8 @@ def config_from(checked: CheckedSpec, device: str | None, checkpoint: Path) -> T
                           min_delta=o.early_stop.min_delta)
     return TrainConfig(epochs=o.epochs, device=device or o.device, seed=o.seed, metrics=tuple(o.metrics),
                        precision=o.precision, clip_grad=o.clip_grad, accumulate=o.accumulate, compile=o.compile,
-                       early_stop=early, checkpoint=str(checkpoint), plot=tuple(o.plot), threads=o.threads)
+                       early_stop=early, checkpoint=str(checkpoint), plot=tuple(o.plot), threads=o.threads,
+                       log_every=o.log_every, monitor=o.monitor, log=o.log)
 
 
 def make_optimizer_factory(checked: CheckedSpec, device_type: str, fused: bool = True):
@@ -142,9 +143,12 @@ def _probe_optim(checked: CheckedSpec, epochs: int) -> None:
             item, what = checked.spec.schedule, "schedule"
             scheduler = make_scheduler(optimizer, 4, epochs)  # room for the two steps below
             plateau = scheduler_stepping(scheduler) == "plateau"
-            for _ in range(2):
+
+            def closure():  # what LBFGS evaluates; any other optimizer calls it once
                 param.grad = torch.zeros_like(param)
-                optimizer.step()
+                return torch.zeros(())
+            for _ in range(2):
+                optimizer.step(closure)
                 scheduler.step(0.0) if plateau else scheduler.step()
     except Exception as exc:  # torch's own check of a value: point at the entry
         if item is None:      # the default optimizer failed: not the spec's doing
@@ -318,9 +322,13 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
                      resume=resume, spec_hash=resumed.spec_hash if resumed else spec_hash(checked),
                      progress=not quiet,
                      plot_data=_plot_data(splits, checked.inputs, checked.target), force=force,
-                     binary_threshold=binary_threshold(loss_name), hooks=hooks, tuning=tuning)
+                     binary_threshold=binary_threshold(loss_name), hooks=hooks, tuning=tuning,
+                     title=f"{checked.model_name()} ({checked.spec.name}.spec)",
+                     loss_name=loss_name or "loss")
     except DivergenceError as err:
         raise _divergence(checked, err) from None
+    except MetricError as err:
+        raise _metric_error(checked, err) from None
     except TrainError as err:
         raise RunError(err.message, err.hint) from None
     except OSError as exc:
@@ -417,6 +425,17 @@ def _locate(checked: CheckedSpec, model, loss_fn, train_b, error: BaseException)
                        "torch checks this only when the layer first runs on a batch")
 
 
+def _metric_error(checked: CheckedSpec, err: MetricError) -> SpecError:
+    """Point at the metric that cannot apply: its name in ``metrics`` or ``plot``, else the
+    monitor that asked for it."""
+    entries = {e.key: e for e in checked.spec.train.entries} if checked.spec.train else {}
+    named = [item.span for key in ("metrics", "plot") if key in entries
+             for item in getattr(entries[key].value, "items", []) if getattr(item, "id", None) == err.metric]
+    monitors = [entries[key].value.span for key in ("monitor", "early_stop") if key in entries]
+    span = (named + monitors + [next(iter(checked.spec.models.values())).name_span])[0]
+    return _spec_error(checked, err.message, span, err.hint)
+
+
 def _divergence(checked: CheckedSpec, err: DivergenceError) -> SpecError:
     """Point at the learning rate (or the optimizer) that most likely caused it."""
     opt = checked.spec.optimizer
@@ -434,6 +453,9 @@ def _tell(result, out_dir: Path, quiet: bool) -> None:
         return
     parts = [f"{split}: " + ", ".join(f"{k} {v:.4g}" for k, v in m.items() if v is not None)
              for split, m in result.metrics.items()]
+    if result.epoch is not None:
+        best = result.history and result.epoch != result.history[-1]["epoch"]
+        parts.insert(0, f"epoch {result.epoch}" + (f" (best {result.monitor})" if best else ""))
     print("; ".join(parts))
     print(f"outputs in {out_dir}: " + ", ".join(sorted(p.name for p in out_dir.iterdir() if not p.name.startswith("."))),
           file=sys.stdout)

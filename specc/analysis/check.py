@@ -23,7 +23,7 @@ from .imports import load_imports
 from .ir import GraphIR, Program
 from .losses import lower_loss
 from .lower import GraphLowerer
-from .optim import OptimSpec, check_optimizer, check_schedule
+from .optim import OptimSpec, check_drivable, check_optimizer, check_schedule
 
 
 
@@ -85,7 +85,8 @@ def check(spec: Spec, model: str | None = None, facts: DataFacts | None = None) 
     if spec.loss is not None and bound and chosen in ctx.program.models:
         target = _loss(ctx, spec, ctx.program.models[chosen])
     optimizer, schedule = check_optimizer(ctx, spec), check_schedule(ctx, spec)
-    _early_stop(ctx, spec, plan)
+    check_drivable(ctx, spec, optimizer, ctx.program, chosen)
+    _monitor(ctx, spec, plan)
     for graph in ctx.program.models.values():
         _total_size(ctx, graph)
     if ctx.diags:
@@ -203,16 +204,18 @@ def _total_size(ctx: Context, graph: GraphIR) -> None:
                   "check the sizes for a typo", code="E740")
 
 
-def _early_stop(ctx: Context, spec: Spec, plan: Optional[DataPlan]) -> None:
-    """``early_stop(monitor=valid.loss)`` needs the data to have a valid split."""
-    early = spec.train_options.early_stop
-    if early is None or plan is None:
+def _monitor(ctx: Context, spec: Spec, plan: Optional[DataPlan]) -> None:
+    """``monitor = valid.accuracy`` (or early_stop's, valid.loss by default) needs the data to
+    have a valid split."""
+    options = spec.train_options
+    early = options.early_stop and (options.early_stop.monitor or "valid.loss")
+    monitor = options.monitor or early
+    if monitor is None or plan is None or not monitor.startswith("valid.") or plan.valid is not None:
         return
-    split = early.monitor.partition(".")[0]
-    if split in ("valid", "test") and getattr(plan, split) is None:
-        entry = next(e for e in spec.train.entries if e.key == "early_stop")
-        ctx.error(f"early_stop monitors {early.monitor}, but the data has no {split} split", entry.value.span,
-                  f"add {split} = 20% to data, or monitor train.loss", code="E730")
+    key = "monitor" if options.monitor else "early_stop"
+    entry = next(e for e in spec.train.entries if e.key == key)
+    ctx.error(f"{key} monitors {monitor}, but the data has no valid split", entry.value.span,
+              "add valid = 20% to data, or monitor a train value", code="E730")
 
 
 def _loss(ctx: Context, spec: Spec, graph: GraphIR) -> Optional[str]:

@@ -6,11 +6,13 @@ from dataclasses import dataclass, field
 from typing import Optional
 
 from ..catalog import signatures
-from ..catalog.torch_tables import OPTIMIZERS, SCHEDULERS
+from ..catalog.torch_tables import NN_MODULES, OPTIMIZERS, SCHEDULERS
 from ..errors import did_you_mean
 from ..syntax import ast
 from ..syntax.sections import literal
+from ..training.control import CLOSURE_OPTIMIZERS
 from .context import Context
+from .ir import GraphIR, LayerInst, Program
 
 # Schedule arguments that depend on the run; the trainer fills them in when they are left out:
 # name -> value from (steps per epoch, epochs).
@@ -72,3 +74,57 @@ def check_optimizer(ctx: Context, spec) -> Optional[OptimSpec]:
 
 def check_schedule(ctx: Context, spec) -> Optional[OptimSpec]:
     return check_optim(ctx, spec.schedule, SCHEDULERS, "schedule") if spec.schedule else None
+
+
+# Train settings the trainer cannot combine with a closure optimizer (LBFGS): key -> (refused?,
+# why). Its step runs the batch forward and backward several times, inside torch's line search.
+CLOSURE_REFUSES = {
+    "accumulate": (lambda v: v > 1, "it evaluates the loss several times per step on one batch, "
+                   "so it cannot accumulate micro-batches", "set accumulate = 1"),
+    "clip_grad": (lambda v: v is not None, "its line search uses the gradients as they are; "
+                  "clip_grad would not be applied inside it", "remove clip_grad"),
+    "precision": (lambda v: v == "fp16", "fp16's gradient scaler cannot drive its steps",
+                  "set precision = bf16 or fp32"),
+}
+# Optimizers that take sparse gradients only, and the layers that can give them.
+SPARSE_ONLY = frozenset({"SparseAdam"})
+SPARSE_LAYERS = frozenset({"Embedding", "EmbeddingBag"})
+
+
+def check_drivable(ctx: Context, spec, optimizer: Optional[OptimSpec], program: Program,
+                   model: Optional[str]) -> None:
+    """Refuse an optimizer the trainer cannot drive with these settings and layers, at the
+    setting or the optimizer, with the reason."""
+    if optimizer is None:
+        return
+    span = spec.optimizer.value.span
+    if optimizer.name in CLOSURE_OPTIMIZERS:
+        options = spec.train_options
+        entries = {e.key: e for e in spec.train.entries} if spec.train else {}
+        for key, (refused, why, hint) in CLOSURE_REFUSES.items():
+            if refused(getattr(options, key)):
+                where = entries[key].value.span
+                ctx.error(f"{optimizer.name} cannot run with {key} = {spec.source[where.start:where.end]}: {why}",
+                          where, f"{hint}, or use another optimizer", code="E504")
+    if optimizer.name in SPARSE_ONLY and model in program.models:
+        dense = next(_dense_layers(program.models[model], program), None)
+        if dense is not None:
+            ctx.error(f"{optimizer.name} does not support dense gradients, and {dense.target} "
+                      f"(line {dense.span.line}) has dense ones", span,
+                      "use Adam, or give every layer with weights sparse gradients: "
+                      "Embedding(n, d, sparse=true)", code="E505")
+
+
+def _dense_layers(graph: GraphIR, program: Program):
+    """The torch layers with weights (their constructors take a dtype) that make dense
+    gradients, through blocks; imported layers are their author's business."""
+    for layer in graph.layers.values():
+        if layer.source == "block":
+            yield from _dense_layers(program.blocks[layer.target], program)
+        elif layer.source == "torch" and _has_weights(layer) and not (
+                layer.target in SPARSE_LAYERS and layer.kwargs.get("sparse") is True):
+            yield layer
+
+
+def _has_weights(layer: LayerInst) -> bool:
+    return any(name == "dtype" for name, _, _ in NN_MODULES.get(layer.target, ()))

@@ -65,6 +65,7 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     r.add_argument("--force", action="store_true", help="resume across spec changes / reuse a used --out")
     r.add_argument("--quiet", action="store_true")
+    r.add_argument("--log", choices=["tensorboard"], help="also log every epoch there (as train.log)")
     pr = sub.add_parser("predict", help="predict with a trained run on raw inputs")
     pr.add_argument("run", help="the run folder")
     pr.add_argument("inputs", nargs="*", metavar="INPUT", help="CSV files, image or text files or folders")
@@ -187,7 +188,8 @@ def cmd_run(args) -> int:
     from ..run import run_spec
     from ..syntax.spec import read_spec_file
 
-    result = run_spec(read_spec_file(args.file), args.set, out=args.out, device=args.device, resume=args.resume,
+    sets = args.set + ([f"train.log={args.log}"] if args.log else [])
+    result = run_spec(read_spec_file(args.file), sets, out=args.out, device=args.device, resume=args.resume,
                       force=args.force, quiet=args.quiet)
     if args.quiet:  # the reporter showed nothing; a skipped plot the spec asked for is still worth a line
         for note in result.notes:

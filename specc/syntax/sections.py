@@ -11,13 +11,14 @@ from dataclasses import dataclass
 import re
 from typing import Any, Literal, Optional, Union
 
-from pydantic import BaseModel, ConfigDict, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, field_validator
 
 from ..errors import Diagnostic, did_you_mean
 from . import ast
 
 METRICS = ("accuracy", "top5", "f1", "precision", "recall", "mae", "rmse", "r2")
-PLOTS = ("loss", "decision_boundary", "fit")
+PLOTS = ("loss", "decision_boundary", "fit", *METRICS)   # a metric: its curve per epoch
+LOGS = ("tensorboard",)
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
 
 
@@ -100,8 +101,20 @@ class DataOptions(_Options):
         return v
 
 
+def _monitor(v: str) -> str:
+    """``split.metric`` on the train or valid split (the test split is scored only at the end)."""
+    split, dot, metric = v.partition(".")
+    if split == "test" and metric in ("loss", *METRICS):
+        raise ValueError(f"the test split is scored once, at the end, so it cannot be monitored, got '{v}'; "
+                         f"monitor valid.{metric}")
+    if not dot or split not in ("train", "valid") or metric not in ("loss", *METRICS):
+        raise ValueError(f"monitors split.metric, like valid.loss or valid.accuracy, got '{v}' (splits: train, "
+                         f"valid; metrics: loss, {', '.join(METRICS)})")
+    return v
+
+
 class EarlyStop(_Options):
-    monitor: str = "valid.loss"
+    monitor: Optional[str] = None    # None: the train section's monitor
     patience: int = 5
     min_delta: float = 0.0
     mode: Optional[Literal["min", "max"]] = None
@@ -109,13 +122,7 @@ class EarlyStop(_Options):
     @field_validator("monitor")
     @classmethod
     def _monitor(cls, v):
-        split, dot, metric = v.partition(".")
-        if not dot or split not in ("train", "valid", "test") or metric not in ("loss", *METRICS):
-            raise ValueError(f"monitors split.metric, like valid.loss or valid.accuracy, got '{v}' (splits: train, "
-                             f"valid, test; metrics: loss, {', '.join(METRICS)})")
-        if split == "train" and metric != "loss":
-            raise ValueError(f"only the loss is computed on the train split, got '{v}'; monitor valid.{metric}")
-        return v
+        return v if v is None else _monitor(v)
 
     @field_validator("patience")
     @classmethod
@@ -142,8 +149,21 @@ class TrainOptions(_Options):
     model: Optional[str] = None
     target: Optional[str] = None
     threads: Optional[int] = None
+    monitor: Optional[str] = None
+    log: Optional[Literal[LOGS]] = None
+    log_every: int = 1
 
-    @field_validator("epochs", "accumulate")
+    @field_validator("monitor")
+    @classmethod
+    def _monitor(cls, v, info: ValidationInfo):
+        if v is None:
+            return v
+        early = info.data.get("early_stop")   # validated before: declared above
+        if early is not None and early.monitor not in (None, v):
+            raise ValueError(f"is {v} but early_stop monitors {early.monitor}; set the monitor in one place")
+        return _monitor(v)
+
+    @field_validator("epochs", "accumulate", "log_every")
     @classmethod
     def _at_least_one(cls, v):
         if v < 1:

@@ -27,8 +27,10 @@ METRIC_MODES: dict[str, str] = {
 }
 METRICS = tuple(name for name in METRIC_MODES if name != "loss")
 SPLITS = ("train", "valid", "test")
+MONITOR_SPLITS = ("train", "valid")   # the test split is scored once, at the end
 PRECISIONS = ("fp32", "bf16", "fp16")
-PLOTS = ("loss", "decision_boundary", "fit")
+PLOTS = ("loss", "decision_boundary", "fit", *METRICS)   # a metric: its curve per epoch
+LOGS = ("tensorboard",)
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
 
 
@@ -39,24 +41,26 @@ class EarlyStop:
     Args:
         monitor: ``split.metric`` as it appears in the history, e.g. ``"valid.loss"`` or
             ``"valid.accuracy"``. The metric is computed even when ``metrics`` omits it.
+            None: the run's monitor (:func:`monitor_key`).
         patience: epochs without improvement before stopping (>= 1).
         min_delta: the least change that counts as an improvement (>= 0).
         mode: ``"min"`` or ``"max"``; None infers it from the metric name (loss, mae and
             rmse improve downwards, the others upwards).
     """
 
-    monitor: str = "valid.loss"
+    monitor: str | None = None
     patience: int = 5
     min_delta: float = 0.0
     mode: str | None = None
 
     def __post_init__(self) -> None:
-        split_and_metric(self.monitor)
+        if self.monitor is not None:
+            split_and_metric(self.monitor)
         _check(isinstance(self.patience, int) and self.patience >= 1,
                "early_stop patience must be an integer >= 1", self.patience)
         _check(self.min_delta >= 0, "early_stop min_delta must be >= 0", self.min_delta)
         _check(self.mode in (None, "min", "max"), "early_stop mode must be min or max", self.mode)
-        if self.mode is None:
+        if self.mode is None and self.monitor is not None:
             object.__setattr__(self, "mode", monitor_mode(self.monitor))
 
 
@@ -68,16 +72,21 @@ class TrainConfig:
         epochs: passes over the training split.
         device: ``auto`` (cuda, then mps, then cpu), ``cpu``, ``cuda``, ``cuda:N`` or ``mps``.
         seed: seeds what the loop draws (dropout); the caller seeds model construction.
-        metrics: names from :data:`METRICS`, computed on every held-out split.
+        metrics: names from :data:`METRICS`, computed on the valid and test splits, or on
+            the train split (while it trains) when there is no valid split.
         precision: ``fp32``, or mixed precision ``bf16``/``fp16`` where the device has it.
         clip_grad: max gradient norm (``clip_grad_norm_``), or None for no clipping.
         accumulate: micro-batches per optimizer step.
         compile: ``torch.compile`` the model (its warm-up time is reported separately).
         early_stop: an :class:`EarlyStop`, or None.
         checkpoint: directory for ``last.pt`` and ``best.pt``, or None for no checkpoints.
-        plot: names from :data:`PLOTS`.
+        plot: names from :data:`PLOTS` (a metric's curve is computed even when ``metrics``
+            omits it).
         threads: CPU threads for the run; None lets the trainer pick (1 for small models).
         log_every: epochs between progress lines.
+        monitor: ``split.metric`` that picks the best epoch (``best.pt``, the run's result);
+            None: early stopping's monitor, else ``valid.loss``, else ``train.loss``.
+        log: where else the history goes each epoch: ``"tensorboard"`` or None.
     """
 
     epochs: int = 10
@@ -93,6 +102,8 @@ class TrainConfig:
     plot: tuple[str, ...] = ()
     threads: int | None = None
     log_every: int = 1
+    monitor: str | None = None
+    log: str | None = None
 
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", tuple(self.metrics))
@@ -115,6 +126,25 @@ class TrainConfig:
                "threads must be an integer >= 1", self.threads)
         _check(isinstance(self.log_every, int) and self.log_every >= 1,
                "log_every must be an integer >= 1", self.log_every)
+        if self.log is not None:
+            _check_name(self.log, LOGS, "log")
+        if self.monitor is not None:
+            split_and_metric(self.monitor)
+            early = self.early_stop.monitor if self.early_stop is not None else None
+            _check(early in (None, self.monitor),
+                   f"monitor is {self.monitor} but early_stop monitors {early}; set one of them",
+                   self.monitor)
+
+    def computed_metrics(self) -> tuple[str, ...]:
+        """The metrics to compute: those asked for, then those only plotted."""
+        return (*self.metrics, *(p for p in self.plot if p in METRICS and p not in self.metrics))
+
+
+def monitor_key(config: TrainConfig, has_valid: bool) -> str:
+    """The history key that picks the best epoch: ``train.monitor``, else early stopping's,
+    else ``valid.loss`` (or ``train.loss`` without a valid split)."""
+    early = config.early_stop.monitor if config.early_stop is not None else None
+    return config.monitor or early or ("valid.loss" if has_valid else "train.loss")
 
 
 def split_and_metric(monitor: str) -> tuple[str, str]:
@@ -123,11 +153,11 @@ def split_and_metric(monitor: str) -> tuple[str, str]:
     if not dot:
         raise TrainError(f"a monitor is written split.metric. Received: {monitor!r}",
                          hint="for example valid.loss or valid.accuracy")
-    _check_name(split, SPLITS, "split")
+    if split == "test":
+        raise TrainError(f"the test split is scored once, at the end, so it cannot be monitored. "
+                         f"Received: {monitor!r}", hint="monitor valid.loss or train.loss")
+    _check_name(split, MONITOR_SPLITS, "split")
     _check_name(metric, tuple(METRIC_MODES), "metric")
-    if split == "train" and metric != "loss":
-        raise TrainError(f"only the loss is computed on the train split. Received: {monitor!r}",
-                         hint=f"monitor valid.{metric} instead")
     return split, metric
 
 

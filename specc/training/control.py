@@ -16,6 +16,16 @@ SCHEDULER_STEPPING: dict[str, str] = {
 }
 
 
+# Optimizers whose step re-evaluates the loss: the trainer passes them a closure that clears
+# the gradients, runs the batch forward and backward, and returns the loss (torch's LBFGS
+# calls it up to max_iter times per step). Looked up along the MRO, like SCHEDULER_STEPPING.
+CLOSURE_OPTIMIZERS = frozenset({"LBFGS"})
+
+
+def needs_closure(optimizer: Any) -> bool:
+    return any(cls.__name__ in CLOSURE_OPTIMIZERS for cls in type(optimizer).__mro__)
+
+
 def scheduler_stepping(scheduler: Any) -> str:
     """``"batch"``, ``"plateau"`` or ``"epoch"`` for a scheduler instance."""
     for cls in type(scheduler).__mro__:

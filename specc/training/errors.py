@@ -16,6 +16,15 @@ class TrainError(Exception):
         self.hint = hint
 
 
+class MetricError(TrainError):
+    """A metric that cannot apply to the model's output and target (``accuracy`` on a
+    regression); ``metric`` names it, so the caller can point at it in the spec."""
+
+    def __init__(self, metric: str, message: str, hint: str | None = None):
+        super().__init__(message, hint)
+        self.metric = metric
+
+
 class ResumeError(TrainError):
     """A checkpoint cannot be resumed: missing, unreadable, or written for another spec."""
 

@@ -1,5 +1,10 @@
 """The training loop: :func:`fit` drives a :class:`~specc.training.trainer.Trainer` epoch by
-epoch, handles resume and interruption, and writes the run's files at the end.
+epoch, handles resume and interruption, and writes the run's files: ``history.csv`` (and the
+TensorBoard log) every epoch, ``metrics.json`` and the plots at the end.
+
+The run's result (``metrics.json``, ``RunResult.metrics`` and ``RunResult.model``) is the best
+epoch by the monitor when there is a valid split, else the last epoch; the test split is
+scored once, on those weights, after the last epoch.
 """
 from __future__ import annotations
 
@@ -14,9 +19,10 @@ from specc.training import checkpoint
 from specc.training.config import TrainConfig
 from specc.training.control import StopFlag
 from specc.training.errors import ResumeError
-from specc.training.outputs import split_metrics, write_outputs
+from specc.training.outputs import HistoryFile, split_metrics, write_metrics
 from specc.training.plots import PlotContext, fit_recorder, make_plots
 from specc.training.progress import Reporter, make_reporter
+from specc.training.tensorboard import LOGGERS
 from specc.training.trainer import Batches, Trainer
 from specc.training.tuning import Tuning
 
@@ -25,9 +31,12 @@ from specc.training.tuning import Tuning
 class RunResult:
     """What :func:`fit` returns.
 
-    ``metrics`` nests the last history row by split (``{"valid": {"loss": ..., ...}}``);
-    ``best`` is the best value of ``monitor``; ``compile_seconds`` is the time of the first
-    (compiling) train step and eval batch when ``compile`` is on, else None.
+    ``metrics`` nests the result epoch's history row by split (``{"valid": {"loss": ...}}``),
+    with the test split's numbers on the handed-over weights; ``epoch`` is that epoch (the
+    best by ``monitor`` with a valid split, else the last); ``last`` nests the last epoch's
+    row; ``model`` holds the result epoch's weights. ``best`` is the best value of
+    ``monitor``; ``compile_seconds`` is the time of the first (compiling) train step and eval
+    batch when ``compile`` is on, else None.
     """
 
     metrics: dict[str, dict[str, float | None]]
@@ -37,6 +46,8 @@ class RunResult:
     stopped_early: bool = False
     monitor: str = ""
     best: float | None = None
+    epoch: int | None = None
+    last: dict[str, dict[str, float | None]] = field(default_factory=dict)
     compile_seconds: float | None = None
     notes: list[str] = field(default_factory=list)
     plots: list[Path] = field(default_factory=list)
@@ -49,19 +60,20 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
         resume: bool = False, spec_hash: str = "", progress: bool = True,
         plot_data: tuple[Tensor, Tensor] | None = None, *, force: bool = False,
         reporter: Reporter | None = None, hooks: Iterable[Any] = (),
-        binary_threshold: float = 0.0, tuning: Tuning | None = None) -> RunResult:
+        binary_threshold: float = 0.0, tuning: Tuning | None = None, title: str = "",
+        loss_name: str = "loss") -> RunResult:
     """Train ``model`` and evaluate it after every epoch.
 
     Args:
         model: called as ``model(*[batch[n] for n in input_names])``; moved to the device.
         train_batches, valid_batches, test_batches: batchers (see :class:`Batches`); the
-            held-out ones may be None.
+            held-out ones may be None. The test split is scored once, after the run.
         loss_fn: ``loss_fn(output, target) -> scalar tensor`` (a batch mean).
         make_optimizer: ``make_optimizer(params) -> Optimizer``, called after the move.
         make_scheduler: ``make_scheduler(optimizer, steps_per_epoch, epochs)`` -> scheduler or
             None; ``steps_per_epoch`` counts optimizer steps (batches / accumulate, rounded up).
         config: the run's :class:`TrainConfig`.
-        out_dir: where ``metrics.json``, ``history.csv`` and plots go (None: nowhere).
+        out_dir: where ``metrics.json``, ``history.csv``, plots and logs go (None: nowhere).
             Checkpoints go to ``config.checkpoint``; resuming without one uses ``out_dir``.
         resume: continue from ``last.pt`` in the checkpoint directory.
         spec_hash: stored in checkpoints; resuming a different hash raises ResumeError.
@@ -75,12 +87,15 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
             for probabilities); see :mod:`specc.training.metrics`.
         tuning: the speed settings (:mod:`specc.training.tuning`); None: all on, less those
             that ``SPECC_TUNING`` turns off.
+        title: what the plots' titles name (the model and spec, ``"MoonNet (moons.spec)"``).
+        loss_name: the loss's name on the loss plot's axis.
 
     Returns:
         A :class:`RunResult`. History rows hold ``epoch``, ``train.loss`` (mean over the
-        epoch's examples), ``<split>.loss`` and ``<split>.<metric>`` per held-out split,
-        ``lr`` (during the epoch), ``seconds`` (wall time, evaluation included) and, with
-        ``compile``, ``compile_seconds``.
+        epoch's examples), ``valid.loss`` and ``valid.<metric>`` (or, without a valid split,
+        ``train.<metric>`` over the epoch's training outputs), ``lr`` (during the epoch),
+        ``seconds`` (wall time, evaluation included) and, with ``compile``,
+        ``compile_seconds``.
 
     Raises:
         TrainError: an unsupported setting or bad batches. DivergenceError: a non-finite
@@ -88,9 +103,7 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
         ResumeError: no checkpoint, or one of another spec or model.
     """
     reporter = reporter if reporter is not None else make_reporter(progress, config.log_every)
-    held_out = {split: b for split, b in (("valid", valid_batches), ("test", test_batches))
-                if b is not None}
-    trainer = Trainer(model, train_batches, held_out, input_names, target_name, loss_fn,
+    trainer = Trainer(model, train_batches, valid_batches, input_names, target_name, loss_fn,
                       make_optimizer, make_scheduler, config, reporter, hooks,
                       binary_threshold, spec_hash,
                       tuning if tuning is not None else Tuning.from_env())
@@ -103,6 +116,8 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
     if resume:
         path = trainer.ckpt_dir / checkpoint.LAST
         trainer.restore(checkpoint.load(path), path, force)
+    loggers = _loggers(config, out_dir, trainer.history, reporter)
+    trainer.epoch_hooks += [logger.on_epoch_end for logger in loggers]
 
     stop = StopFlag()
     stop.install()
@@ -123,26 +138,64 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
         try:  # Ctrl-C while the last checkpoints are written only sets the flag
             trainer.finish(raising=not finished)
         finally:
+            for logger in loggers:
+                logger.close()
             stop.restore()
             reporter.close()
 
+    interrupted = stop.requested and trainer.epoch < config.epochs
+    monitor = trainer.monitor
+    if monitor.should_stop and trainer.epoch < config.epochs:
+        reporter.note(f"early stop after epoch {trainer.epoch}: {monitor.key} did not improve "
+                      f"for {monitor.patience} epochs; best {monitor.best:.4g}"
+                      + (f" at epoch {trainer.best_epoch}" if trainer.best_epoch else ""))
+    epoch = trainer.hand_over()
+    metrics = split_metrics(trainer.history[epoch - 1]) if epoch else {}
+    if test_batches is not None and epoch and not interrupted:
+        metrics["test"] = split_metrics({f"test.{k}": v for k, v in
+                                         trainer.evaluate("test", test_batches).items()})["test"]
     result = RunResult(
-        metrics=split_metrics(trainer.history[-1]) if trainer.history else {},
-        history=trainer.history, model=trainer.model,
-        interrupted=stop.requested and trainer.epoch < config.epochs,
-        stopped_early=trainer.monitor.should_stop, monitor=trainer.monitor.key,
-        best=trainer.monitor.best,
+        metrics=metrics, history=trainer.history, model=trainer.model,
+        interrupted=interrupted, stopped_early=monitor.should_stop, monitor=monitor.key,
+        best=monitor.best, epoch=epoch,
+        last=split_metrics(trainer.history[-1]) if trainer.history else {},
         compile_seconds=trainer.compile_seconds if config.compile else None)
     if out_dir is not None:
         out_dir = Path(out_dir)
-        write_outputs(out_dir, trainer.history, result.metrics)
+        write_metrics(out_dir / "metrics.json",
+                      _metrics_file(result, trainer.best_weights is not None))
         context = PlotContext(out_dir, trainer.history, trainer.model, trainer.device, plot_data,
-                              binary_threshold, recorder.frames if recorder else [])
+                              binary_threshold, recorder.frames if recorder else [],
+                              title, loss_name)
         result.plots = make_plots(config.plot, context, reporter)
     elif config.plot:
         reporter.note("plots skipped: no output directory")
     result.notes = list(reporter.notes)
     return result
+
+
+def _metrics_file(result: RunResult, by_best: bool) -> dict:
+    """``metrics.json``: the result epoch's numbers, which epoch and why, and the last one's."""
+    if not result.history:
+        return {}
+    return {"epoch": result.epoch, "chosen": f"best {result.monitor}" if by_best else "last",
+            **result.metrics, "last": {"epoch": result.history[-1]["epoch"], **result.last}}
+
+
+def _loggers(config: TrainConfig, out_dir: Path | None, history: list[dict],
+             reporter: Reporter) -> list:
+    """``history.csv`` and the ``train.log`` logger, written every epoch (none without
+    ``out_dir``)."""
+    if out_dir is None:
+        if config.log is not None:
+            reporter.note(f"{config.log} log skipped: no output directory")
+        return []
+    out_dir = Path(out_dir)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    loggers = [HistoryFile(out_dir / "history.csv", history)]
+    if config.log is not None:
+        loggers.append(LOGGERS[config.log](out_dir / config.log))
+    return loggers
 
 
 def _checkpoint_dir(config: TrainConfig, out_dir: Path | None, resume: bool) -> Path | None:

@@ -28,7 +28,7 @@ import math
 import torch
 from torch import Tensor
 
-from specc.training.errors import TrainError
+from specc.training.errors import MetricError, TrainError
 
 
 def accumulation_dtype(device: torch.device) -> torch.dtype:
@@ -69,10 +69,11 @@ def class_predictions(output: Tensor, target: Tensor, threshold: float,
         pred = (output.reshape(target.shape) > threshold).long()
         truth = (target > 0.5).long() if target.is_floating_point() else target.long()
         return pred, truth, 2
-    raise TrainError(
-        f"{metric} expects class scores [B, C] with class-index targets [B], or one score per "
-        f"target element. Received: output {tuple(output.shape)}, target {tuple(target.shape)} "
-        f"{str(target.dtype).removeprefix('torch.')}")
+    raise MetricError(
+        metric, f"{metric} cannot apply: it expects class scores [B, C] with class-index targets "
+        f"[B], or one score per target element. Received: output {tuple(output.shape)}, target "
+        f"{tuple(target.shape)} {str(target.dtype).removeprefix('torch.')}",
+        "remove it from train.metrics, or use a metric for this kind of output")
 
 
 class Accuracy(Accumulator):
@@ -89,9 +90,10 @@ class Top5(Accumulator):
 
     def update(self, output: Tensor, target: Tensor) -> None:
         if not (output.dim() == target.dim() + 1 and not target.is_floating_point()):
-            raise TrainError(f"top{self.k} expects class scores [B, C] and class-index targets. "
-                             f"Received: output {tuple(output.shape)}, target "
-                             f"{tuple(target.shape)}")
+            raise MetricError(f"top{self.k}", f"top{self.k} cannot apply: it expects class "
+                              f"scores [B, C] and class-index targets. Received: output "
+                              f"{tuple(output.shape)}, target {tuple(target.shape)}",
+                              "remove it from train.metrics")
         top = output.topk(min(self.k, output.shape[1]), dim=1).indices  # (B, k, ...)
         hit = (top == target.unsqueeze(1)).any(dim=1)
         self.add(hit.sum(dtype=self.dtype).reshape(1), target.numel())
@@ -159,8 +161,10 @@ class Recall(ClassCounts):
 def _paired(output: Tensor, target: Tensor, metric: str, dtype: torch.dtype) -> tuple[Tensor, Tensor]:
     """Output and target as ``(N, K)`` in the accumulation dtype."""
     if output.numel() != target.numel():
-        raise TrainError(f"{metric} compares output and target element-wise. Received: output "
-                         f"{tuple(output.shape)}, target {tuple(target.shape)}")
+        raise MetricError(metric, f"{metric} cannot apply: it compares output and target "
+                          f"element-wise. Received: output {tuple(output.shape)}, target "
+                          f"{tuple(target.shape)}", "remove it from train.metrics, or use a "
+                          "classification metric such as accuracy")
     n = target.shape[0] if target.dim() else 1
     return output.reshape(n, -1).to(dtype), target.reshape(n, -1).to(dtype)
 
@@ -212,8 +216,8 @@ ACCUMULATORS: dict[str, type[Accumulator]] = {
 }
 
 
-class SplitMeter:
-    """Loss and metrics over one split (an epoch of evaluation).
+class MetricSet:
+    """Several metrics' sums over one pass (a held-out split, or an epoch of training).
 
     Args:
         names: metric names (keys of :data:`ACCUMULATORS`).
@@ -223,29 +227,62 @@ class SplitMeter:
 
     def __init__(self, names: tuple[str, ...] | list[str], device: torch.device,
                  threshold: float = 0.0):
+        self.device = device
         dtype = accumulation_dtype(device)
-        self.loss_sum = torch.zeros(1, dtype=dtype, device=device)
-        self.examples = 0
         self.metrics = {name: ACCUMULATORS[name](dtype, threshold) for name in names}
+
+    def update(self, output: Tensor, target: Tensor) -> None:
+        for acc in self.metrics.values():
+            acc.update(output, target)
+
+    def sums(self) -> list[Tensor]:
+        return [acc.sums for acc in self.metrics.values()]
+
+    def values(self, flat: list[float]) -> dict[str, float]:
+        """Each metric from the host copy of ``torch.cat(self.sums())``."""
+        out, at = {}, 0
+        for name, acc in self.metrics.items():
+            size = acc.sums.numel()
+            out[name] = acc.value(flat[at:at + size])
+            at += size
+        return out
+
+    def compute(self) -> dict[str, float]:
+        """Every metric, with a single device-to-host copy."""
+        return self.values(torch.cat(self.sums()).tolist()) if self.metrics else {}
+
+    def state(self) -> dict:
+        """The sums so far (on the CPU), for a mid-epoch checkpoint."""
+        return {"sums": [None if s is None else s.cpu() for s in self.sums()],
+                "counts": [acc.count for acc in self.metrics.values()]}
+
+    def load(self, state: dict) -> None:
+        """Continue from :meth:`state`."""
+        for acc, sums, count in zip(self.metrics.values(), state["sums"], state["counts"]):
+            acc.sums = None if sums is None else sums.to(self.device)
+            acc.count = count
+
+
+class SplitMeter:
+    """Loss and metrics over one held-out split (an epoch of evaluation); arguments as
+    :class:`MetricSet`'s."""
+
+    def __init__(self, names: tuple[str, ...] | list[str], device: torch.device,
+                 threshold: float = 0.0):
+        self.loss_sum = torch.zeros(1, dtype=accumulation_dtype(device), device=device)
+        self.examples = 0
+        self.metrics = MetricSet(names, device, threshold)
 
     def update(self, loss: Tensor, output: Tensor, target: Tensor) -> None:
         """Add one batch; ``loss`` is the batch mean, weighted here by the batch size."""
         n = target.shape[0] if target.dim() else 1
         self.loss_sum.add_(loss.detach().reshape(1), alpha=n)
         self.examples += n
-        for acc in self.metrics.values():
-            acc.update(output, target)
+        self.metrics.update(output, target)
 
     def compute(self) -> dict[str, float]:
         """``{"loss": ..., name: ...}`` with a single device-to-host copy."""
         if self.examples == 0:
             raise TrainError("a held-out split produced no batches")
-        parts = [self.loss_sum] + [acc.sums for acc in self.metrics.values()]
-        flat = torch.cat(parts).tolist()
-        out = {"loss": flat[0] / self.examples}
-        at = 1
-        for name, acc in self.metrics.items():
-            size = acc.sums.numel()
-            out[name] = acc.value(flat[at:at + size])
-            at += size
-        return out
+        flat = torch.cat([self.loss_sum, *self.metrics.sums()]).tolist()
+        return {"loss": flat[0] / self.examples, **self.metrics.values(flat[1:])}

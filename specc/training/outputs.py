@@ -1,9 +1,14 @@
 """Files a run leaves behind: ``metrics.json`` and ``history.csv``.
 
 History rows are flat dicts with dotted keys (``"valid.accuracy"``), the same names a
-monitor uses. ``metrics.json`` nests the last row by split::
+monitor uses. ``metrics.json`` nests the result epoch's row by split, says which epoch and
+why (``"best valid.loss"``, or ``"last"``), adds the test split scored once on the result's
+weights, and keeps the last epoch's row under ``"last"``::
 
-    {"train": {"loss": 0.21}, "valid": {"loss": 0.25, "accuracy": 0.93}}
+    {"epoch": 6, "chosen": "best valid.loss",
+     "train": {"loss": 0.21}, "valid": {"loss": 0.25, "accuracy": 0.93},
+     "test": {"loss": 0.26, "accuracy": 0.92},
+     "last": {"epoch": 8, "train": {"loss": 0.19}, "valid": {"loss": 0.27, "accuracy": 0.92}}}
 
 Non-finite values are written as JSON ``null`` (JSON has no NaN).
 """
@@ -35,8 +40,8 @@ def write_metrics(path: Path, metrics: dict) -> None:
     path.write_text(json.dumps(metrics, indent=2) + "\n", encoding="utf-8")
 
 
-def write_history(path: Path, history: list[dict]) -> None:
-    """One row per epoch; the columns are every key seen, in first-seen order."""
+def write_history(path: Path, history: list[dict]) -> list[str]:
+    """One row per epoch; the columns are every key seen, in first-seen order (returned)."""
     columns: dict[str, None] = {}
     for row in history:
         columns.update(dict.fromkeys(row))
@@ -44,11 +49,26 @@ def write_history(path: Path, history: list[dict]) -> None:
         writer = csv.DictWriter(f, fieldnames=list(columns))
         writer.writeheader()
         writer.writerows(history)
+    return list(columns)
 
 
-def write_outputs(out_dir: Path, history: list[dict], metrics: dict) -> None:
-    """Write both files into ``out_dir``: the last epoch's nested ``metrics`` (from
-    :func:`split_metrics`) and the whole history."""
-    out_dir.mkdir(parents=True, exist_ok=True)
-    write_metrics(out_dir / "metrics.json", metrics)
-    write_history(out_dir / "history.csv", history)
+class HistoryFile:
+    """``history.csv``, one row appended and flushed at every epoch end (a loop hook), so a
+    run can be watched while it trains. The file is written whole at the first row (over an
+    older run's, or with a resumed run's rows) and whenever a row brings a new column."""
+
+    def __init__(self, path: Path, history: list[dict]):
+        self.path = path
+        self.rows = list(history)
+        self.columns: list[str] | None = None
+
+    def on_epoch_end(self, epoch: int, model, row: dict) -> None:
+        self.rows.append(row)
+        if self.columns is None or not row.keys() <= set(self.columns):
+            self.columns = write_history(self.path, self.rows)
+            return
+        with self.path.open("a", newline="", encoding="utf-8") as f:
+            csv.DictWriter(f, fieldnames=self.columns).writerow(row)
+
+    def close(self) -> None:
+        """Nothing stays open between epochs."""

@@ -1,4 +1,6 @@
-"""Pictures of a run: loss curves, a decision boundary, a fitted curve and its animation.
+"""Pictures of a run: loss and metric curves, a decision boundary, a fitted curve and its
+animation. Each title names the model and spec (``PlotContext.title``); the loss axis names
+the loss; a metric's plot (``plot = [accuracy]``) draws every split the history has of it.
 
 matplotlib is optional: it is imported only here and only when a plot is asked for; if it
 is missing the plots are skipped with a reporter note. Figures are built with the object
@@ -18,6 +20,7 @@ from typing import Callable
 import torch
 from torch import nn, Tensor
 
+from specc.training.config import METRICS
 from specc.training.progress import Reporter
 
 GRID = 200            # grid points per axis for the decision boundary
@@ -39,6 +42,11 @@ class PlotContext:
     data: tuple[Tensor, Tensor] | None
     threshold: float = 0.0
     frames: list[tuple[int, Tensor]] = field(default_factory=list)
+    title: str = ""
+    loss_name: str = "loss"
+
+    def titled(self, what: str) -> str:
+        return f"{what}: {self.title}" if self.title else what
 
 
 def _figure():
@@ -66,25 +74,29 @@ def _subset(x: Tensor, y: Tensor) -> tuple[Tensor, Tensor]:
     return x[keep], y[keep]
 
 
-def plot_loss(ctx: PlotContext) -> list[Path]:
-    """Train (and valid) loss per epoch; a log scale when the loss spans two decades."""
+def plot_curves(ctx: PlotContext, metric: str) -> list[Path]:
+    """``metric`` per epoch on every split the history has it for (train and valid together),
+    into ``<metric>.png``; the loss on a log scale when it spans two decades."""
     if not ctx.history:
-        raise Skip("loss: no epoch has finished")
+        raise Skip(f"{metric}: no epoch has finished")
+    keys = [f"{split}.{metric}" for split in ("train", "valid") if f"{split}.{metric}" in ctx.history[0]]
+    if not keys:
+        raise Skip(f"{metric}: the history has no {metric}")
     fig = _figure()
     ax = fig.add_subplot()
     epochs = [row["epoch"] for row in ctx.history]
     values = []
-    for key in ("train.loss", "valid.loss"):
-        if key in ctx.history[0]:
-            ys = [row[key] for row in ctx.history]
-            values += ys
-            ax.plot(epochs, ys, label=key.split(".")[0], marker="." if len(ys) < 30 else None)
+    for key in keys:
+        ys = [row[key] for row in ctx.history]
+        values += ys
+        ax.plot(epochs, ys, label=key.split(".")[0], marker="." if len(ys) < 30 else None)
     finite = [v for v in values if v == v and abs(v) != float("inf")]
-    if finite and min(finite) > 0 and max(finite) / min(finite) > 100:
+    if metric == "loss" and finite and min(finite) > 0 and max(finite) / min(finite) > 100:
         ax.set_yscale("log")
-    ax.set(xlabel="epoch", ylabel="loss", title="loss")
+    label = f"loss ({ctx.loss_name})" if metric == "loss" else metric
+    ax.set(xlabel="epoch", ylabel=label, title=ctx.titled(metric))
     ax.legend()
-    path = ctx.out_dir / "loss.png"
+    path = ctx.out_dir / f"{metric}.png"
     fig.savefig(path)
     return [path]
 
@@ -121,14 +133,24 @@ def plot_decision_boundary(ctx: PlotContext) -> list[Path]:
     else:
         raise Skip(f"decision_boundary: needs a classifier's output [N, C] or [N]. Received: "
                    f"{tuple(out.shape)}")
+    from matplotlib import colormaps
+    from matplotlib.colors import BoundaryNorm, ListedColormap
+    from matplotlib.patches import Patch
+
+    px, py = _subset(x, y.reshape(len(y), -1)[:, 0])
+    count = max(int(classes.max()), int(py.max())) + 1
+    colors = colormaps["coolwarm"].resampled(count)(range(count)) if count > 1 else ["C0"]
+    cmap, norm = ListedColormap(colors), BoundaryNorm([c - 0.5 for c in range(count + 1)], count)
     fig = _figure()
     ax = fig.add_subplot()
     ax.contourf(xx.numpy(), yy.numpy(), classes.reshape(GRID, GRID).numpy(), alpha=0.3,
-                cmap="coolwarm", levels=int(classes.max()) + 1)
-    px, py = _subset(x, y.reshape(len(y), -1)[:, 0])
-    ax.scatter(px[:, 0].numpy(), px[:, 1].numpy(), c=py.float().numpy(), cmap="coolwarm",
+                cmap=cmap, norm=norm, levels=[c - 0.5 for c in range(count + 1)])
+    ax.scatter(px[:, 0].numpy(), px[:, 1].numpy(), c=py.float().numpy(), cmap=cmap, norm=norm,
                s=8, edgecolors="k", linewidths=0.2)
-    ax.set(xlabel="x[0]", ylabel="x[1]", title="decision boundary")
+    ax.legend(handles=[Patch(color=colors[c], label=f"class {c}") for c in range(count)],
+              title="predicted region; points: train split", fontsize="small",
+              title_fontsize="small", loc="best")
+    ax.set(xlabel="x[0]", ylabel="x[1]", title=ctx.titled("decision regions"))
     path = ctx.out_dir / "decision_boundary.png"
     fig.savefig(path)
     return [path]
@@ -150,19 +172,20 @@ def plot_fit(ctx: PlotContext) -> list[Path]:
     px, py = _subset(x.reshape(-1), y.reshape(-1))
     fig = _figure()
     ax = fig.add_subplot()
-    ax.scatter(px.numpy(), py.float().numpy(), s=6, alpha=0.4, label="data")
+    ax.scatter(px.numpy(), py.float().numpy(), s=6, alpha=0.4, label="train split")
     (line,) = ax.plot(xs.reshape(-1).numpy(), curve.reshape(-1).numpy(), color="C1", lw=2,
                       label="model")
-    ax.set(xlabel="x", ylabel="y", title="fit")
+    ax.set(xlabel="x", ylabel="y", title=ctx.titled("fit"))
     ax.legend()
     paths = [ctx.out_dir / "fit.png"]
     fig.savefig(paths[0])
     if ctx.frames:
-        paths.append(_animate(fig, ax, line, ctx.frames, ctx.out_dir / "fit.gif"))
+        paths.append(_animate(fig, ax, line, ctx.frames, ctx.out_dir / "fit.gif",
+                              ctx.titled("fit")))
     return paths
 
 
-def _animate(fig, ax, line, frames: list[tuple[int, Tensor]], path: Path) -> Path:
+def _animate(fig, ax, line, frames: list[tuple[int, Tensor]], path: Path, title: str) -> Path:
     from matplotlib.animation import PillowWriter
 
     if len(frames) > MAX_FRAMES:  # keep the first and last, evenly spaced in between
@@ -176,7 +199,7 @@ def _animate(fig, ax, line, frames: list[tuple[int, Tensor]], path: Path) -> Pat
     with writer.saving(fig, str(path), dpi=60):
         for epoch, curve in frames:
             line.set_ydata(curve.reshape(-1).numpy())
-            ax.set_title(f"fit, epoch {epoch}")
+            ax.set_title(f"{title}, epoch {epoch}")
             writer.grab_frame()
     return path
 
@@ -194,9 +217,10 @@ class FitRecorder:
 
 
 PLOTTERS: dict[str, Callable[[PlotContext], list[Path]]] = {
-    "loss": plot_loss,
+    "loss": lambda ctx: plot_curves(ctx, "loss"),
     "decision_boundary": plot_decision_boundary,
     "fit": plot_fit,
+    **{metric: (lambda ctx, m=metric: plot_curves(ctx, m)) for metric in METRICS},
 }
 
 

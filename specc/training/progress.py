@@ -17,15 +17,33 @@ from typing import TextIO
 from torch import Tensor
 
 
-def format_row(row: dict, epochs: int) -> str:
-    """``epoch 3/50  train.loss 0.3012  valid.accuracy 0.9120  lr 0.01  1.2s``."""
+def format_row(row: dict, epochs: int, elapsed: float | None = None,
+               eta: float | None = None) -> str:
+    """``epoch 3/50  train.loss 0.3012  valid.accuracy 0.9120  lr 0.01  1.2s  elapsed 3.6s
+    eta 56s``."""
     parts = [f"epoch {row['epoch']}/{epochs}"]
     for key, value in row.items():
         if key in ("epoch", "seconds", "compile_seconds"):
             continue
         parts.append(f"{key} {value:.4g}" if key == "lr" else f"{key} {value:.4f}")
     parts.append(f"{row['seconds']:.1f}s")
+    if elapsed is not None:
+        parts.append(f"elapsed {format_duration(elapsed)}")
+    if eta is not None:
+        parts.append(f"eta {format_duration(eta)}")
     return "  ".join(parts)
+
+
+def format_duration(seconds: float) -> str:
+    """``3.6s``, ``56s``, ``4m05s``, ``1h02m``."""
+    if seconds < 10:
+        return f"{seconds:.1f}s"
+    whole = round(seconds)
+    if whole < 60:
+        return f"{whole}s"
+    if whole < 3600:
+        return f"{whole // 60}m{whole % 60:02d}s"
+    return f"{whole // 3600}h{whole % 3600 // 60:02d}m"
 
 
 class Reporter:
@@ -37,10 +55,22 @@ class Reporter:
         self.log_every = log_every
         self.notes: list[str] = []
         self.epochs = 0
+        self.first_epoch = 1
+        self.run_started = 0.0
 
     def start(self, epochs: int, steps_per_epoch: int, first_epoch: int) -> None:
         """Before the first epoch; ``first_epoch`` is 1-based (greater than 1 on resume)."""
         self.epochs = epochs
+        self.first_epoch = first_epoch
+        self.run_started = time.monotonic()
+
+    def line(self, row: dict) -> str:
+        """The epoch's progress line: its row, the time since this process started training,
+        and the time the remaining epochs will take at this process's pace so far."""
+        elapsed = time.monotonic() - self.run_started
+        done = row["epoch"] - self.first_epoch + 1
+        eta = elapsed / done * (self.epochs - row["epoch"]) if row["epoch"] < self.epochs else None
+        return format_row(row, self.epochs, elapsed, eta)
 
     def epoch_start(self, epoch: int) -> None:
         """``epoch`` is 1-based."""
@@ -71,7 +101,7 @@ class LineReporter(Reporter):
 
     def epoch_end(self, row: dict) -> None:
         if self.should_log(row["epoch"]):
-            print(format_row(row, self.epochs), file=self.stream, flush=True)
+            print(self.line(row), file=self.stream, flush=True)
 
     def note(self, message: str) -> None:
         super().note(message)
@@ -121,7 +151,7 @@ class RichReporter(Reporter):
 
     def epoch_end(self, row: dict) -> None:
         if self.should_log(row["epoch"]):
-            self.progress.console.print(format_row(row, self.epochs), highlight=False)
+            self.progress.console.print(self.line(row), highlight=False)
 
     def note(self, message: str) -> None:
         super().note(message)

@@ -9,16 +9,22 @@ One epoch, as the loop runs it (compare nanoGPT's ``train.py``)::
         at the end of a group: clip_grad_norm_, optimizer.step(), zero_grad(set_to_none),
                                scheduler.step() for per-batch schedules (OneCycleLR, CyclicLR)
     evaluate every held-out split under eval() and no_grad()
+                                         # (valid; the test split only once, after the run)
     per-epoch scheduler step (ReduceLROnPlateau gets valid.loss, or train.loss)
     history row, last.pt (and best.pt when the monitored value improved; copied here, saved
     to disk by a background thread), hooks, reporter
+
+The run's result is the best epoch by the monitor when there is a valid split (its weights
+are kept in memory, in ``best_weights``), else the last epoch.
 
 The speed settings of :mod:`specc.training.tuning` (a ``Tuning`` passed in) switch the faster
 paths: clearing gradients directly, background checkpoint writes, the thread policy.
 
 Nothing in the batch loop reads a value back from the device: losses are appended as
 tensors and read once per epoch (:mod:`specc.training.epoch_log`), held-out metrics are summed
-on the device (:mod:`specc.training.metrics`). Only a progress bar reads the loss, throttled.
+on the device (:mod:`specc.training.metrics`), and so are the train split's metrics when
+there is no valid split (from the outputs the training steps compute anyway). Only a
+progress bar reads the loss, throttled.
 
 Randomness: the global torch generator is reseeded from ``(seed, epoch)`` at the start of
 every epoch, so dropout draws depend only on the seed and the epoch; a mid-epoch checkpoint
@@ -37,12 +43,12 @@ import torch
 from torch import nn, Tensor
 
 from specc.training import checkpoint
-from specc.training.config import TrainConfig, split_and_metric
-from specc.training.control import Monitor, StopFlag, scheduler_stepping
+from specc.training.config import TrainConfig, monitor_key, monitor_mode, split_and_metric
+from specc.training.control import Monitor, StopFlag, needs_closure, scheduler_stepping
 from specc.training.device import ThreadScope, mixed_precision, resolve_device
 from specc.training.epoch_log import EpochLog
 from specc.training.errors import DivergenceError, ResumeError, TrainError
-from specc.training.metrics import SplitMeter
+from specc.training.metrics import MetricSet, SplitMeter
 from specc.training.progress import Reporter
 from specc.training.tuning import CHECKPOINT_INTERVAL, Tuning
 
@@ -78,14 +84,15 @@ def _sync(device: torch.device) -> None:
 class Trainer:
     """The state of one run and the steps that change it; :func:`fit` drives it."""
 
-    def __init__(self, model: nn.Module, train_batches: Batches, held_out: dict[str, Batches],
+    def __init__(self, model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
                  input_names: list[str], target_name: str, loss_fn: Callable,
                  make_optimizer: Callable, make_scheduler: Callable | None,
                  config: TrainConfig, reporter: Reporter, hooks: Iterable[Any],
                  threshold: float, spec_hash: str, tuning: Tuning = Tuning()):
         self.config, self.reporter, self.spec_hash = config, reporter, spec_hash
         self.tuning = tuning
-        self.train_batches, self.held_out = train_batches, held_out
+        self.train_batches = train_batches
+        self.held_out = {"valid": valid_batches} if valid_batches is not None else {}
         self.input_names, self.target_name, self.loss_fn = list(input_names), target_name, loss_fn
         self.threshold = threshold
         self.device = resolve_device(config.device)
@@ -94,15 +101,24 @@ class Trainer:
         self.batches_per_epoch = len(train_batches)
         if self.batches_per_epoch == 0:
             raise TrainError("the train split produced no batches", hint="check data.train")
-        self.monitor = _make_monitor(config, held_out)
-        self.split_metrics = {split: _metric_names(config, split, self.monitor.key)
-                              for split in held_out}
-        self.plateau_key = "valid.loss" if "valid" in held_out else "train.loss"
+        self.monitor = _make_monitor(config, "valid" in self.held_out)
+        self.split_metrics = {split: _metric_names(config, split, self.monitor.key,
+                                                   "valid" in self.held_out)
+                              for split in ("train", "valid", "test")}
+        self.plateau_key = "valid.loss" if self.held_out else "train.loss"
+        self.keeps_best = bool(self.held_out)   # the result is the best epoch, else the last
+        self.best_epoch: int | None = None
+        self.best_weights: dict[str, Tensor] | None = None
 
         self.model = model.to(self.device)
         self.forward = torch.compile(self.model) if config.compile else self.model
         self.params = list(self.model.parameters())   # walked once, not on every step
         self.optimizer = make_optimizer(self.params)
+        self.closure_steps = needs_closure(self.optimizer)
+        if self.closure_steps and (config.accumulate > 1 or config.clip_grad is not None
+                                   or self.scaler is not None):
+            raise TrainError(f"{type(self.optimizer).__name__} evaluates the loss within its "
+                             f"step; it runs without accumulate, clip_grad and fp16")
         self.clear_grads = self._clear_grads_function()
         self.steps_per_epoch = math.ceil(self.batches_per_epoch / config.accumulate)
         self.scheduler = (make_scheduler(self.optimizer, self.steps_per_epoch, config.epochs)
@@ -122,6 +138,7 @@ class Trainer:
         self.global_step = 0      # optimizer steps done
         self.history: list[dict] = []
         self.log = EpochLog()
+        self.train_meter = self._train_meter()
         self.examples = 0         # examples trained this epoch (for the progress bar)
         self.first_step = True    # thread policy, checks and compile timing happen on it
         self.move = True          # copy train batches to the device (unless already there)
@@ -142,16 +159,20 @@ class Trainer:
             batches = iter(self.train_batches)
             seed_epoch(self.config.seed, epoch, self.device)
             self.log = EpochLog()
+            self.train_meter = self._train_meter()
         self.examples = 0
         for i, batch in enumerate(batches, start):
-            if self.first_step:
-                loss = self._first(i, batch)
+            if self.closure_steps:
+                loss = self._closure_step(i, batch)
             else:
-                loss = self._forward(batch)
-                self._backward(i, loss)
-            if (i + 1) % accumulate and i + 1 < n:
-                continue  # more micro-batches before the optimizer step
-            self._optimizer_step(i)
+                if self.first_step:
+                    loss = self._first(i, batch)
+                else:
+                    loss = self._forward(batch)
+                    self._backward(i, loss)
+                if (i + 1) % accumulate and i + 1 < n:
+                    continue  # more micro-batches before the optimizer step
+                self._optimizer_step(i)
             self.step_in_epoch = i + 1
             for hook in self.step_hooks:
                 hook(epoch + 1, i + 1)
@@ -169,10 +190,17 @@ class Trainer:
             target = target.to(self.device, non_blocking=True)
         return inputs, target
 
+    def _train_meter(self) -> MetricSet | None:
+        names = self.split_metrics["train"]
+        return MetricSet(names, self.device, self.threshold) if names else None
+
     def _forward(self, batch: dict) -> Tensor:
         inputs, target = self._to_device(batch, self.move)
         with self.precision.autocast:
-            loss = self.loss_fn(self.forward(*inputs), target)
+            output = self.forward(*inputs)
+            loss = self.loss_fn(output, target)
+        if self.train_meter is not None:  # tensor ops only, read once at the epoch end
+            self.train_meter.update(output.detach(), target)
         self.log.losses.append(loss.detach())
         self.log.sizes.append(target.shape[0])
         self.examples += target.shape[0]
@@ -210,7 +238,31 @@ class Trainer:
         self.first_step = False
         return loss
 
-    def _optimizer_step(self, i: int) -> None:
+    def _closure_step(self, i: int, batch: dict) -> Tensor:
+        """One step of an optimizer that evaluates the loss itself (LBFGS): its first
+        evaluation is the step's logged loss, as for any other optimizer; the line search's
+        further evaluations only give it losses and gradients."""
+        evaluations: list[Tensor] = []
+
+        def closure() -> Tensor:
+            self.clear_grads()
+            if evaluations:
+                inputs, target = self._to_device(batch, self.move)
+                with self.precision.autocast:
+                    loss = self.loss_fn(self.forward(*inputs), target)
+                loss.backward()
+            elif self.first_step:
+                loss = self._first(i, batch)
+            else:
+                loss = self._forward(batch)
+                self._backward(i, loss)
+            evaluations.append(loss)
+            return loss
+
+        self._optimizer_step(i, closure)
+        return evaluations[0]
+
+    def _optimizer_step(self, i: int, closure: Callable[[], Tensor] | None = None) -> None:
         clip, scaler, optimizer = self.config.clip_grad, self.scaler, self.optimizer
         if clip is not None:
             if scaler is not None:
@@ -221,6 +273,8 @@ class Trainer:
         if scaler is not None:
             scaler.step(optimizer)
             scaler.update()
+        elif closure is not None:
+            optimizer.step(closure)
         else:
             optimizer.step()
         self.clear_grads()
@@ -278,6 +332,8 @@ class Trainer:
     def end_epoch(self, epoch: int, started: float) -> dict:
         """Evaluate, record the history row, step schedulers, save checkpoints, run hooks."""
         row: dict[str, Any] = {"epoch": epoch + 1, "train.loss": self.train_loss(epoch)}
+        if self.train_meter is not None:
+            row.update({f"train.{k}": v for k, v in self.train_meter.compute().items()})
         for split, batches in self.held_out.items():
             row.update({f"{split}.{k}": v for k, v in self.evaluate(split, batches).items()})
         row["lr"] = float(self.optimizer.param_groups[0]["lr"])
@@ -291,6 +347,9 @@ class Trainer:
         elif self.stepping == "epoch":
             self.scheduler.step()
         improved = self.monitor.update(row[self.monitor.key])
+        if improved and self.keeps_best:
+            self.best_epoch = epoch + 1
+            self.best_weights = checkpoint.snapshot(self.model.state_dict())
         self.epoch, self.step_in_epoch = epoch + 1, 0
         if self.ckpt_dir is not None:
             names = [checkpoint.LAST, checkpoint.BEST] if improved else [checkpoint.LAST]
@@ -305,6 +364,8 @@ class Trainer:
         losses, norms = self._read_checked(epoch)  # never save a diverged run
         if self.ckpt_dir is not None:
             partial = self.log.partial(losses, norms, time.perf_counter() - started)
+            if self.train_meter is not None:
+                partial["metrics"] = self.train_meter.state()
             self.save([checkpoint.LAST], epoch, self.step_in_epoch, partial, at_once=True)
 
     def save(self, names: list[str], epoch: int, step: int, partial: dict | None = None,
@@ -389,9 +450,37 @@ class Trainer:
         self.global_step, self.history = state["global_step"], list(state["history"])
         if state["monitor"] == self.monitor.key:
             self.monitor.best, self.monitor.counter = state["best"], state["early_stop_counter"]
+            self._restore_best(path.parent / checkpoint.BEST)
         if state["partial"] is not None:
             self.log = EpochLog(state["partial"])
+            if self.train_meter is not None:
+                self.train_meter.load(state["partial"]["metrics"])
             checkpoint.set_rng_state(state["rng"])
+
+    def _restore_best(self, path: Path) -> None:
+        """The best epoch so far (the first history row holding the best value) and its
+        weights from ``best.pt``; a note, and the last weights, if best.pt holds another."""
+        if not self.keeps_best or self.monitor.best is None:
+            return
+        self.best_epoch = next((row["epoch"] for row in self.history
+                                if row.get(self.monitor.key) == self.monitor.best), None)
+        try:
+            state = checkpoint.load(path)
+        except ResumeError:
+            state = None
+        if state is not None and state["epoch"] == self.best_epoch:
+            self.best_weights = state["model"]
+        else:
+            self.reporter.note(f"{path} does not hold epoch {self.best_epoch}, the best so far; "
+                               f"the run's result will be a later best epoch or the last")
+            self.best_epoch = None
+
+    def hand_over(self) -> int | None:
+        """Put the result's weights into the model (the best epoch's, when kept); its epoch."""
+        if self.best_weights is None:
+            return self.epoch or None
+        self.model.load_state_dict(self.best_weights)
+        return self.best_epoch
 
 
 def _batches_from(batches: Batches, start: int) -> Iterable[dict]:
@@ -401,21 +490,25 @@ def _batches_from(batches: Batches, start: int) -> Iterable[dict]:
     return iter_from(start) if iter_from is not None else itertools.islice(batches, start, None)
 
 
-def _make_monitor(config: TrainConfig, held_out: dict) -> Monitor:
-    """Early stopping's monitor, or the default for best.pt: valid.loss, else train.loss."""
+def _make_monitor(config: TrainConfig, has_valid: bool) -> Monitor:
+    """The monitor of :func:`~specc.training.config.monitor_key`, with early stopping's
+    patience when it is set."""
+    key = monitor_key(config, has_valid)
+    split, _ = split_and_metric(key)
+    if split == "valid" and not has_valid:
+        raise TrainError(f"the run monitors {key}, but the data has no valid split",
+                         hint="add valid = 20% to data, or monitor a train value")
     early = config.early_stop
     if early is None:
-        return Monitor("valid.loss" if "valid" in held_out else "train.loss", "min")
-    split, _ = split_and_metric(early.monitor)
-    if split != "train" and split not in held_out:
-        raise TrainError(f"early_stop monitors {early.monitor}, but the data has no {split} split",
-                         hint=f"add {split} = 20% to data, or monitor train.loss")
-    return Monitor(early.monitor, early.mode, early.min_delta, early.patience)
+        return Monitor(key, monitor_mode(key))
+    return Monitor(key, early.mode or monitor_mode(key), early.min_delta, early.patience)
 
 
-def _metric_names(config: TrainConfig, split: str, monitor: str) -> tuple[str, ...]:
-    """The configured metrics, plus the monitored one when it is on this split."""
-    names = config.metrics
+def _metric_names(config: TrainConfig, split: str, monitor: str,
+                  has_valid: bool) -> tuple[str, ...]:
+    """The metrics computed on ``split``: the configured (and plotted) ones on valid and test,
+    on train only without a valid split; plus the monitored one when it is on this split."""
+    names = config.computed_metrics() if split != "train" or not has_valid else ()
     monitor_split, metric = split_and_metric(monitor)
     if monitor_split == split and metric != "loss" and metric not in names:
         names = (*names, metric)

@@ -1,6 +1,7 @@
 """Ctrl-C during a run saves last.pt; --resume finishes with the uninterrupted run's weights."""
 from __future__ import annotations
 
+import json
 import signal
 import subprocess
 import sys
@@ -42,6 +43,9 @@ def test_sigint_then_resume_is_bitwise_equal(tmp_path):
     assert a.keys() == b.keys()
     for k in a:
         assert torch.equal(a[k], b[k]), k
+    # the result is the same best epoch, with the same numbers
+    assert json.loads((out / "metrics.json").read_text()) == \
+        json.loads((tmp_path / "straight" / "metrics.json").read_text())
 
 
 def test_resume_refuses_another_spec_unless_forced(tmp_path):

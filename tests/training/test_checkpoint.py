@@ -218,3 +218,15 @@ def test_mid_epoch_resume_uses_the_batchers_iter_from(tmp_path):
                 torch.nn.functional.cross_entropy, adam(), None,
                 TrainConfig(device="cpu", epochs=2), None, progress=False)
     assert params_equal(resumed.model, whole.model)
+
+
+def test_mid_epoch_resume_keeps_the_train_metrics_sums(tmp_path):
+    # no valid split: accuracy is summed over the epoch's training steps; a resume mid-epoch
+    # must carry the sums of the steps before the interruption
+    whole = run(mlp(), valid=False, config=cpu(tmp_path / "a", metrics=["accuracy"]))
+    config = cpu(tmp_path / "b", metrics=["accuracy"])
+    first = run(mlp(), valid=False, config=config, hooks=[SignalAt(13)])
+    assert first.interrupted and checkpoint.load(tmp_path / "b" / "ckpt" / "last.pt")["step_in_epoch"] == 3
+    resumed = run(mlp(seed=99), valid=False, config=config, resume=True)
+    assert "train.accuracy" in whole.history[0]
+    assert without_seconds(resumed.history) == without_seconds(whole.history)

@@ -236,3 +236,25 @@ def test_rich_reporter_draws_steps_and_epoch_lines():
     run(mlp(), config=cpu(epochs=2), reporter=reporter)
     text = out.getvalue()
     assert "epoch 2/2  train.loss" in text and "ex/s" in text and "loss 0." in text
+
+
+def test_a_run_whose_valid_loss_never_improves_reports_its_last_epoch(tmp_path):
+    import json
+
+    class NanValid:  # a valid split whose loss is nan: the monitor never improves
+        num_examples = 4
+
+        def set_epoch(self, epoch):
+            pass
+
+        def __len__(self):
+            return 1
+
+        def __iter__(self):
+            yield {"x": torch.full((4, 2), float("nan")), "y": torch.zeros(4, dtype=torch.long)}
+
+    x, y = separable()
+    result = fit(mlp(), TinyBatches(x, y), NanValid(), None, ["x"], "y", F.cross_entropy, adam(), None,
+                 TrainConfig(epochs=2, device="cpu"), tmp_path, progress=False)
+    metrics = json.loads((tmp_path / "metrics.json").read_text())
+    assert (result.epoch, metrics["epoch"], metrics["chosen"]) == (2, 2, "last")

@@ -27,8 +27,10 @@ def test_metrics_json_and_history_csv(tmp_path):
     result = run(mlp(), config=TrainConfig(device="cpu", epochs=2, metrics=["accuracy"]),
                  out_dir=tmp_path)
     metrics = json.loads((tmp_path / "metrics.json").read_text())
-    assert metrics == result.metrics
-    assert set(metrics) == {"train", "valid"} and set(metrics["valid"]) == {"loss", "accuracy"}
+    assert metrics == {"epoch": result.epoch, "chosen": "best valid.loss", **result.metrics,
+                       "last": {"epoch": 2, **result.last}}
+    assert set(result.metrics) == {"train", "valid"}
+    assert set(metrics["valid"]) == {"loss", "accuracy"}
     with (tmp_path / "history.csv").open() as f:
         rows = list(csv.DictReader(f))
     assert [int(r["epoch"]) for r in rows] == [1, 2]

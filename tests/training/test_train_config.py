@@ -17,7 +17,7 @@ def test_lists_become_tuples_and_defaults_hold():
 
 @pytest.mark.parametrize("monitor, mode", [
     ("valid.loss", "min"), ("train.loss", "min"), ("valid.rmse", "min"), ("valid.mae", "min"),
-    ("valid.accuracy", "max"), ("test.f1", "max"), ("valid.r2", "max"), ("valid.top5", "max"),
+    ("valid.accuracy", "max"), ("train.f1", "max"), ("valid.r2", "max"), ("valid.top5", "max"),
 ])
 def test_monitor_mode_is_inferred_from_the_metric(monitor, mode):
     assert monitor_mode(monitor) == mode
@@ -47,7 +47,7 @@ def test_bad_values_raise_train_error(kwargs, fragment, hint):
 @pytest.mark.parametrize("monitor, fragment", [
     ("loss", "split.metric"),
     ("valid.acc", "unknown metric 'acc'"),
-    ("train.accuracy", "only the loss is computed on the train split"),
+    ("test.accuracy", "the test split is scored once, at the end"),
     ("dev.loss", "unknown split 'dev'"),
 ])
 def test_bad_monitors(monitor, fragment):
