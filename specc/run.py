@@ -22,7 +22,7 @@ from .data.plan import batches, load_splits
 from .data.table import Table
 from .errors import Diagnostic, RunError, Span, SpecError
 from .training.config import EarlyStop, TrainConfig
-from .training.errors import DivergenceError, TrainError
+from .training.errors import DivergenceError, ResumeMismatch, TrainError
 from .training.loop import fit
 from .training.shortcuts import batch_independent, direct_module, eval_batch_size, mean_loss
 from .training.tuning import WIDE_EVAL_ELEMENTS, Tuning
@@ -266,9 +266,12 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
                      make_scheduler_factory(checked), config, out_dir,
                      resume=resume, spec_hash=spec_hash(checked), progress=not quiet,
                      plot_data=_plot_data(splits, checked.inputs, checked.target), force=force,
-                     binary_threshold=0.5 if loss_name == "bce" else 0.0, hooks=hooks, tuning=tuning)
+                     binary_threshold=0.5 if loss_name == "bce" else 0.0, hooks=hooks, tuning=tuning,
+                     model_name=checked.model)
     except DivergenceError as err:
         raise _divergence(checked, err) from None
+    except ResumeMismatch as err:
+        raise _resume_mismatch(checked, err) from None
     except TrainError as err:
         raise RunError(err.message, err.hint) from None
     except OSError as exc:
@@ -323,6 +326,31 @@ def _divergence(checked: CheckedSpec, err: DivergenceError) -> SpecError:
     if opt is not None and hasattr(opt.value, "kwargs"):
         span = next((k.value.span for k in opt.value.kwargs if k.name == "lr"), span)
     return _spec_error(checked, err.message, span, err.hint)
+
+
+def _model_span(checked: CheckedSpec) -> Span:
+    return checked.spec.models[checked.model].name_span
+
+
+def _data_span(checked: CheckedSpec) -> Span:
+    batch = next((e for e in checked.spec.data.entries if e.key == "batch"), None)
+    return batch.value.span if batch is not None else checked.spec.data.span
+
+
+# The part of the spec a checkpoint of something else differs in -> where to point.
+RESUME_SPANS = {
+    "model": _model_span,
+    "optimizer": lambda checked: checked.spec.optimizer.value.span if checked.spec.optimizer
+    else _model_span(checked),
+    "schedule": lambda checked: checked.spec.schedule.value.span if checked.spec.schedule
+    else _model_span(checked),
+    "data": _data_span,
+}
+
+
+def _resume_mismatch(checked: CheckedSpec, err: ResumeMismatch) -> SpecError:
+    """A checkpoint of another model, optimizer, schedule or batching, at what differs here."""
+    return _spec_error(checked, err.message, RESUME_SPANS[err.part](checked), err.hint)
 
 
 def _tell(result, out_dir: Path, quiet: bool) -> None:

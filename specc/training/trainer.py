@@ -36,12 +36,12 @@ from typing import Any, Callable, Iterable, Protocol
 import torch
 from torch import nn, Tensor
 
-from specc.training import checkpoint
+from specc.training import checkpoint, resume
 from specc.training.config import TrainConfig, split_and_metric
 from specc.training.control import Monitor, StopFlag, scheduler_stepping
 from specc.training.device import ThreadScope, mixed_precision, resolve_device
 from specc.training.epoch_log import EpochLog
-from specc.training.errors import DivergenceError, ResumeError, TrainError
+from specc.training.errors import DivergenceError, TrainError
 from specc.training.metrics import SplitMeter
 from specc.training.progress import Reporter
 from specc.training.tuning import CHECKPOINT_INTERVAL, Tuning
@@ -82,8 +82,9 @@ class Trainer:
                  input_names: list[str], target_name: str, loss_fn: Callable,
                  make_optimizer: Callable, make_scheduler: Callable | None,
                  config: TrainConfig, reporter: Reporter, hooks: Iterable[Any],
-                 threshold: float, spec_hash: str, tuning: Tuning = Tuning()):
+                 threshold: float, spec_hash: str, tuning: Tuning = Tuning(), model_name: str = ""):
         self.config, self.reporter, self.spec_hash = config, reporter, spec_hash
+        self.model_name = model_name
         self.tuning = tuning
         self.train_batches, self.held_out = train_batches, held_out
         self.input_names, self.target_name, self.loss_fn = list(input_names), target_name, loss_fn
@@ -102,6 +103,8 @@ class Trainer:
         self.model = model.to(self.device)
         self.forward = torch.compile(self.model) if config.compile else self.model
         self.params = list(self.model.parameters())   # walked once, not on every step
+        self.param_names = {id(p): name for name, p in self.model.named_parameters()}
+        self.make_optimizer = make_optimizer
         self.optimizer = make_optimizer(self.params)
         self.clear_grads = self._clear_grads_function()
         self.steps_per_epoch = math.ceil(self.batches_per_epoch / config.accumulate)
@@ -357,8 +360,9 @@ class Trainer:
         """The checkpoint dict (layout in :mod:`specc.training.checkpoint`)."""
         return {
             "format": checkpoint.FORMAT,
+            "model_name": self.model_name,
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": resume.named_optimizer_state(self.optimizer, self.param_names),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "epoch": self.epoch,
@@ -374,13 +378,12 @@ class Trainer:
         }
 
     def restore(self, state: dict, path: Path, force: bool) -> None:
-        """Continue from a checkpoint written by :meth:`state`."""
-        checkpoint.check_spec_hash(state, self.spec_hash, path, force)
-        try:
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as exc:
-            raise ResumeError(f"{path} does not fit this model: {exc}") from exc
+        """Continue from a checkpoint written by :meth:`state`, once every field of it has
+        been checked against this run (:func:`specc.training.resume.validate`)."""
+        resume.validate(state, path, self, force)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(
+            resume.indexed_optimizer_state(state["optimizer"], self.optimizer, self.param_names))
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         if self.scaler is not None and state["scaler"] is not None:

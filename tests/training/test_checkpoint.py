@@ -114,7 +114,7 @@ def test_resume_of_a_different_model_is_a_resume_error(tmp_path):
 
 def test_torn_write_never_replaces_the_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
-    checkpoint.save(path, {"format": 1, "value": torch.tensor([1.0])})
+    checkpoint.save(path, {"format": checkpoint.FORMAT, "value": torch.tensor([1.0])})
 
     def torn(state, f):
         f.write(b"PK\x03\x04 half a zip")
@@ -122,7 +122,7 @@ def test_torn_write_never_replaces_the_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(checkpoint.torch, "save", torn)
     with pytest.raises(OSError, match="disk full"):
-        checkpoint.save(path, {"format": 1, "value": torch.tensor([2.0])})
+        checkpoint.save(path, {"format": checkpoint.FORMAT, "value": torch.tensor([2.0])})
     monkeypatch.undo()
     assert torch.equal(checkpoint.load(path)["value"], torch.tensor([1.0]))
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temp file left behind
@@ -138,7 +138,7 @@ def test_load_runs_no_pickled_code(tmp_path):
 def test_checkpoint_holds_the_documented_keys(tmp_path):
     run(mlp(), config=cpu(tmp_path, epochs=1), spec_hash="h")
     state = checkpoint.load(tmp_path / "ckpt" / "last.pt")
-    assert set(state) == {"format", "model", "optimizer", "scheduler", "scaler", "epoch",
+    assert set(state) == {"format", "model_name", "model", "optimizer", "scheduler", "scaler", "epoch",
                           "step_in_epoch", "global_step", "spec_hash", "history", "best",
                           "monitor", "early_stop_counter", "rng", "partial"}
     assert (state["epoch"], state["step_in_epoch"], state["global_step"]) == (1, 0, 10)
