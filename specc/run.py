@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 import hashlib
 import inspect
+import itertools
 from pathlib import Path
 import re
 
@@ -156,8 +157,7 @@ def _out_dir(checked: CheckedSpec, out, resume: bool, force: bool) -> Path:
     if out is None:
         if resume:
             raise RunError("--resume needs the run's folder", "pass --out DIR of the run to continue")
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        out = Path("runs") / checked.spec.name / stamp
+        out = _fresh_folder(Path("runs") / checked.spec.name, datetime.now().strftime("%Y%m%d-%H%M%S"))
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise RunError(f"--out {out} is a file, not a folder", "choose another --out folder")
@@ -174,16 +174,41 @@ def _out_dir(checked: CheckedSpec, out, resume: bool, force: bool) -> Path:
     return out
 
 
-def _checkpoint_dir(checked: CheckedSpec, out_dir: Path) -> Path:
-    """``train.checkpoint`` (relative to the spec) made ready for writing, else ``out_dir``."""
+def _fresh_folder(parent: Path, stamp: str) -> Path:
+    """``parent/stamp``, created here (atomically), or ``stamp-2``, ``stamp-3``... when another
+    run started in the same second took it."""
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        for n in itertools.count(1):
+            path = parent / (stamp if n == 1 else f"{stamp}-{n}")
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                continue
+    except OSError as exc:
+        raise RunError(f"cannot write to {parent}: {exc.strerror or exc}", "choose an --out folder") from None
+
+
+def _checkpoint_dir(checked: CheckedSpec, resume: bool, force: bool) -> Path | None:
+    """``train.checkpoint`` (relative to the spec) made ready for writing; None if unset (the
+    run folder). Like ``--out``, a folder that holds files is written over only with ``force``
+    (or continued with ``resume``): another run's checkpoints, or the files of ``"/"``."""
     ckpt = checked.spec.train_options.checkpoint
     if not ckpt:
-        return out_dir
+        return None
     path = checked.spec.base_dir / ckpt
     entry = next(e for e in checked.spec.train.entries if e.key == "checkpoint")
     if path.exists() and not path.is_dir():
         raise _spec_error(checked, f"checkpoint = \"{ckpt}\" names a file, not a folder", entry.value.span,
                           "name a folder for last.pt and best.pt")
+    held = sorted(p.name for p in path.iterdir()) if path.is_dir() and not (resume or force) else []
+    if held:
+        listed = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
+        raise _spec_error(checked, f"checkpoint = \"{ckpt}\" names a folder that already holds files "
+                          f"({listed})", entry.value.span,
+                          "use --resume to continue the run it holds, --force to write over it, "
+                          "or name a new folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -245,8 +270,9 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
             tuning = Tuning.from_env()
         except ValueError as exc:
             raise RunError(str(exc), "unset it, or name settings from specc.training.tuning") from None
+    ckpt_dir = _checkpoint_dir(checked, resume, force)
     out_dir = _out_dir(checked, out, resume, force)
-    config = config_from(checked, device, _checkpoint_dir(checked, out_dir))
+    config = config_from(checked, device, ckpt_dir or out_dir)
     imports = loaded_modules(checked.spec)
     splits = load_splits(checked.spec, checked.data, checked.target)
     torch.manual_seed(config.seed)

@@ -81,20 +81,31 @@ def snapshot(value: Any, memo: dict | None = None) -> Any:
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Atomically replace ``path`` by ``data`` (see :func:`save`)."""
+    """Atomically replace ``path`` by ``data`` (see :func:`save`). An OSError names ``path``
+    (a failed ``write`` or ``fsync``, a full disk, names no file of its own)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _naming(exc, path) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _naming(exc, path) from exc
         raise
     _fsync_dir(path.parent)
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """``exc`` about ``path`` (the file meant, not its temporary name)."""
+    return OSError(exc.errno, exc.strerror or str(exc), str(path))
 
 
 class Writer:
@@ -105,7 +116,9 @@ class Writer:
     state as it was when asked even though training goes on; pickling, writing and fsync'ing
     (several milliseconds per file, as long as ten training steps of a small model) then
     overlap the next epoch. :meth:`wait` blocks until every write so far is on disk and
-    re-raises the first error; the trainer calls it before it returns or raises.
+    re-raises the first error; the trainer calls it before each save (a write overlaps at
+    most one epoch, and a failed one stops the run at the next epoch end) and before it
+    returns or raises.
     """
 
     def __init__(self, background: bool = True):

@@ -315,7 +315,9 @@ class Trainer:
         """Write the current state to each of ``names`` in the checkpoint directory (in the
         background with ``background_checkpoints``; :meth:`finish` waits for it). With
         ``throttled_checkpoints``, a save within ``CHECKPOINT_INTERVAL`` of the last write
-        keeps a copy in memory instead, unless ``at_once``."""
+        keeps a copy in memory instead, unless ``at_once``. The previous write is waited for
+        first, so the first failed write (a full disk) stops the run here, naming its file."""
+        self.writer.wait()
         self._check_weights(epoch, step)
         state = self.state(partial)
         if (self.tuning.throttled_checkpoints and not at_once
