@@ -48,11 +48,14 @@ def named_optimizer_state(optimizer: torch.optim.Optimizer, names: dict[int, str
 def indexed_optimizer_state(named: dict, optimizer: torch.optim.Optimizer,
                             names: dict[int, str]) -> dict:
     """The inverse of :func:`named_optimizer_state`, for ``optimizer.load_state_dict``: the
-    groups list their parameters in this optimizer's order (torch pairs them by position)."""
+    groups list their parameters in this optimizer's order (torch pairs them by position),
+    and keep this optimizer's flags (``amsgrad``, ``fused``...: how it was built, which the
+    state was checked against), taking the numbers (``lr``, ``betas``...) from the file."""
     index = {name: i for i, name in enumerate(_order(optimizer, names))}
     current = optimizer.state_dict()["param_groups"]
     return {"state": {index[name]: entry for name, entry in named["state"].items()},
-            "param_groups": [{**g, "params": now["params"]}
+            "param_groups": [{**g, **{k: v for k, v in now.items() if v is None or isinstance(v, bool)},
+                              "params": now["params"]}
                              for g, now in zip(named["param_groups"], current)]}
 
 
@@ -180,8 +183,9 @@ def _optimizer(saved: Any, trainer: Any, global_step: int, check: _Check) -> Non
             check.mismatch(f"holds the settings of another optimizer ({', '.join(sorted(map(str, group)))}; "
                            f"{type(trainer.optimizer).__name__} has {', '.join(sorted(now))})",
                            "optimizer")
-        if not isinstance(group["params"], list) or len(group["params"]) != len(now["params"]) \
-                or set(group["params"]) != set(now["params"]):
+        listed = group["params"]
+        if not (isinstance(listed, list) and all(isinstance(n, str) for n in listed)
+                and sorted(listed) == sorted(now["params"])):
             check.damaged(f"optimizer group {i} lists other parameters than the model's")
         check.fits({k: v for k, v in group.items() if k != "params"},
                    {k: v for k, v in now.items() if k != "params"}, f"optimizer group {i}")

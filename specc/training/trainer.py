@@ -228,8 +228,19 @@ class Trainer:
             optimizer.step()
         self.clear_grads()
         if self.stepping == "batch":
-            self.scheduler.step()
+            self._step_scheduler()
         self.global_step += 1
+
+    def _step_scheduler(self, *metric: float) -> None:
+        """``scheduler.step``; torch's refusal to go on (a OneCycleLR past its total steps, a
+        resumed state with odd values) is a TrainError, not a crash of the run."""
+        try:
+            self.scheduler.step(*metric)
+        except (ValueError, ArithmeticError, TypeError) as exc:
+            first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            raise TrainError(f"the schedule cannot step on after {self.global_step} steps: {first}",
+                             hint="a resumed run needs the schedule and epochs it was written with; "
+                                  "start a fresh run") from exc
 
     def _clear_grads_function(self) -> Callable[[], None]:
         """``zero_grad(set_to_none=True)``, or with ``fast_zero_grad`` the same effect without
@@ -290,9 +301,9 @@ class Trainer:
             self.compile_logged = self.compile_seconds
         self.history.append(row)
         if self.stepping == "plateau":
-            self.scheduler.step(row[self.plateau_key])
+            self._step_scheduler(row[self.plateau_key])
         elif self.stepping == "epoch":
-            self.scheduler.step()
+            self._step_scheduler()
         improved = self.monitor.update(row[self.monitor.key])
         self.epoch, self.step_in_epoch = epoch + 1, 0
         if self.ckpt_dir is not None:
