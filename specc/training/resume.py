@@ -63,13 +63,18 @@ def _order(optimizer: torch.optim.Optimizer, names: dict[int, str]) -> list[str]
     return [names[id(p)] for group in optimizer.param_groups for p in group["params"]]
 
 
-def optimizer_template(make_optimizer, params: list[Tensor], names: dict[int, str]) -> dict:
-    """What ``make_optimizer`` keeps per parameter once it has stepped: one step of a new
-    optimizer on zero-filled copies of ``params`` (named like them)."""
+def optimizer_template(make_optimizer, params: list[Tensor], names: dict[int, str],
+                       groups: list[dict]) -> dict:
+    """What ``make_optimizer`` keeps per parameter once it has stepped with the numbers of
+    ``groups`` (``momentum`` > 0 adds a ``momentum_buffer``; a schedule may have changed it):
+    one step of a new optimizer on zero-filled copies of ``params``, named like them."""
     copies = [torch.zeros_like(p, requires_grad=True) for p in params]
     for c in copies:
         c.grad = torch.zeros_like(c)
     optimizer = make_optimizer(copies)
+    for group, saved in zip(optimizer.param_groups, groups):
+        group.update({k: v for k, v in saved.items()
+                      if k in group and (_is_number(group[k]) or isinstance(group[k], tuple))})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         optimizer.step()
@@ -189,7 +194,10 @@ def _optimizer(saved: Any, trainer: Any, global_step: int, check: _Check) -> Non
             check.damaged(f"optimizer group {i} lists other parameters than the model's")
         check.fits({k: v for k, v in group.items() if k != "params"},
                    {k: v for k, v in now.items() if k != "params"}, f"optimizer group {i}")
-    template = optimizer_template(trainer.make_optimizer, trainer.params, trainer.param_names)
+    try:
+        template = optimizer_template(trainer.make_optimizer, trainer.params, trainer.param_names, groups)
+    except (RuntimeError, ValueError, ArithmeticError, TypeError) as exc:
+        check.damaged(f"holds optimizer settings it cannot step with: {exc}")
     params = set(trainer.param_names.values())
     for name, entry in saved["state"].items():
         if name not in params:
