@@ -112,8 +112,8 @@ def validate(state: dict, path: Path, trainer: Any, force: bool) -> None:
     _rng(state["rng"], check)
     step = check.count(state["step_in_epoch"], "step_in_epoch")
     if step >= trainer.batches_per_epoch:
-        raise ResumeMismatch(f"{path} stopped after batch {step} of an epoch, but this run's "
-                             f"epochs have {trainer.batches_per_epoch} batches", "data", MISMATCH)
+        check.mismatch(f"stopped after batch {step} of an epoch, but this run's epochs have "
+                       f"{trainer.batches_per_epoch} batches", "data")
     _partial(state["partial"], step, check)
 
 
