@@ -7,6 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 import inspect
+import itertools
 from pathlib import Path
 import re
 import sys
@@ -28,7 +29,7 @@ from .syntax.spec import Spec, parse_spec
 from .training import checkpoint
 from .training.config import EarlyStop, TrainConfig
 from .training.device import resolve_device
-from .training.errors import DivergenceError, MetricError, TrainError
+from .training.errors import DivergenceError, MetricError, ResumeMismatch, TrainError
 from .training.loop import fit
 from .training.shortcuts import batch_independent, direct_module, eval_batch_size, mean_loss
 from .training.tuning import WIDE_EVAL_ELEMENTS, Tuning
@@ -179,8 +180,7 @@ def _out_dir(checked: CheckedSpec, out, resume: bool, force: bool) -> Path:
     if out is None:
         if resume:
             raise RunError("--resume needs the run's folder", "pass --out DIR of the run to continue")
-        stamp = datetime.now().strftime("%Y%m%d-%H%M%S")
-        out = Path("runs") / checked.spec.name / stamp
+        out = _fresh_folder(Path("runs") / checked.spec.name, datetime.now().strftime("%Y%m%d-%H%M%S"))
     out = Path(out)
     if out.exists() and not out.is_dir():
         raise RunError(f"--out {out} is a file, not a folder", "choose another --out folder")
@@ -197,16 +197,41 @@ def _out_dir(checked: CheckedSpec, out, resume: bool, force: bool) -> Path:
     return out
 
 
-def _checkpoint_dir(checked: CheckedSpec, out_dir: Path) -> Path:
-    """``train.checkpoint`` (relative to the spec) made ready for writing, else ``out_dir``."""
+def _fresh_folder(parent: Path, stamp: str) -> Path:
+    """``parent/stamp``, created here (atomically), or ``stamp-2``, ``stamp-3``... when another
+    run started in the same second took it."""
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        for n in itertools.count(1):
+            path = parent / (stamp if n == 1 else f"{stamp}-{n}")
+            try:
+                path.mkdir()
+                return path
+            except FileExistsError:
+                continue
+    except OSError as exc:
+        raise RunError(f"cannot write to {parent}: {exc.strerror or exc}", "choose an --out folder") from None
+
+
+def _checkpoint_dir(checked: CheckedSpec, resume: bool, force: bool) -> Path | None:
+    """``train.checkpoint`` (relative to the spec) made ready for writing; None if unset (the
+    run folder). Like ``--out``, a folder that holds files is written over only with ``force``
+    (or continued with ``resume``): another run's checkpoints, or the files of ``"/"``."""
     ckpt = checked.spec.train_options.checkpoint
     if not ckpt:
-        return out_dir
+        return None
     path = checked.spec.base_dir / ckpt
     entry = next(e for e in checked.spec.train.entries if e.key == "checkpoint")
     if path.exists() and not path.is_dir():
         raise _spec_error(checked, f"checkpoint = \"{ckpt}\" names a file, not a folder", entry.value.span,
                           "name a folder for last.pt and best.pt")
+    held = sorted(p.name for p in path.iterdir()) if path.is_dir() and not (resume or force) else []
+    if held:
+        listed = ", ".join(held[:3]) + (", ..." if len(held) > 3 else "")
+        raise _spec_error(checked, f"checkpoint = \"{ckpt}\" names a folder that already holds files "
+                          f"({listed})", entry.value.span,
+                          "use --resume to continue the run it holds, --force to write over it, "
+                          "or name a new folder")
     try:
         path.mkdir(parents=True, exist_ok=True)
     except OSError as exc:
@@ -298,8 +323,9 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
     _probe_optim(checked, checked.spec.train_options.epochs)
     tuning = tuning if tuning is not None else tuning_from_env()
     dev = _device(checked, device)
+    ckpt_dir = _checkpoint_dir(checked, resume, force)
     out_dir = _out_dir(checked, out, resume, force)
-    config = config_from(checked, device, _checkpoint_dir(checked, out_dir))
+    config = config_from(checked, device, ckpt_dir or out_dir)
     imports = loaded_modules(checked.spec)
     splits = load_splits(checked.spec, checked.data, checked.target)
     torch.manual_seed(config.seed)
@@ -324,11 +350,13 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
                      plot_data=_plot_data(splits, checked.inputs, checked.target), force=force,
                      binary_threshold=binary_threshold(loss_name), hooks=hooks, tuning=tuning,
                      title=f"{checked.model_name()} ({checked.spec.name}.spec)",
-                     loss_name=loss_name or "loss")
+                     loss_name=loss_name or "loss", model_name=checked.model)
     except DivergenceError as err:
         raise _divergence(checked, err) from None
     except MetricError as err:
         raise _metric_error(checked, err) from None
+    except ResumeMismatch as err:
+        raise _resume_mismatch(checked, err) from None
     except TrainError as err:
         raise RunError(err.message, err.hint) from None
     except OSError as exc:
@@ -443,6 +471,31 @@ def _divergence(checked: CheckedSpec, err: DivergenceError) -> SpecError:
     if opt is not None and hasattr(opt.value, "kwargs"):
         span = next((k.value.span for k in opt.value.kwargs if k.name == "lr"), span)
     return _spec_error(checked, err.message, span, err.hint)
+
+
+def _model_span(checked: CheckedSpec) -> Span:
+    return checked.spec.models[checked.model].name_span
+
+
+def _data_span(checked: CheckedSpec) -> Span:
+    batch = next((e for e in checked.spec.data.entries if e.key == "batch"), None)
+    return batch.value.span if batch is not None else checked.spec.data.span
+
+
+# The part of the spec a checkpoint of something else differs in -> where to point.
+RESUME_SPANS = {
+    "model": _model_span,
+    "optimizer": lambda checked: checked.spec.optimizer.value.span if checked.spec.optimizer
+    else _model_span(checked),
+    "schedule": lambda checked: checked.spec.schedule.value.span if checked.spec.schedule
+    else _model_span(checked),
+    "data": _data_span,
+}
+
+
+def _resume_mismatch(checked: CheckedSpec, err: ResumeMismatch) -> SpecError:
+    """A checkpoint of another model, optimizer, schedule or batching, at what differs here."""
+    return _spec_error(checked, err.message, RESUME_SPANS[err.part](checked), err.hint)
 
 
 def _tell(result, out_dir: Path, quiet: bool) -> None:

@@ -57,6 +57,7 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("file")
     k.add_argument("-o", "--output")
     k.add_argument("--model")
+    k.add_argument("--force", action="store_true", help="write -o over a spec or an imported file")
     r = sub.add_parser("run", help="train the spec's model")
     r.add_argument("file")
     r.add_argument("--out", help="output folder (default runs/<spec>/<timestamp>)")
@@ -174,6 +175,8 @@ def cmd_compile(args) -> int:
     checked = _load_checked(args.file, args.model)
     source = to_source(checked, args.model)
     if args.output:
+        if not args.force:
+            _refuse_overwrite(Path(args.output), checked)
         try:
             Path(args.output).write_text(source, encoding="utf-8")
         except OSError as exc:
@@ -182,6 +185,21 @@ def cmd_compile(args) -> int:
     else:
         sys.stdout.write(source)
     return 0
+
+
+def _refuse_overwrite(output: Path, checked) -> None:
+    """``-o`` never replaces a spec (this one or another) or a file the spec imports."""
+    from ..analysis.imports import loaded_modules
+
+    if not output.exists():
+        return
+    imported = [Path(m.__file__) for m in loaded_modules(checked.spec).values() if getattr(m, "__file__", None)]
+    what = ("the spec itself" if output.samefile(checked.spec.path) else
+            "a spec" if output.suffix == ".spec" else
+            "a file the spec imports" if any(p.exists() and output.samefile(p) for p in imported) else None)
+    if what is not None:
+        raise RunError(f"-o {output} is {what}; compile does not write over it",
+                       "choose another -o file (for example model.py), or add --force")
 
 
 def cmd_run(args) -> int:

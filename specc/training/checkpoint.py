@@ -5,9 +5,11 @@ with ``torch.load(weights_only=True)`` (no pickled code runs on load). What the 
 stores (see ``specc.training.loop``):
 
 ========================  ==========================================================
-``format``                1 (bumped when the layout changes)
+``format``                2 (bumped when the layout changes)
+``model_name``            the name of the trained model in the spec
 ``model``                 the model's ``state_dict`` (of the uncompiled module)
-``optimizer``             ``optimizer.state_dict()``
+``optimizer``             ``optimizer.state_dict()`` keyed by parameter name, not index
+                          (:func:`specc.training.resume.named_optimizer_state`)
 ``scheduler``             ``scheduler.state_dict()`` or None
 ``scaler``                ``GradScaler.state_dict()`` (fp16 on CUDA) or None
 ``epoch``                 epochs completed
@@ -22,6 +24,8 @@ stores (see ``specc.training.loop``):
 ``partial``               mid-epoch only: the epoch's per-batch losses, batch sizes,
                           gradient norms and seconds so far; None at an epoch end
 ========================  ==========================================================
+
+:func:`specc.training.resume.validate` checks every field before a resume uses it.
 """
 from __future__ import annotations
 
@@ -38,7 +42,7 @@ import torch
 
 from specc.training.errors import ResumeError
 
-FORMAT = 1
+FORMAT = 2
 LAST = "last.pt"
 BEST = "best.pt"
 
@@ -77,20 +81,31 @@ def snapshot(value: Any, memo: dict | None = None) -> Any:
 
 
 def write_bytes(path: str | os.PathLike, data: bytes) -> None:
-    """Atomically replace ``path`` by ``data`` (see :func:`save`)."""
+    """Atomically replace ``path`` by ``data`` (see :func:`save`). An OSError names ``path``
+    (a failed ``write`` or ``fsync``, a full disk, names no file of its own)."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+    except OSError as exc:
+        raise _naming(exc, path) from exc
     try:
         with os.fdopen(fd, "wb") as f:
             f.write(data)
             f.flush()
             os.fsync(f.fileno())
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as exc:
         Path(tmp).unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _naming(exc, path) from exc
         raise
     _fsync_dir(path.parent)
+
+
+def _naming(exc: OSError, path: Path) -> OSError:
+    """``exc`` about ``path`` (the file meant, not its temporary name)."""
+    return OSError(exc.errno, exc.strerror or str(exc), str(path))
 
 
 class Writer:
@@ -101,7 +116,9 @@ class Writer:
     state as it was when asked even though training goes on; pickling, writing and fsync'ing
     (several milliseconds per file, as long as ten training steps of a small model) then
     overlap the next epoch. :meth:`wait` blocks until every write so far is on disk and
-    re-raises the first error; the trainer calls it before it returns or raises.
+    re-raises the first error; the trainer calls it before each save (a write overlaps at
+    most one epoch, and a failed one stops the run at the next epoch end) and before it
+    returns or raises.
     """
 
     def __init__(self, background: bool = True):
@@ -193,8 +210,12 @@ def load(path: str | os.PathLike) -> dict:
         first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
         raise ResumeError(f"cannot read checkpoint {path}: {first.strip()}",
                           hint="the file is damaged or not a checkpoint; start a fresh run") from exc
-    if not isinstance(state, dict) or state.get("format") != FORMAT:
-        raise ResumeError(f"{path} is not a specc checkpoint (format {FORMAT})")
+    if not isinstance(state, dict) or "format" not in state:
+        raise ResumeError(f"{path} is not a specc checkpoint", hint="start a fresh run")
+    if state["format"] != FORMAT:
+        raise ResumeError(f"{path} has checkpoint format {state['format']!r}; this specc reads "
+                          f"format {FORMAT}", hint="resume it with the specc that wrote it, or "
+                                                   "start a fresh run")
     return state
 
 
@@ -216,12 +237,3 @@ def set_rng_state(state: dict[str, Any]) -> None:
     if "mps" in state and torch.backends.mps.is_available():
         torch.mps.set_rng_state(state["mps"])
 
-
-def check_spec_hash(state: dict, spec_hash: str, path: Path, force: bool) -> None:
-    """Refuse to resume a run of another spec unless ``force``."""
-    saved = state.get("spec_hash", "")
-    if saved != spec_hash and not force:
-        raise ResumeError(
-            f"{path} was written by a different spec (hash {saved or '<none>'}); "
-            f"this spec has hash {spec_hash or '<none>'}",
-            hint="resume with force to load it anyway, or start a fresh run")

@@ -26,7 +26,20 @@ class MetricError(TrainError):
 
 
 class ResumeError(TrainError):
-    """A checkpoint cannot be resumed: missing, unreadable, or written for another spec."""
+    """A checkpoint cannot be resumed: missing, unreadable, damaged, or written for another spec."""
+
+
+class ResumeMismatch(ResumeError):
+    """A sound checkpoint of something else: another model, optimizer, schedule or batching.
+
+    ``part`` names the section of the spec that differs (``"model"``, ``"optimizer"``,
+    ``"schedule"`` or ``"data"``), so that the caller can point at it: a mistake in the spec
+    or its settings, not in the file.
+    """
+
+    def __init__(self, message: str, part: str, hint: str | None = None):
+        super().__init__(message, hint)
+        self.part = part
 
 
 class DivergenceError(TrainError):

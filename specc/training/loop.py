@@ -61,7 +61,7 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
         plot_data: tuple[Tensor, Tensor] | None = None, *, force: bool = False,
         reporter: Reporter | None = None, hooks: Iterable[Any] = (),
         binary_threshold: float = 0.0, tuning: Tuning | None = None, title: str = "",
-        loss_name: str = "loss") -> RunResult:
+        loss_name: str = "loss", model_name: str = "") -> RunResult:
     """Train ``model`` and evaluate it after every epoch.
 
     Args:
@@ -77,9 +77,10 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
             Checkpoints go to ``config.checkpoint``; resuming without one uses ``out_dir``.
         resume: continue from ``last.pt`` in the checkpoint directory.
         spec_hash: stored in checkpoints; resuming a different hash raises ResumeError.
+        model_name: stored in checkpoints; resuming another model's raises ResumeMismatch.
         progress: report progress (a bar on a terminal, lines otherwise); quiet if False.
         plot_data: ``(x, y)`` of the train split, for ``decision_boundary`` and ``fit``.
-        force: resume even if the spec hash differs.
+        force: resume even if the spec hash or the model name differs.
         reporter: overrides the reporter chosen from ``progress``.
         hooks: objects with ``on_step(epoch, step)`` and/or ``on_epoch_end(epoch, model, row)``
             (1-based epoch and step).
@@ -100,13 +101,14 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
     Raises:
         TrainError: an unsupported setting or bad batches. DivergenceError: a non-finite
         loss, gradient norm or weight (checkpoints already written stay intact).
-        ResumeError: no checkpoint, or one of another spec or model.
+        ResumeError: no checkpoint, a damaged one, or one of another spec.
+        ResumeMismatch: a checkpoint of another model, optimizer, schedule or batching.
     """
     reporter = reporter if reporter is not None else make_reporter(progress, config.log_every)
     trainer = Trainer(model, train_batches, valid_batches, input_names, target_name, loss_fn,
                       make_optimizer, make_scheduler, config, reporter, hooks,
                       binary_threshold, spec_hash,
-                      tuning if tuning is not None else Tuning.from_env())
+                      tuning if tuning is not None else Tuning.from_env(), model_name)
     trainer.ckpt_dir = _checkpoint_dir(config, out_dir, resume)
     if trainer.ckpt_dir is not None:
         checkpoint.remove_temporaries(trainer.ckpt_dir)

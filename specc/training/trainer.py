@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterable, Protocol
 import torch
 from torch import nn, Tensor
 
-from specc.training import checkpoint
+from specc.training import checkpoint, resume
 from specc.training.config import TrainConfig, monitor_key, monitor_mode, split_and_metric
 from specc.training.control import Monitor, StopFlag, needs_closure, scheduler_stepping
 from specc.training.device import ThreadScope, mixed_precision, resolve_device
@@ -88,8 +88,9 @@ class Trainer:
                  input_names: list[str], target_name: str, loss_fn: Callable,
                  make_optimizer: Callable, make_scheduler: Callable | None,
                  config: TrainConfig, reporter: Reporter, hooks: Iterable[Any],
-                 threshold: float, spec_hash: str, tuning: Tuning = Tuning()):
+                 threshold: float, spec_hash: str, tuning: Tuning = Tuning(), model_name: str = ""):
         self.config, self.reporter, self.spec_hash = config, reporter, spec_hash
+        self.model_name = model_name
         self.tuning = tuning
         self.train_batches = train_batches
         self.held_out = {"valid": valid_batches} if valid_batches is not None else {}
@@ -113,6 +114,8 @@ class Trainer:
         self.model = model.to(self.device)
         self.forward = torch.compile(self.model) if config.compile else self.model
         self.params = list(self.model.parameters())   # walked once, not on every step
+        self.param_names = {id(p): name for name, p in self.model.named_parameters()}
+        self.make_optimizer = make_optimizer
         self.optimizer = make_optimizer(self.params)
         self.closure_steps = needs_closure(self.optimizer)
         if self.closure_steps and (config.accumulate > 1 or config.clip_grad is not None
@@ -279,8 +282,19 @@ class Trainer:
             optimizer.step()
         self.clear_grads()
         if self.stepping == "batch":
-            self.scheduler.step()
+            self._step_scheduler()
         self.global_step += 1
+
+    def _step_scheduler(self, *metric: float) -> None:
+        """``scheduler.step``; torch's refusal to go on (a OneCycleLR past its total steps, a
+        resumed state with odd values) is a TrainError, not a crash of the run."""
+        try:
+            self.scheduler.step(*metric)
+        except (ValueError, ArithmeticError, TypeError) as exc:
+            first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+            raise TrainError(f"the schedule cannot step on after {self.global_step} steps: {first}",
+                             hint="a resumed run needs the schedule and epochs it was written with; "
+                                  "start a fresh run") from exc
 
     def _clear_grads_function(self) -> Callable[[], None]:
         """``zero_grad(set_to_none=True)``, or with ``fast_zero_grad`` the same effect without
@@ -343,9 +357,9 @@ class Trainer:
             self.compile_logged = self.compile_seconds
         self.history.append(row)
         if self.stepping == "plateau":
-            self.scheduler.step(row[self.plateau_key])
+            self._step_scheduler(row[self.plateau_key])
         elif self.stepping == "epoch":
-            self.scheduler.step()
+            self._step_scheduler()
         improved = self.monitor.update(row[self.monitor.key])
         if improved and self.keeps_best:
             self.best_epoch = epoch + 1
@@ -373,7 +387,9 @@ class Trainer:
         """Write the current state to each of ``names`` in the checkpoint directory (in the
         background with ``background_checkpoints``; :meth:`finish` waits for it). With
         ``throttled_checkpoints``, a save within ``CHECKPOINT_INTERVAL`` of the last write
-        keeps a copy in memory instead, unless ``at_once``."""
+        keeps a copy in memory instead, unless ``at_once``. The previous write is waited for
+        first, so the first failed write (a full disk) stops the run here, naming its file."""
+        self.writer.wait()
         self._check_weights(epoch, step)
         state = self.state(partial)
         if (self.tuning.throttled_checkpoints and not at_once
@@ -418,8 +434,9 @@ class Trainer:
         """The checkpoint dict (layout in :mod:`specc.training.checkpoint`)."""
         return {
             "format": checkpoint.FORMAT,
+            "model_name": self.model_name,
             "model": self.model.state_dict(),
-            "optimizer": self.optimizer.state_dict(),
+            "optimizer": resume.named_optimizer_state(self.optimizer, self.param_names),
             "scheduler": self.scheduler.state_dict() if self.scheduler is not None else None,
             "scaler": self.scaler.state_dict() if self.scaler is not None else None,
             "epoch": self.epoch,
@@ -435,13 +452,12 @@ class Trainer:
         }
 
     def restore(self, state: dict, path: Path, force: bool) -> None:
-        """Continue from a checkpoint written by :meth:`state`."""
-        checkpoint.check_spec_hash(state, self.spec_hash, path, force)
-        try:
-            self.model.load_state_dict(state["model"])
-            self.optimizer.load_state_dict(state["optimizer"])
-        except (RuntimeError, ValueError, KeyError) as exc:
-            raise ResumeError(f"{path} does not fit this model: {exc}") from exc
+        """Continue from a checkpoint written by :meth:`state`, once every field of it has
+        been checked against this run (:func:`specc.training.resume.validate`)."""
+        resume.validate(state, path, self, force)
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(
+            resume.indexed_optimizer_state(state["optimizer"], self.optimizer, self.param_names))
         if self.scheduler is not None and state["scheduler"] is not None:
             self.scheduler.load_state_dict(state["scheduler"])
         if self.scaler is not None and state["scaler"] is not None:

@@ -14,9 +14,9 @@ float rounding and says so below. ``bench/train_bench.py --ablate`` measures eac
                             without its profiler record and dynamo guard (exact).
 ``background_checkpoints``  ``last.pt``/``best.pt``: the state is copied at the epoch end,
                             then pickled, written and fsync'd by a background thread while
-                            the next epoch trains; the run waits for the writes before it
-                            returns or raises (exact: the same contents, the same atomic
-                            rename).
+                            the next epoch trains; the run waits for the write at the next
+                            save (a failed one stops the run there) and before it returns
+                            or raises (exact: the same contents, the same atomic rename).
 ``throttled_checkpoints``   ``last.pt``/``best.pt`` are written at most once every
                             ``CHECKPOINT_INTERVAL`` seconds (the first epoch's at once); an
                             epoch end in between keeps a copy of the state in memory, and

@@ -240,6 +240,35 @@ def test_a_full_disk_is_an_environment_error_and_keeps_the_last_checkpoint(tmp_p
         assert state["epoch"] == 1
 
 
+@pytest.mark.parametrize("background", [True, False])
+def test_a_full_disk_stops_the_run_at_the_next_epoch_end_naming_the_file(tmp_path, capsys, monkeypatch,
+                                                                        background):
+    from specc.training import checkpoint
+    from specc.training.trainer import Trainer
+
+    def full(fd):  # what a full disk does: the write or fsync fails, naming no file
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    epochs, end_epoch = [], Trainer.end_epoch
+
+    def counted(self, epoch, started):
+        epochs.append(epoch + 1)
+        return end_epoch(self, epoch, started)
+
+    monkeypatch.setattr(checkpoint.os, "fsync", full)
+    monkeypatch.setattr(Trainer, "end_epoch", counted)
+    if not background:
+        monkeypatch.setenv("SPECC_TUNING", "-background_checkpoints")
+    out = tmp_path / "run"
+    code, err = _main(capsys, "run", str(_spec(tmp_path, MOONS.replace("epochs = 2", "epochs = 20"))),
+                      "--out", str(out), "--quiet")
+    assert code == 1, err
+    assert err.startswith(f"specc: error: cannot write {out / 'last.pt'}: No space left on device"), err
+    assert "hint: free some disk space" in err and "Traceback" not in err
+    assert epochs == ([1, 2] if background else [1])  # not 20 epochs without checkpoints
+    assert sorted(p.name for p in out.iterdir()) == []  # no torn file, no temporary left behind
+
+
 def test_fmt_write_to_a_file_it_cannot_write_is_an_environment_error(tmp_path, capsys, monkeypatch):
     path = _spec(tmp_path, MOONS.replace("    batch = 8", "  batch=8"))  # not in canonical layout
     real_write_text = Path.write_text
@@ -291,3 +320,69 @@ def _png(gray: int) -> bytes:
     rows = b"".join(b"\x00" + bytes([gray]) * 4 for _ in range(4))
     return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 4, 4, 8, 0, 0, 0, 0))
             + chunk(b"IDAT", zlib.compress(rows)) + chunk(b"IEND", b""))
+
+
+# ---------------------------------------------------------------- never write over a run, a spec or an import
+
+def test_compile_never_writes_over_a_spec_or_an_imported_file(tmp_path, capsys):
+    for name in ("custom_linear.spec", "layers.py"):
+        shutil.copy(ROOT / "specs" / name, tmp_path / name)
+    other = _spec(tmp_path, name="other.spec")
+    spec, layers = tmp_path / "custom_linear.spec", tmp_path / "layers.py"
+    before = {p: p.read_bytes() for p in (spec, layers, other)}
+    for target, what in ((spec, "the spec itself"), (layers, "a file the spec imports"), (other, "a spec")):
+        code, err = _main(capsys, "compile", str(spec), "-o", str(target))
+        assert code == 1 and err.startswith(f"specc: error: -o {target} is {what}; compile does not write over it"), err
+        assert "hint: choose another -o file" in err and "--force" in err
+    assert {p: p.read_bytes() for p in before} == before
+    model = tmp_path / "model.py"
+    assert [_main(capsys, "compile", str(spec), "-o", str(model))[0] for _ in range(2)] == [0, 0]  # its own output
+    assert _main(capsys, "compile", str(spec), "-o", str(layers), "--force")[0] == 0
+    assert layers.read_text() == model.read_text()
+
+
+def test_a_checkpoint_folder_of_another_run_is_never_written_over_without_force(tmp_path, capsys):
+    spec = _spec(tmp_path, MOONS.replace("epochs = 2", 'epochs = 2, checkpoint = "ck"'))
+    assert _main(capsys, "run", str(spec), "--out", str(tmp_path / "a"), "--quiet")[0] == 0
+    first = (tmp_path / "ck" / "last.pt").read_bytes()
+    done = _run("run", str(spec), "--out", str(tmp_path / "b"), "--quiet", cwd=tmp_path)
+    assert_spec_error(done, spec, 10)
+    assert 'checkpoint = "ck" names a folder that already holds files (best.pt, last.pt)' in done.stderr
+    assert "hint: use --resume to continue the run it holds, --force to write over it" in done.stderr
+    assert (tmp_path / "ck" / "last.pt").read_bytes() == first
+    assert _main(capsys, "run", str(spec), "--out", str(tmp_path / "a"), "--quiet", "--resume",
+                 "--set", "train.epochs=3")[0] == 0
+    assert torch.load(tmp_path / "ck" / "last.pt", weights_only=True)["epoch"] == 3
+    assert _main(capsys, "run", str(spec), "--out", str(tmp_path / "b"), "--quiet", "--force")[0] == 0
+    assert torch.load(tmp_path / "ck" / "last.pt", weights_only=True)["epoch"] == 2
+
+
+def test_a_checkpoint_folder_holding_other_files_is_refused(tmp_path, capsys):
+    # like checkpoint = "/", which wrote /last.pt: a folder of other files, not a run's
+    home = tmp_path / "home"
+    home.mkdir()
+    (home / "notes.txt").write_text("mine")
+    spec = _spec(tmp_path, MOONS.replace("epochs = 2", 'epochs = 2, checkpoint = "home"'))
+    code, err = _main(capsys, "run", str(spec), "--out", str(tmp_path / "a"), "--quiet")
+    assert code == 2 and err.startswith(f"{spec}:10:"), err
+    assert 'checkpoint = "home" names a folder that already holds files (notes.txt)' in err
+    assert sorted(p.name for p in home.iterdir()) == ["notes.txt"] and not (tmp_path / "a").exists()
+
+
+def test_default_run_folders_started_in_the_same_second_are_distinct(tmp_path, capsys, monkeypatch):
+    import datetime as real
+    import specc.run
+
+    class Frozen(real.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return cls(2026, 12, 1, 21, 0, 0)
+
+    monkeypatch.setattr(specc.run, "datetime", Frozen)
+    monkeypatch.chdir(tmp_path)
+    spec = _spec(tmp_path)
+    assert [_main(capsys, "run", str(spec), "--quiet")[0] for _ in range(3)] == [0, 0, 0]
+    runs = tmp_path / "runs" / "s"
+    assert sorted(p.name for p in runs.iterdir()) == ["20261201-210000", "20261201-210000-2", "20261201-210000-3"]
+    for folder in runs.iterdir():
+        assert {"last.pt", "metrics.json", "history.csv"} <= {p.name for p in folder.iterdir()}

@@ -17,6 +17,7 @@ the repository.
 from __future__ import annotations
 
 import ast
+import json
 from dataclasses import dataclass, field
 import os
 from pathlib import Path
@@ -394,3 +395,14 @@ def push(raw: bytes, folder: Path, train: bool = True) -> Outcome:
 def fuzz_examples(default: int) -> int:
     """Examples per test in the long profile (``SPECC_FUZZ_EXAMPLES``, default ``default``)."""
     return int(os.environ.get("SPECC_FUZZ_EXAMPLES", default))
+
+
+def record_stages(name: str, stages) -> None:
+    """Add ``name``'s counts (a Counter) to the JSON file ``$SPECC_FUZZ_REPORT``, if set."""
+    report = os.environ.get("SPECC_FUZZ_REPORT")
+    if not report:
+        return
+    path = Path(report)
+    data = json.loads(path.read_text()) if path.exists() else {}
+    data[name] = {"examples": sum(stages.values()), **dict(stages)}
+    path.write_text(json.dumps(data, indent=2) + "\n")

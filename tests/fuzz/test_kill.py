@@ -24,6 +24,8 @@ import time
 import pytest
 import torch
 
+from specc.training import checkpoint
+
 SPEC = """
 data {
     train = moons(samples=40, noise=0.2)
@@ -78,7 +80,7 @@ def _wait_for_new_checkpoint(proc: subprocess.Popen, last: Path) -> None:
 
 def _load(last: Path) -> dict:
     state = torch.load(last, map_location="cpu", weights_only=True)
-    assert isinstance(state, dict) and state["format"] == 1
+    assert isinstance(state, dict) and state["format"] == checkpoint.FORMAT
     assert len(state["model"]) == 4 and all(torch.isfinite(t).all() for t in state["model"].values())
     return state
 

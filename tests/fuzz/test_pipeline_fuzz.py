@@ -13,28 +13,16 @@ to ``$SPECC_FUZZ_REPORT`` (a JSON file) when that is set.
 from __future__ import annotations
 
 from collections import Counter
-import json
-import os
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
 import pytest
 
-from fuzzkit import fuzz_examples, model_specs, mutated_specs, prepare, push
+from fuzzkit import fuzz_examples, model_specs, mutated_specs, prepare, push, record_stages
 
 QUICK = dict(deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
 LONG = {**QUICK, "derandomize": False}
 REACHED = ("checked", "train", "trained")
-
-
-def _record(name: str, stages: Counter) -> None:
-    report = os.environ.get("SPECC_FUZZ_REPORT")
-    if not report:
-        return
-    path = Path(report)
-    data = json.loads(path.read_text()) if path.exists() else {}
-    data[name] = {"examples": sum(stages.values()), **dict(stages)}
-    path.write_text(json.dumps(data, indent=2) + "\n")
 
 
 def _stages(folder: Path, examples: int, profile: dict, specs) -> Counter:
@@ -129,7 +117,7 @@ def test_harmless_variants_of_a_valid_spec_still_train(tmp_path, name):
 def test_long_generated(tmp_path):
     n = fuzz_examples(2000)
     stages = _generated(tmp_path, n, LONG)
-    _record("generated", stages)
+    record_stages("generated", stages)
     assert sum(stages.values()) == n
 
 
@@ -137,5 +125,5 @@ def test_long_generated(tmp_path):
 def test_long_mutated(tmp_path):
     n = fuzz_examples(2000)
     stages = _mutated(tmp_path, n, LONG)
-    _record("mutated", stages)
+    record_stages("mutated", stages)
     assert sum(stages.values()) == n

@@ -114,7 +114,7 @@ def test_resume_of_a_different_model_is_a_resume_error(tmp_path):
 
 def test_torn_write_never_replaces_the_checkpoint(tmp_path, monkeypatch):
     path = tmp_path / "last.pt"
-    checkpoint.save(path, {"format": 1, "value": torch.tensor([1.0])})
+    checkpoint.save(path, {"format": checkpoint.FORMAT, "value": torch.tensor([1.0])})
 
     def torn(state, f):
         f.write(b"PK\x03\x04 half a zip")
@@ -122,7 +122,7 @@ def test_torn_write_never_replaces_the_checkpoint(tmp_path, monkeypatch):
 
     monkeypatch.setattr(checkpoint.torch, "save", torn)
     with pytest.raises(OSError, match="disk full"):
-        checkpoint.save(path, {"format": 1, "value": torch.tensor([2.0])})
+        checkpoint.save(path, {"format": checkpoint.FORMAT, "value": torch.tensor([2.0])})
     monkeypatch.undo()
     assert torch.equal(checkpoint.load(path)["value"], torch.tensor([1.0]))
     assert [p.name for p in tmp_path.iterdir()] == ["last.pt"]  # no temp file left behind
@@ -138,7 +138,7 @@ def test_load_runs_no_pickled_code(tmp_path):
 def test_checkpoint_holds_the_documented_keys(tmp_path):
     run(mlp(), config=cpu(tmp_path, epochs=1), spec_hash="h")
     state = checkpoint.load(tmp_path / "ckpt" / "last.pt")
-    assert set(state) == {"format", "model", "optimizer", "scheduler", "scaler", "epoch",
+    assert set(state) == {"format", "model_name", "model", "optimizer", "scheduler", "scaler", "epoch",
                           "step_in_epoch", "global_step", "spec_hash", "history", "best",
                           "monitor", "early_stop_counter", "rng", "partial"}
     assert (state["epoch"], state["step_in_epoch"], state["global_step"]) == (1, 0, 10)
@@ -230,3 +230,33 @@ def test_mid_epoch_resume_keeps_the_train_metrics_sums(tmp_path):
     resumed = run(mlp(seed=99), valid=False, config=config, resume=True)
     assert "train.accuracy" in whole.history[0]
     assert without_seconds(resumed.history) == without_seconds(whole.history)
+def _one_cycle(opt, steps, epochs):
+    return torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=0.05, total_steps=steps * epochs)
+
+
+# Optimizers whose per-parameter state differs in kind: a schedule that cycles momentum gives
+# SGD and RMSprop a momentum_buffer they do not keep at momentum 0; Adafactor's is factored.
+OPTIMIZERS = {
+    "sgd-onecycle": (lambda p: torch.optim.SGD(p, lr=0.1), _one_cycle),
+    "rmsprop-onecycle": (lambda p: torch.optim.RMSprop(p, lr=0.01), _one_cycle),
+    "adafactor": (lambda p: torch.optim.Adafactor(p, lr=0.01), None),
+    "adamw-amsgrad": (lambda p: torch.optim.AdamW(p, lr=0.01, amsgrad=True, fused=True), None),
+}
+
+
+@pytest.mark.parametrize("name", sorted(OPTIMIZERS))
+def test_every_optimizers_state_is_checked_and_resumed_exactly(tmp_path, name):
+    from trainkit import TinyBatches, separable
+    from specc.training.loop import fit
+
+    make_optimizer, scheduler = OPTIMIZERS[name]
+    x, y = separable()
+
+    def go(config, **kwargs):
+        return fit(mlp(), TinyBatches(x, y), None, None, ["x"], "y", torch.nn.functional.cross_entropy,
+                   make_optimizer, scheduler, config, None, progress=False, **kwargs)
+
+    whole = go(cpu(tmp_path / "a", epochs=2))
+    config = cpu(tmp_path / "b", epochs=2)
+    assert go(config, hooks=[SignalAt(17)]).interrupted   # epoch 2, batch 4
+    assert params_equal(go(config, resume=True).model, whole.model)

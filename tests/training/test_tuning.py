@@ -44,7 +44,7 @@ def test_switching_a_setting_off_gives_bitwise_equal_weights(tmp_path, setting):
     assert params_equal(on.model, off.model)
     a, b = (checkpoint.load(tmp_path / d / "last.pt") for d in ("on", "off"))
     assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
-    assert a["optimizer"]["state"][0]["step"] == b["optimizer"]["state"][0]["step"] == 30
+    assert a["optimizer"]["state"]["0.weight"]["step"] == b["optimizer"]["state"]["0.weight"]["step"] == 30
 
 
 def test_fast_zero_grad_leaves_no_gradient_behind():
@@ -81,7 +81,7 @@ def test_throttled_checkpoints_write_less_and_leave_the_same_files(tmp_path, mon
         a, b = (checkpoint.load(tmp_path / d / name) for d in ("on", "off"))
         assert a["epoch"] == b["epoch"] and a["best"] == b["best"]
         assert all(torch.equal(a["model"][k], b["model"][k]) for k in a["model"])
-        assert a["optimizer"]["state"][0]["step"] == b["optimizer"]["state"][0]["step"]
+        assert a["optimizer"]["state"]["0.weight"]["step"] == b["optimizer"]["state"]["0.weight"]["step"]
     assert checkpoint.load(tmp_path / "on" / "last.pt")["epoch"] == 5
 
 
@@ -97,7 +97,7 @@ def test_a_checkpoint_is_written_once_the_interval_has_passed(tmp_path, monkeypa
 def test_writer_writes_the_state_as_it_was_when_asked(tmp_path):
     value = torch.tensor([1.0])
     writer = checkpoint.Writer(background=True)
-    writer.write([tmp_path / "a.pt", tmp_path / "b.pt"], {"format": 1, "value": value})
+    writer.write([tmp_path / "a.pt", tmp_path / "b.pt"], {"format": checkpoint.FORMAT, "value": value})
     value.add_(1)  # training goes on while the file is written
     writer.wait()
     for name in ("a.pt", "b.pt"):
@@ -107,7 +107,7 @@ def test_writer_writes_the_state_as_it_was_when_asked(tmp_path):
 def test_writer_keeps_the_order_of_writes(tmp_path):
     writer = checkpoint.Writer(background=True)
     for i in range(5):
-        writer.write([tmp_path / "last.pt"], {"format": 1, "value": torch.tensor([float(i)])})
+        writer.write([tmp_path / "last.pt"], {"format": checkpoint.FORMAT, "value": torch.tensor([float(i)])})
     writer.wait()
     assert checkpoint.load(tmp_path / "last.pt")["value"].item() == 4.0
 
