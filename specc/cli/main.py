@@ -75,15 +75,11 @@ def cmd_check(args) -> int:
 
 def cmd_fmt(args) -> int:
     from ..syntax.fmt import format_spec
-    from ..syntax.spec import decode
+    from ..syntax.spec import read_spec_text
 
     status = 0
     for path in args.files:
-        try:
-            raw = Path(path).read_bytes()
-        except OSError as exc:
-            raise SpecError(_file_diag(path, exc)) from None
-        text = decode(raw, path)
+        text = read_spec_text(path)
         out = format_spec(text, path)
         if args.check:
             if out != text:
@@ -100,11 +96,6 @@ def cmd_fmt(args) -> int:
         else:
             sys.stdout.write(out)
     return status
-
-
-def _file_diag(path, exc):
-    from ..errors import Diagnostic, Span
-    return Diagnostic(f"cannot read {path}: {exc.strerror or exc}", Span(), code="E050", path=str(path))
 
 
 def cmd_summary(args) -> int:
