@@ -1,7 +1,9 @@
 """``import "layers.py" as my`` / ``import pkg.mod as my``: the only way a spec runs Python.
 
-Files are found relative to the spec. Loading a file executes it (it is the user's own code,
-named in the spec); nothing is imported for a spec without ``import`` lines.
+Files are found relative to the spec and must be regular files (:mod:`specc.files`). Loading
+a file executes it (it is the user's own code, named in the spec); nothing is imported for a
+spec without ``import`` lines. An import that raises, or calls ``sys.exit``, is an error at
+its ``import`` line; Ctrl-C (KeyboardInterrupt) still stops specc.
 """
 from __future__ import annotations
 
@@ -11,6 +13,7 @@ import importlib.util
 from pathlib import Path
 import sys
 
+from ..files import FileProblem, check_file
 from ..syntax import ast
 from .context import Context
 
@@ -52,8 +55,11 @@ def load_imports(ctx: Context, spec) -> dict[str, str]:
 
 
 def _load_file(ctx: Context, spec, item: ast.Import, path: Path):
-    if not path.is_file():
-        ctx.error(f"cannot import \"{item.path}\": no such file ({path})", item.span, code="E601")
+    try:
+        check_file(path, "Python")
+    except FileProblem as exc:
+        why = f"no such file ({path})" if exc.missing else exc.message
+        ctx.error(f"cannot import \"{item.path}\": {why}", item.span, code="E601")
         return None
     if path.suffix != ".py":
         ctx.error(f"cannot import \"{item.path}\": only Python files (.py) can be imported", item.span, code="E602")
@@ -67,7 +73,7 @@ def _load_file(ctx: Context, spec, item: ast.Import, path: Path):
         sys.modules[name] = module
         spec.loader.exec_module(module)
         return module
-    except Exception as exc:  # the user's file failed while loading: say where
+    except (Exception, SystemExit) as exc:  # the user's file failed while loading: say where
         sys.modules.pop(name, None)
         ctx.error(f"importing \"{item.path}\" failed: {type(exc).__name__}: {exc}", item.span, code="E603")
         return None
@@ -78,6 +84,6 @@ def _load_module(ctx: Context, item: ast.Import):
         return importlib.import_module(item.module)
     except ModuleNotFoundError as exc:
         ctx.error(f"cannot import {item.module}: {exc}", item.span, code="E604")
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         ctx.error(f"importing {item.module} failed: {type(exc).__name__}: {exc}", item.span, code="E603")
     return None
