@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 from dataclasses import dataclass
 import io
+import math
 import os
 from pathlib import Path
 import re
@@ -68,7 +69,7 @@ def require_dir(path: Path, arg: str) -> None:
 
 # ---- CSV -----------------------------------------------------------------------------------
 
-_PLAIN = re.compile(r"[\w .+\-()/]{1,40}")
+_PLAIN = re.compile(r"[\w .+\-()/]{0,40}")
 
 
 def quote_field(value: str) -> str:
@@ -177,6 +178,11 @@ def type_target(raw: Sequence[str], data: CsvRows, column: str, arg: str) -> Tar
         return Target("index", ints, max(ints) + 1, None)
     floats = [_as_float(v) for v in raw]
     if all(f is not None for f in floats):
+        bad = next((i for i, f in enumerate(floats) if not math.isfinite(f)), None)
+        if bad is not None:
+            raise SourceError(f"{data.where(bad)}: column {quote_field(column)} holds "
+                              f"{quote_field(raw[bad])}; a target must be a finite number", arg=arg,
+                              hint="fill in or drop the rows with missing values")
         return Target("float", floats, None, None)
     names = sorted(set(raw))
     index = {n: k for k, n in enumerate(names)}
@@ -190,6 +196,10 @@ def float_columns(data: CsvRows, columns: Sequence[int], arg: str) -> list[list[
         values = []
         for c in columns:
             f = _as_float(row[c])
+            if f is not None and not math.isfinite(f):
+                raise SourceError(f"{data.where(i)}: column {quote_field(data.header[c])} holds "
+                                  f"{quote_field(row[c])}; features must be finite numbers", arg=arg,
+                                  hint="fill in or drop the rows with missing values")
             if f is None:
                 raise SourceError(f"{data.where(i)}: column {quote_field(data.header[c])} holds "
                                   f"{quote_field(row[c])}, not a number", arg=arg,
