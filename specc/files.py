@@ -20,7 +20,7 @@ MB = 2**20
 LIMITS = {
     "spec": 16 * MB,
     "Python": 16 * MB,
-    "CSV": 1024 * MB,
+    "CSV": 512 * MB,
     "text": 64 * MB,
     "image": 256 * MB,
 }
