@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.machinery
 import importlib.util
 from pathlib import Path
 import sys
@@ -30,6 +31,20 @@ def module_key(spec, item: ast.Import) -> str:
     if item.path is None:
         return item.module
     return "specc_user_" + hashlib.sha1(import_target(spec, item).encode()).hexdigest()[:12]
+
+
+def found_elsewhere(name: str, own: Path) -> str | None:
+    """Where ``import name`` finds a module on ``sys.path`` when that is not ``own`` (the spec's
+    file or folder of that name): the standard library's ``json``, an installed package, a
+    built-in; None when it finds ``own`` or nothing. Imports nothing, and ignores modules
+    already loaded (``sys.modules``)."""
+    if name in sys.builtin_module_names:
+        return "Python's built-in module"
+    found = importlib.machinery.PathFinder.find_spec(name)
+    if found is None:
+        return None
+    locations = found.submodule_search_locations or [found.origin]
+    return next((str(loc) for loc in locations if Path(loc).resolve() != own.resolve()), None)
 
 
 def loaded_modules(spec) -> dict[str, object]:

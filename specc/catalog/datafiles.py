@@ -2,7 +2,8 @@
 
 Both the schema (``specc check``) and the loader (``specc run``) go through these functions,
 so the two can never disagree about which files exist, which classes there are, or how a CSV
-column is typed. Everything here is the standard library: ``csv``, ``os``, ``pathlib``.
+column is typed. Everything here is the standard library (``csv``, ``os``, ``pathlib``) and
+:mod:`specc.files`, through which every file is read.
 
 CSV typing rule (one place, used for ``csv`` and ``image_csv`` targets):
 
@@ -281,8 +282,8 @@ def files_under(folder: Path, extensions: frozenset[str] | None, kind: str, arg:
         dirs[:] = sorted(d for d in dirs if _visible(d))
         for name in sorted(names):
             if _visible(name) and (extensions is None or Path(name).suffix.lower() in extensions):
+                require_data_file(Path(root) / name, kind, arg)
                 out.append(Path(root) / name)
-                require_data_file(out[-1], kind, arg)
     return out
 
 

@@ -8,15 +8,13 @@ sure it is a plain identifier; every constant is written with ``repr`` of a plai
 """
 from __future__ import annotations
 
-import importlib.util
 import keyword
 import math
-from pathlib import Path, PurePosixPath
-import sys
-import sysconfig
+from pathlib import PurePosixPath
 
 from .. import __version__
 from ..analysis.check import CheckedSpec
+from ..analysis.imports import found_elsewhere
 from ..analysis.ir import GraphIR, LayerInst
 from ..analysis.names import Namespace, safe
 from ..errors import Diagnostic, SpecError
@@ -153,23 +151,13 @@ def _import_lines(checked: CheckedSpec) -> list[str]:
         except TypeError:
             raise _import_error(checked, item, f"{'.'.join(parts)!r} is not a module name",
                                 "name the file like a Python module (letters, digits, _) beside the spec") from None
-        if item.path is not None and _installed(parts[0]):
-            raise _import_error(checked, item, f"'import {mod}' would load Python's own module "
-                                f"'{parts[0]}', not the spec's file",
-                                f"rename {item.path}: no standard or installed module may have its name")
+        own = checked.spec.base_dir / (parts[0] if len(parts) > 1 else f"{parts[0]}.py")
+        elsewhere = found_elsewhere(parts[0], own) if item.path is not None else None
+        if elsewhere is not None:
+            raise _import_error(checked, item, f"'import {mod}' would load {elsewhere}, not the spec's file",
+                                f"rename {item.path}: the name '{parts[0]}' is taken by another module")
         lines.append(f"import {mod} as {alias}")
     return lines
-
-
-def _installed(name: str) -> bool:
-    """Whether ``import name`` finds the standard library's, an installed package's or an
-    already loaded module (``__main__``)."""
-    if name in sys.stdlib_module_names or name in sys.builtin_module_names or name in sys.modules:
-        return True
-    found = importlib.util.find_spec(name)
-    places = {sysconfig.get_path("purelib"), sysconfig.get_path("platlib")}
-    return found is not None and any(Path(p) in Path(loc).parents for p in places
-                                     for loc in found.submodule_search_locations or [found.origin or ""])
 
 
 def _import_error(checked: CheckedSpec, item, why: str, hint: str) -> SpecError:

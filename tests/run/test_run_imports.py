@@ -74,7 +74,7 @@ def test_sys_exit_in_an_imported_file_is_an_error_at_the_import(tmp_path, comman
     assert f'{spec}:1:1: error: importing "quits.py" failed: {words}' in done.stderr, done.stderr
 
 
-@pytest.mark.parametrize("name", ["json", "os", "torch", "specc"])
+@pytest.mark.parametrize("name", ["json", "os", "torch", "specc", "sys"])
 def test_compile_refuses_a_file_named_like_a_module_python_already_has(tmp_path, name):
     (tmp_path / "lib").mkdir()
     (tmp_path / "lib" / f"{name}.py").write_text(TWICE)
@@ -82,8 +82,10 @@ def test_compile_refuses_a_file_named_like_a_module_python_already_has(tmp_path,
     spec.write_text(IMPORTING.replace("{file}", f"{name}.py"))
     done = _specc("compile", str(spec), "-o", str(tmp_path / "out.py"), cwd=tmp_path)
     assert done.returncode == 2, done.stderr
-    assert (f"{spec}:1:1: error: cannot write 'import {name}.py' as Python: 'import {name}' would load "
-            f"Python's own module '{name}', not the spec's file") in done.stderr, done.stderr
+    assert f"{spec}:1:1: error: cannot write 'import {name}.py' as Python: 'import {name}' would load " \
+        in done.stderr, done.stderr
+    assert ", not the spec's file\n" in done.stderr
+    assert f"hint: rename {name}.py: the name '{name}' is taken by another module" in done.stderr
     assert not (tmp_path / "out.py").exists()
 
 
