@@ -111,8 +111,9 @@ class CsvRows:
 def read_csv(path: Path, arg: str, delimiter: str = ",") -> CsvRows:
     """Read a CSV with a header row; every data row must have as many fields as the header.
 
-    Blank lines are skipped. Raises SourceError for a missing file, an empty file, a repeated
-    column name, or a row with the wrong number of fields (naming the file and row).
+    Blank lines are skipped. Raises SourceError for a file specc does not read (missing, not a
+    regular file, too large: :mod:`specc.files`), an empty file, a repeated column name, or a
+    row with the wrong number of fields (naming the file and row).
     """
     text = read_data(path, "CSV", arg).decode("utf-8-sig", errors="replace")
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
