@@ -3,8 +3,9 @@
 Every image goes through :func:`decode_image`: Pillow decodes it and converts it to ``RGB``
 (or ``L`` with ``grayscale``), the bytes become a ``float`` tensor ``[c, h, w]`` scaled to
 ``[0, 1]`` (images of more than 8 bits by their own range: :data:`WIDE_MODES`), then
-``F.interpolate(mode="bilinear", antialias=True)`` resizes it to ``size`` and an optional ``normalize=[mean, std]`` is applied. Pillow is imported only here, only
-when an image is decoded.
+``F.interpolate(mode="bilinear", antialias=True)`` resizes it to ``size`` and an optional
+``normalize=[mean, std]`` is applied. Pillow is imported only here, only when an image is
+decoded.
 
 A folder whose decoded tensors would take more than :data:`STREAM_BUDGET` bytes is not held
 in memory: :class:`ImageFiles` is a ``torch.utils.data.Dataset`` that decodes on demand, for
