@@ -330,10 +330,12 @@ SPECIAL_TEMPLATES = [
 ]
 
 
-def special_path_specs():
-    """Specs whose one source or import names a :data:`SPECIAL_PATHS` entry."""
-    return st.builds(lambda t, p: t.format(p=p).encode("utf-8"), st.sampled_from(SPECIAL_TEMPLATES),
-                     st.sampled_from(SPECIAL_PATHS))
+@st.composite
+def special_path_specs(draw) -> bytes:
+    """A spec whose one source or import names a :data:`SPECIAL_PATHS` entry, then (half of
+    the time) one :func:`mutation` of it."""
+    raw = draw(st.sampled_from(SPECIAL_TEMPLATES)).format(p=draw(st.sampled_from(SPECIAL_PATHS))).encode("utf-8")
+    return draw(mutation(raw)) if draw(st.booleans()) else raw
 
 
 def _special_files(folder: Path) -> None:
