@@ -71,7 +71,8 @@ def train(spec, out: str | Path | None = None, *, device: str | None = None, res
 
     ``overrides`` set entries as ``--set`` does: ``train(spec, epochs=5)`` sets ``train.epochs``
     and ``train(spec, data_batch=128)`` sets ``data.batch`` (``section_key=value``; a bare key
-    means the train section). Values are written as in a spec (numbers, strings, or spec text).
+    means the train section). Python values are written in spec syntax (``True`` -> ``true``,
+    ``["accuracy"]`` -> ``[accuracy]``; :func:`specc.run.spec_text`).
 
     ``hooks`` are objects with ``on_step(epoch, step)`` and/or ``on_epoch_end(epoch, model,
     row)``, called by the trainer (1-based). ``tuning`` is a

@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import datetime
 import inspect
 import itertools
+import math
 from pathlib import Path
 import re
 import sys
@@ -23,6 +24,7 @@ from .data.batches import InMemoryBatches
 from .data.plan import batches, load_splits
 from .data.table import Table
 from .errors import Diagnostic, Origin, RunError, Span, SpecError
+from .syntax.fmt import quote
 from .syntax.overrides import DEFAULT_OPTIMIZER, apply_overrides
 from .syntax.sections import device_mistake
 from .syntax.spec import Spec, parse_spec
@@ -47,18 +49,33 @@ def overrides_to_sets(overrides: dict) -> list[str]:
         section, _, name = key.partition("_")
         if section not in ("data", "train", "optimizer", "schedule") or not name:
             section, name = "train", key
-        if isinstance(value, bool):
-            text = "true" if value else "false"
-        elif isinstance(value, str) and not value.replace(".", "").replace(":", "").isalnum():
-            text = value
-        elif isinstance(value, str) and value.isidentifier():
-            text = value
-        elif isinstance(value, str):
-            text = '"' + value.replace("\\", "\\\\").replace('"', '\\"') + '"'
-        else:
-            text = repr(value)
-        sets.append(f"{section}.{name}={text}")
+        sets.append(f"{section}.{name}={spec_text(value)}")
     return sets
+
+
+_NAME = re.compile(r"[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*")
+
+
+def spec_text(value) -> str:
+    """A Python value written in spec syntax: ``True`` -> ``true``, ``None`` -> ``none``, a
+    name or dotted name (``"accuracy"``, ``"valid.loss"``) as it is, any other string quoted,
+    lists as ``[a, b]`` and tuples as ``(a, b)``, nested as deep as they go.
+
+    Raises:
+        ValueError: a value that has no spec form (a dict, an object, ``nan``).
+    """
+    if isinstance(value, bool) or value is None:
+        return {True: "true", False: "false", None: "none"}[value]
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
+        return repr(value)
+    if isinstance(value, str):
+        return value if _NAME.fullmatch(value) else quote(value)
+    if isinstance(value, list):
+        return "[" + ", ".join(map(spec_text, value)) + "]"
+    if isinstance(value, tuple):
+        return "(" + ", ".join(map(spec_text, value)) + ("," if len(value) == 1 else "") + ")"
+    raise ValueError(f"{value!r} cannot be written in a spec: use numbers, strings, true/false/none, "
+                     f"lists and tuples")
 
 
 def _spec_error(checked: CheckedSpec, message: str, span: Span, hint: str | None = None) -> SpecError:

@@ -1,16 +1,20 @@
 """``import "layers.py" as my`` / ``import pkg.mod as my``: the only way a spec runs Python.
 
-Files are found relative to the spec. Loading a file executes it (it is the user's own code,
-named in the spec); nothing is imported for a spec without ``import`` lines.
+Files are found relative to the spec and must be regular files (:mod:`specc.files`). Loading
+a file executes it (it is the user's own code, named in the spec); nothing is imported for a
+spec without ``import`` lines. An import that raises, or calls ``sys.exit``, is an error at
+its ``import`` line; Ctrl-C (KeyboardInterrupt) still stops specc.
 """
 from __future__ import annotations
 
 import hashlib
 import importlib
+import importlib.machinery
 import importlib.util
 from pathlib import Path
 import sys
 
+from ..files import FileProblem, check_file
 from ..syntax import ast
 from .context import Context
 
@@ -27,6 +31,20 @@ def module_key(spec, item: ast.Import) -> str:
     if item.path is None:
         return item.module
     return "specc_user_" + hashlib.sha1(import_target(spec, item).encode()).hexdigest()[:12]
+
+
+def found_elsewhere(name: str, own: Path) -> str | None:
+    """Where ``import name`` finds a module on ``sys.path`` when that is not ``own`` (the spec's
+    file or folder of that name): the standard library's ``json``, an installed package, a
+    built-in; None when it finds ``own`` or nothing. Imports nothing, and ignores modules
+    already loaded (``sys.modules``)."""
+    if name in sys.builtin_module_names:
+        return "Python's built-in module"
+    found = importlib.machinery.PathFinder.find_spec(name)
+    if found is None:
+        return None
+    locations = found.submodule_search_locations or [found.origin]
+    return next((str(loc) for loc in locations if Path(loc).resolve() != own.resolve()), None)
 
 
 def loaded_modules(spec) -> dict[str, object]:
@@ -52,8 +70,11 @@ def load_imports(ctx: Context, spec) -> dict[str, str]:
 
 
 def _load_file(ctx: Context, spec, item: ast.Import, path: Path):
-    if not path.is_file():
-        ctx.error(f"cannot import \"{item.path}\": no such file ({path})", item.span, code="E601")
+    try:
+        check_file(path, "Python")
+    except FileProblem as exc:
+        why = f"no such file ({path})" if exc.missing else exc.message
+        ctx.error(f"cannot import \"{item.path}\": {why}", item.span, code="E601")
         return None
     if path.suffix != ".py":
         ctx.error(f"cannot import \"{item.path}\": only Python files (.py) can be imported", item.span, code="E602")
@@ -67,7 +88,7 @@ def _load_file(ctx: Context, spec, item: ast.Import, path: Path):
         sys.modules[name] = module
         spec.loader.exec_module(module)
         return module
-    except Exception as exc:  # the user's file failed while loading: say where
+    except (Exception, SystemExit) as exc:  # the user's file failed while loading: say where
         sys.modules.pop(name, None)
         ctx.error(f"importing \"{item.path}\" failed: {type(exc).__name__}: {exc}", item.span, code="E603")
         return None
@@ -78,6 +99,6 @@ def _load_module(ctx: Context, item: ast.Import):
         return importlib.import_module(item.module)
     except ModuleNotFoundError as exc:
         ctx.error(f"cannot import {item.module}: {exc}", item.span, code="E604")
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         ctx.error(f"importing {item.module} failed: {type(exc).__name__}: {exc}", item.span, code="E603")
     return None

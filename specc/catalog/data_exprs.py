@@ -18,6 +18,12 @@ GENERATORS = {
     "linspace": ("start", "end"),
     "randint": ("low", "high"),
 }
+# name -> (test of the two numbers, what the test asks)
+BOUNDS = {
+    "uniform": (lambda low, high: low <= high, "low must not be above high"),
+    "randint": (lambda low, high: low < high, "low must be below high (high is left out)"),
+    "normal": (lambda mean, std: std >= 0, "std must be at least 0"),
+}
 ELEMENTWISE = {
     "sin": "torch.sin", "cos": "torch.cos", "exp": "torch.exp", "log": "torch.log", "sqrt": "torch.sqrt",
     "abs": "torch.abs", "tanh": "torch.tanh", "sigmoid": "torch.sigmoid", "relu": "torch.relu",
@@ -100,6 +106,10 @@ def _check_generator(e: ast.Call, name: str) -> None:
                               "the only keyword is shape=[...]")
     if name == "randint" and not all(isinstance(_number(a), int) for a in e.args):
         raise ExprProblem("randint's bounds are whole numbers", e.span)
+    if name in BOUNDS:
+        holds, rule = BOUNDS[name]
+        if not holds(*(_number(a) for a in e.args)):
+            raise ExprProblem(f"{name}({', '.join(params)}): {rule}", e.span)
 
 
 def _broadcast(a: TensorType, b: TensorType, e) -> TensorType:

@@ -2,7 +2,8 @@
 
 Both the schema (``specc check``) and the loader (``specc run``) go through these functions,
 so the two can never disagree about which files exist, which classes there are, or how a CSV
-column is typed. Everything here is the standard library: ``csv``, ``os``, ``pathlib``.
+column is typed. Everything here is the standard library (``csv``, ``os``, ``pathlib``) and
+:mod:`specc.files`, through which every file is read.
 
 CSV typing rule (one place, used for ``csv`` and ``image_csv`` targets):
 
@@ -16,13 +17,18 @@ CSV typing rule (one place, used for ``csv`` and ``image_csv`` targets):
 from __future__ import annotations
 
 import csv
-import os
 from dataclasses import dataclass
+import io
+import math
+import os
 from pathlib import Path
+import re
+import stat
 from typing import Sequence
 
 from specc.catalog.source_base import SourceError
 from specc.errors import did_you_mean
+from specc.files import FileProblem, check_file, kind_of, read_file
 
 IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", ".tif",
                               ".tiff", ".ppm", ".pgm", ".pbm"})
@@ -35,21 +41,50 @@ def resolve(path: str, base_dir: Path | str) -> Path:
     return p if p.is_absolute() else Path(base_dir) / p
 
 
-def require_file(path: Path, arg: str) -> None:
-    if not path.exists():
-        raise SourceError(f"file not found: {path}", arg=arg)
-    if not path.is_file():
-        raise SourceError(f"{path} is a folder, not a file", arg=arg)
+def read_data(path: Path, kind: str, arg: str) -> bytes:
+    """The bytes of a data file, read by :func:`specc.files.read_file` (its kind and size rules)."""
+    try:
+        return read_file(path, kind)
+    except FileProblem as exc:
+        raise SourceError(exc.message, arg=arg) from None
+
+
+def require_data_file(path: Path, kind: str, arg: str) -> None:
+    """Refuse ``path`` unless :func:`specc.files.check_file` accepts it."""
+    try:
+        check_file(path, kind)
+    except FileProblem as exc:
+        raise SourceError(exc.message, arg=arg) from None
 
 
 def require_dir(path: Path, arg: str) -> None:
-    if not path.exists():
-        raise SourceError(f"folder not found: {path}", arg=arg)
-    if not path.is_dir():
-        raise SourceError(f"{path} is a file, not a folder", arg=arg)
+    try:
+        mode = os.stat(path).st_mode
+    except FileNotFoundError:
+        raise SourceError(f"folder not found: {path}", arg=arg) from None
+    except OSError as exc:
+        raise SourceError(f"cannot read {path}: {exc.strerror}", arg=arg) from None
+    if not stat.S_ISDIR(mode):
+        raise SourceError(f"{path} is {kind_of(mode) or 'a file'}, not a folder", arg=arg)
 
 
 # ---- CSV -----------------------------------------------------------------------------------
+
+_PLAIN = re.compile(r"[\w .+\-()/]{0,40}")
+
+
+def quote_field(value: str) -> str:
+    """A CSV header name or value as a message shows it: quoted when it looks like a column
+    name or a number, otherwise only its length. A spec may name any file as its CSV, and an
+    error must not echo the contents of one that is not (``csv("/etc/shadow")``)."""
+    return repr(value) if _PLAIN.fullmatch(value) else f"<{len(value)} characters>"
+
+
+def listing(header: Sequence[str], most: int = 8) -> str:
+    """``'a', 'b', 'c'`` for a hint: at most ``most`` header names, each :func:`quote_field`'d."""
+    shown = ", ".join(quote_field(h) for h in header[:most])
+    return shown + (f" and {len(header) - most} more" if len(header) > most else "")
+
 
 @dataclass(frozen=True)
 class CsvRows:
@@ -65,8 +100,8 @@ class CsvRows:
         if name in self.header:
             return self.header.index(name)
         raise SourceError(f"{self.path} has no column '{name}'", arg=arg,
-                          hint=did_you_mean(name, self.header)
-                          or f"the columns are {', '.join(self.header)}")
+                          hint=did_you_mean(name, [h for h in self.header if _PLAIN.fullmatch(h)])
+                          or f"the columns are {listing(self.header)}")
 
     def where(self, i: int) -> str:
         """``path, row 3 (line 4)``: how messages point into the file."""
@@ -76,19 +111,20 @@ class CsvRows:
 def read_csv(path: Path, arg: str, delimiter: str = ",") -> CsvRows:
     """Read a CSV with a header row; every data row must have as many fields as the header.
 
-    Blank lines are skipped. Raises SourceError for a missing file, an empty file, a repeated
-    column name, or a row with the wrong number of fields (naming the file and row).
+    Blank lines are skipped. Raises SourceError for a file specc does not read (missing, not a
+    regular file, too large: :mod:`specc.files`), an empty file, a repeated column name, or a
+    row with the wrong number of fields (naming the file and row).
     """
-    require_file(path, arg)
-    with open(path, newline="", encoding="utf-8-sig", errors="replace") as f:
-        reader = csv.reader(f, delimiter=delimiter)
+    text = read_data(path, "CSV", arg).decode("utf-8-sig", errors="replace")
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter)
+    try:
         header = next((r for r in reader if r), None)
         if header is None:
             raise SourceError(f"{path} is empty: a header row is required", arg=arg)
         header = [h.strip() for h in header]
         dup = next((h for h in header if header.count(h) > 1), None)
         if dup is not None:
-            raise SourceError(f"{path}: the header names column '{dup}' twice", arg=arg)
+            raise SourceError(f"{path}: the header names column {quote_field(dup)} twice", arg=arg)
         rows: list[list[str]] = []
         lines: list[int] = []
         for row in reader:
@@ -100,6 +136,8 @@ def read_csv(path: Path, arg: str, delimiter: str = ",") -> CsvRows:
                     f"{len(header)} fields like the header, got {len(row)}", arg=arg)
             rows.append([v.strip() for v in row])
             lines.append(reader.line_num)
+    except csv.Error as exc:
+        raise SourceError(f"{path}, line {reader.line_num}: not CSV: {exc}", arg=arg) from None
     if not rows:
         raise SourceError(f"{path} has a header but no data rows", arg=arg)
     return CsvRows(path, header, rows, lines)
@@ -136,12 +174,17 @@ def type_target(raw: Sequence[str], data: CsvRows, column: str, arg: str) -> Tar
     """Apply the module's typing rule to one column's raw strings."""
     for i, v in enumerate(raw):
         if v == "":
-            raise SourceError(f"{data.where(i)}: column '{column}' is empty", arg=arg)
+            raise SourceError(f"{data.where(i)}: column {quote_field(column)} is empty", arg=arg)
     ints = [_as_int(v) for v in raw]
     if all(i is not None for i in ints) and min(ints) >= 0:
         return Target("index", ints, max(ints) + 1, None)
     floats = [_as_float(v) for v in raw]
     if all(f is not None for f in floats):
+        bad = next((i for i, f in enumerate(floats) if not math.isfinite(f)), None)
+        if bad is not None:
+            raise SourceError(f"{data.where(bad)}: column {quote_field(column)} holds "
+                              f"{quote_field(raw[bad])}; a target must be a finite number", arg=arg,
+                              hint="fill in or drop the rows with missing values")
         return Target("float", floats, None, None)
     names = sorted(set(raw))
     index = {n: k for k, n in enumerate(names)}
@@ -155,9 +198,13 @@ def float_columns(data: CsvRows, columns: Sequence[int], arg: str) -> list[list[
         values = []
         for c in columns:
             f = _as_float(row[c])
+            if f is not None and not math.isfinite(f):
+                raise SourceError(f"{data.where(i)}: column {quote_field(data.header[c])} holds "
+                                  f"{quote_field(row[c])}; features must be finite numbers", arg=arg,
+                                  hint="fill in or drop the rows with missing values")
             if f is None:
-                raise SourceError(f"{data.where(i)}: column '{data.header[c]}' holds "
-                                  f"{row[c]!r}, not a number", arg=arg,
+                raise SourceError(f"{data.where(i)}: column {quote_field(data.header[c])} holds "
+                                  f"{quote_field(row[c])}, not a number", arg=arg,
                                   hint="choose numeric columns with features=[...]")
             values.append(f)
         out.append(values)
@@ -183,11 +230,11 @@ def parse_csv(path: Path, target: str | None, features: Sequence[str] | None,
     else:
         cols = [data.column(name, "features") for name in features]
         if t in cols:
-            raise SourceError(f"column '{data.header[t]}' is the target; it cannot also be a "
+            raise SourceError(f"column {quote_field(data.header[t])} is the target; it cannot also be a "
                               f"feature", arg="features")
     if not cols:
         raise SourceError(f"{path} has no feature columns besides the target "
-                          f"'{data.header[t]}'", arg="path")
+                          f"{quote_field(data.header[t])}", arg="path")
     typed = type_target([row[t] for row in data.rows], data, data.header[t], "target")
     return CsvTable(float_columns(data, cols, "path"), [data.header[c] for c in cols], typed)
 
@@ -219,13 +266,24 @@ def subfolders(path: Path) -> list[str]:
     return sorted(e.name for e in os.scandir(path) if e.is_dir() and _visible(e.name))
 
 
-def files_under(folder: Path, extensions: frozenset[str] | None) -> list[Path]:
-    """Non-hidden files below ``folder`` (recursively), in sorted order."""
+def files_under(folder: Path, extensions: frozenset[str] | None, kind: str, arg: str) -> list[Path]:
+    """Non-hidden files below ``folder`` (recursively, each folder once), in sorted order.
+
+    Every file found must be one specc would read (:func:`require_data_file`): a FIFO or a
+    device among them is an error, not a hang at load time.
+    """
     out: list[Path] = []
+    seen: set[tuple[int, int]] = set()
     for root, dirs, names in os.walk(folder, followlinks=True):
+        st = os.stat(root)
+        if (st.st_dev, st.st_ino) in seen:  # a symlink back up the tree
+            dirs[:] = []
+            continue
+        seen.add((st.st_dev, st.st_ino))
         dirs[:] = sorted(d for d in dirs if _visible(d))
         for name in sorted(names):
             if _visible(name) and (extensions is None or Path(name).suffix.lower() in extensions):
+                require_data_file(Path(root) / name, kind, arg)
                 out.append(Path(root) / name)
     return out
 
@@ -256,7 +314,7 @@ def scan_class_folders(path: Path, arg: str, categories: Sequence[str] | None,
     files: list[Path] = []
     labels: list[int] = []
     for k, name in enumerate(names):
-        found_files = files_under(path / name, extensions)
+        found_files = files_under(path / name, extensions, what, arg)
         if not found_files:
             raise SourceError(f"class folder {path / name} has no {what} files", arg=arg)
         files += found_files
@@ -281,8 +339,10 @@ def scan_image_csv(csv_path: Path, images: Path, column: str, target: str) -> La
     files = []
     for i, row in enumerate(data.rows):
         f = images / row[c]
-        if not f.is_file():
-            raise SourceError(f"{data.where(i)}: image file not found: {f}", arg="csv")
+        try:
+            check_file(f, "image")
+        except FileProblem as exc:
+            raise SourceError(f"{data.where(i)}: {'image ' if exc.missing else ''}{exc.message}", arg="csv") from None
         files.append(f)
     typed = type_target([row[t] for row in data.rows], data, target, "target")
     return Labelled(files, typed.values, typed.class_names, typed.kind)
@@ -290,5 +350,4 @@ def scan_image_csv(csv_path: Path, images: Path, column: str, target: str) -> La
 
 def read_text(path: Path) -> str:
     """A document as text: UTF-8, undecodable bytes replaced rather than fatal."""
-    with open(path, encoding="utf-8", errors="replace") as f:
-        return f.read()
+    return read_data(path, "text", "path").decode("utf-8", errors="replace")

@@ -115,15 +115,11 @@ def cmd_check(args) -> int:
 
 def cmd_fmt(args) -> int:
     from ..syntax.fmt import format_spec
-    from ..syntax.spec import decode
+    from ..syntax.spec import read_spec_text
 
     status = 0
     for path in args.files:
-        try:
-            raw = Path(path).read_bytes()
-        except OSError as exc:
-            raise SpecError(_file_diag(path, exc)) from None
-        text = decode(raw, path)
+        text = read_spec_text(path)
         out = format_spec(text, path)
         if args.check:
             if out != text:
@@ -147,11 +143,6 @@ def cmd_config(args) -> int:
 
     sys.stdout.write(format_resolved(_load_checked(args.file, None, args.set).spec))
     return 0
-
-
-def _file_diag(path, exc):
-    from ..errors import Diagnostic, Span
-    return Diagnostic(f"cannot read {path}: {exc.strerror or exc}", Span(), code="E050", path=str(path))
 
 
 def cmd_summary(args) -> int:

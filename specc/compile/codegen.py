@@ -14,6 +14,7 @@ from pathlib import PurePosixPath
 
 from .. import __version__
 from ..analysis.check import CheckedSpec
+from ..analysis.imports import found_elsewhere
 from ..analysis.ir import GraphIR, LayerInst
 from ..analysis.names import Namespace, safe
 from ..errors import Diagnostic, SpecError
@@ -148,12 +149,20 @@ def _import_lines(checked: CheckedSpec) -> list[str]:
         try:
             mod = ".".join(map(attr, parts))
         except TypeError:
-            raise SpecError(Diagnostic(f"cannot write 'import {item.path or item.module}' as Python: "
-                                       f"{'.'.join(parts)!r} is not a module name", item.span,
-                                       "name the file like a Python module (letters, digits, _) beside the spec",
-                                       "E800", checked.spec.path or "<spec>"), checked.spec.source) from None
+            raise _import_error(checked, item, f"{'.'.join(parts)!r} is not a module name",
+                                "name the file like a Python module (letters, digits, _) beside the spec") from None
+        own = checked.spec.base_dir / (parts[0] if len(parts) > 1 else f"{parts[0]}.py")
+        elsewhere = found_elsewhere(parts[0], own) if item.path is not None else None
+        if elsewhere is not None:
+            raise _import_error(checked, item, f"'import {mod}' would load {elsewhere}, not the spec's file",
+                                f"rename {item.path}: the name '{parts[0]}' is taken by another module")
         lines.append(f"import {mod} as {alias}")
     return lines
+
+
+def _import_error(checked: CheckedSpec, item, why: str, hint: str) -> SpecError:
+    return SpecError(Diagnostic(f"cannot write 'import {item.path or item.module}' as Python: {why}", item.span,
+                                hint, "E800", checked.spec.path or "<spec>"), checked.spec.source)
 
 
 def to_source(checked: CheckedSpec, model: str | None = None) -> str:

@@ -9,9 +9,13 @@ import operator
 
 import torch
 
-from ..catalog.data_exprs import ELEMENTWISE, shape_arg
+from ..catalog.data_exprs import ELEMENTWISE, ExprProblem, shape_arg
 from ..syntax import ast
 
+_NOT_FINITE = {
+    "nan": "log and sqrt need inputs >= 0, and ** of a negative number a whole power",
+    "inf": "log(0) is -inf, and exp or ** overflow float32 above about 3.4e38",
+}
 _OPS = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv, "**": operator.pow}
 
 
@@ -34,7 +38,24 @@ def _generator(call: ast.Call, n: int, gen: torch.Generator) -> torch.Tensor:
 
 
 def evaluate(e, fields: dict[str, torch.Tensor], n: int, gen: torch.Generator) -> torch.Tensor:
-    """The value of ``e`` for ``n`` examples; generators draw from ``gen`` in source order."""
+    """The value of ``e`` for ``n`` examples; generators draw from ``gen`` in source order.
+
+    Raises:
+        ExprProblem: at the sub-expression that divides by zero or first gives nan or inf
+            (``log(x - 2)`` where ``x < 2``): data must be finite.
+    """
+    value = _value(e, fields, n, gen)
+    if value.is_floating_point():
+        bad = ~torch.isfinite(value)
+        if bad.any():
+            which = "nan" if value.isnan().any() else "inf"
+            example = f" for example {int(bad.flatten(1).any(1).nonzero()[0]) + 1}" if value.dim() else ""
+            raise ExprProblem(f"this expression gives {which}{example}; data must be finite", e.span,
+                              _NOT_FINITE[which])
+    return value
+
+
+def _value(e, fields: dict[str, torch.Tensor], n: int, gen: torch.Generator) -> torch.Tensor:
     if isinstance(e, (ast.Number, ast.Percent)):
         return torch.tensor(float(e.value))
     if isinstance(e, ast.Name):
@@ -44,6 +65,8 @@ def evaluate(e, fields: dict[str, torch.Tensor], n: int, gen: torch.Generator) -
     if isinstance(e, ast.BinOp):
         left = evaluate(e.left, fields, n, gen)
         right = evaluate(e.right, fields, n, gen)
+        if e.op == "/" and (right == 0).any():
+            raise ExprProblem("division by zero", e.span)
         return _OPS[e.op](left.float() if e.op == "/" else left, right)
     name = e.func.id
     if name in ELEMENTWISE:

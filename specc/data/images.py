@@ -2,9 +2,10 @@
 
 Every image goes through :func:`decode_image`: Pillow decodes it and converts it to ``RGB``
 (or ``L`` with ``grayscale``), the bytes become a ``float`` tensor ``[c, h, w]`` scaled to
-``[0, 1]``, then ``F.interpolate(mode="bilinear", antialias=True)`` resizes it to ``size``
-and an optional ``normalize=[mean, std]`` is applied. Pillow is imported only here, only
-when an image is decoded.
+``[0, 1]`` (images of more than 8 bits by their own range: :data:`WIDE_MODES`), then
+``F.interpolate(mode="bilinear", antialias=True)`` resizes it to ``size`` and an optional
+``normalize=[mean, std]`` is applied. Pillow is imported only here, only when an image is
+decoded.
 
 A folder whose decoded tensors would take more than :data:`STREAM_BUDGET` bytes is not held
 in memory: :class:`ImageFiles` is a ``torch.utils.data.Dataset`` that decodes on demand, for
@@ -12,6 +13,7 @@ in memory: :class:`ImageFiles` is a ``torch.utils.data.Dataset`` that decodes on
 """
 from __future__ import annotations
 
+import io
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -20,6 +22,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
+from specc.catalog.datafiles import read_data
 from specc.catalog.source_base import SourceError, as_size
 from specc.data.table import Table
 from specc.errors import missing_dependency
@@ -28,33 +31,61 @@ STREAM_BUDGET = 2 * 2**30
 """Decoded bytes above which an image source is streamed from disk instead of held."""
 
 
+WIDE_MODES = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0,
+              "I": 65535.0, "F": 1.0}
+"""Pillow's one-channel modes wider than 8 bits -> the value that becomes 1.0: 16-bit images
+are divided by 65535; 32-bit integer images (``I``) too, so they must hold 0..65535 (as
+16-bit files decoded by Pillow do); float images (``F``) are taken as they are. Every other
+mode is converted to 8-bit ``RGB``/``L`` and divided by 255."""
+
+
 def decode_image(path: Path, size: tuple[int, int], grayscale: bool,
                  normalize: Sequence[Any] | None = None, arg: str = "path") -> Tensor:
     """One image file as ``float[c, h, w]`` (see the module docstring).
 
     Raises:
-        SourceError: the file does not decode as an image; the message names the file.
+        SourceError: the file is not one specc reads (:mod:`specc.files`), does not decode as
+            an image, or holds values outside its mode's range; the message names the file.
     """
     try:
         from PIL import Image, UnidentifiedImageError
     except ImportError:
         raise missing_dependency("PIL", "reading images") from None
 
+    raw = read_data(path, "image", arg)
     try:
-        with Image.open(path) as opened:
-            image = opened.convert("L" if grayscale else "RGB")
-    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
+        with Image.open(io.BytesIO(raw)) as opened:
+            wide = opened.mode in WIDE_MODES
+            image = opened.convert("F" if wide else "L" if grayscale else "RGB")
+            scale = WIDE_MODES.get(opened.mode, 255.0)
+    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as exc:
         raise SourceError(f"cannot decode image {path}: {exc}", arg=arg) from None
-    channels = 1 if grayscale else 3
     w, h = image.size
-    pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
-    x = pixels.view(h, w, channels).permute(2, 0, 1).to(torch.float32).div_(255.0)
+    if wide:
+        x = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.float32).view(1, h, w)
+        _check_range(x, scale, path, arg)
+        x = x / scale if grayscale else (x / scale).expand(3, h, w)
+    else:
+        pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)
+        x = pixels.view(h, w, -1).permute(2, 0, 1).to(torch.float32).div_(255.0)
     if (h, w) != tuple(size):
         x = F.interpolate(x.unsqueeze(0), size=tuple(size), mode="bilinear",
-                          antialias=True, align_corners=False)[0].clamp_(0.0, 1.0)
+                          antialias=True, align_corners=False)[0]
+        if scale != 1.0:  # integer pixels lie in [0, 1]; keep the antialiasing inside
+            x = x.clamp_(0.0, 1.0)
     if normalize is not None:
         x = apply_normalize(x, normalize)
     return x.contiguous()
+
+
+def _check_range(x: Tensor, scale: float, path: Path, arg: str) -> None:
+    """A float image must be finite; a 32-bit integer one must hold 0..65535."""
+    if not torch.isfinite(x).all():
+        raise SourceError(f"image {path} holds nan or inf values", arg=arg)
+    if scale != 1.0 and (x.min() < 0 or x.max() > scale):
+        raise SourceError(f"image {path} holds values from {x.min():.0f} to {x.max():.0f}; specc reads "
+                          f"integer images as 16-bit, 0..65535", arg=arg,
+                          hint="save it as a 16-bit or float image")
 
 
 def apply_normalize(x: Tensor, normalize: Sequence[Any]) -> Tensor:

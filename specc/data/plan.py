@@ -8,6 +8,7 @@ from typing import Any
 import torch
 
 from ..analysis.data import DataPlan, SourcePlan
+from ..catalog.data_exprs import ExprProblem
 from ..catalog.source_base import SourceError
 from ..errors import Diagnostic, SpecError
 from .batches import InMemoryBatches, StreamingBatches
@@ -35,9 +36,16 @@ def _fail(spec, err: SourceError, where) -> SpecError:
     return SpecError(Diagnostic(err.message, where.span, err.hint, "E320", spec.path or "<spec>"), spec.source)
 
 
+def _bad_value(spec, p: ExprProblem) -> SpecError:
+    return SpecError(Diagnostic(p.message, p.span, p.hint, "E322", spec.path or "<spec>"), spec.source)
+
+
 def _load(spec, plan: DataPlan, src: SourcePlan, seed: int):
     if src.name == "generate":
-        return Table.from_tensors(generate(src.exprs, src.args["samples"], seed))
+        try:
+            return Table.from_tensors(generate(src.exprs, src.args["samples"], seed))
+        except ExprProblem as p:
+            raise _bad_value(spec, p) from None
     try:
         return open_source(src.name, src.args, plan.base_dir, seed)
     except SourceError as err:
@@ -73,7 +81,10 @@ def load_splits(spec, plan: DataPlan, target: str | None) -> Splits:
             if isinstance(table, ImageFiles):
                 raise SpecError(Diagnostic("transform is not available for image data streamed from disk",
                                            expr.span, None, "E321", spec.path or "<spec>"), spec.source)
-            setattr(splits, key, apply_transform(table, field, expr))
+            try:
+                setattr(splits, key, apply_transform(table, field, expr))
+            except ExprProblem as p:
+                raise _bad_value(spec, p) from None
     return splits
 
 

@@ -89,12 +89,30 @@ def _cache_file() -> str | bool:
     return False
 
 
+def newlines(text: str) -> str:
+    """``text`` with every line end (``\\r\\n``, ``\\r``, ``\\n``) written ``\\n``: positions count
+    lines as an editor shows them."""
+    return text.replace("\r\n", "\n").replace("\r", "\n")
+
+
+# Characters that make text display in another order than it reads ("Trojan Source"):
+# embeddings, overrides and isolates, and the left-to-right / right-to-left marks.
+_BIDI = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+
+
 def parse_tree(text: str) -> Tree:
-    """Parse ``text`` (already decoded) into a lark tree; raise SpecError on a syntax error."""
+    """Parse ``text`` (decoded, with :func:`newlines` applied) into a lark tree; raise SpecError
+    on a syntax error."""
     if "\x00" in text:
         i = text.index("\x00")
         raise SpecError(Diagnostic("the file holds a NUL byte: is it a binary file?", _span_at(text, i),
                                    code="E001"), text)
+    bidi = _BIDI.search(text)
+    if bidi is not None:
+        raise SpecError(Diagnostic(f"the file holds the bidirectional control character U+{ord(bidi.group()):04X}",
+                                   _span_at(text, bidi.start()),
+                                   "delete it: it makes the text display in another order than specc reads it",
+                                   code="E007"), text)
     try:
         return _parser().parse(text if text.endswith("\n") else text + "\n")
     except UnexpectedInput as exc:
@@ -227,7 +245,8 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str) -> Diagnostic:
         if ch == ".":
             return Diagnostic("a number needs digits on both sides of its decimal point", span,
                               "write 0.5, not .5 or 5.", code="E004")
-        return Diagnostic(f"unexpected character {ch!r}", span, code="E005")
+        hint = "numbers are written with the digits 0-9" if ch.isdigit() else None
+        return Diagnostic(f"unexpected character {ch!r}", span, hint, code="E005")
     if isinstance(exc, UnexpectedEOF) or exc.token.type == "$END":
         span = _span_at(text, max(len(text.rstrip()) - 1, 0))
         return Diagnostic("unexpected end of file", span, _unclosed_hint(text), code="E006")
@@ -237,8 +256,8 @@ def _syntax_diagnostic(exc: UnexpectedInput, text: str) -> Diagnostic:
 def _decimal_point(tok: Token, text: str) -> Diagnostic | None:
     """``.5`` and ``5.`` lex as a dot next to a number; say what is wrong with them."""
     pos = tok.start_pos if tok.start_pos is not None else len(text)
-    m = re.search(r"(?<![\w.])\d+(\.)[ \t]*$", text[:pos])
-    if tok.type == "DOT" and text[pos + 1:pos + 2].isdigit():
+    m = re.search(r"(?<![\w.])[0-9]+(\.)[ \t]*$", text[:pos])
+    if tok.type == "DOT" and text[pos + 1:pos + 2] in set("0123456789"):
         dot = pos
     elif m is not None:
         dot = m.start(1)

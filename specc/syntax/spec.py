@@ -1,14 +1,16 @@
 """The whole file: :class:`Spec`, and :func:`parse_spec` (text -> validated Spec)."""
 from __future__ import annotations
 
+import codecs
 from pathlib import Path
 from typing import Optional
 
 from pydantic import Field
 
 from ..errors import Diagnostic, Span, SpecError
+from ..files import FileProblem, read_file
 from . import ast
-from .parser import parse_tree
+from .parser import newlines, parse_tree
 from .sections import DataOptions, TrainOptions, validate_entries
 from .to_ast import ToAst, check_depth
 
@@ -81,7 +83,11 @@ class Spec(ast.Node):
 
 
 def parse_spec(text: str, path: str = "<spec>") -> Spec:
-    """Parse and validate ``text``; raise SpecError carrying every diagnostic found."""
+    """Parse and validate ``text``; raise SpecError carrying every diagnostic found.
+
+    Line ends are read as :func:`~specc.syntax.parser.newlines` says; ``Spec.source`` and every
+    position refer to the text with ``\\n`` line ends."""
+    text = newlines(text)
     try:
         tree = parse_tree(text)
     except SpecError as err:
@@ -141,26 +147,29 @@ def _structure(items) -> list[Diagnostic]:
 
 def read_spec_file(path: str | Path) -> Spec:
     """Read a file (UTF-8, BOM allowed) and parse it; unreadable input is a SpecError too."""
+    return parse_spec(read_spec_text(path), str(path))
+
+
+def read_spec_text(path: str | Path) -> str:
+    """The decoded text of a spec file (see :mod:`specc.files`); any problem is a SpecError."""
     p = Path(path)
     try:
-        raw = p.read_bytes()
-    except FileNotFoundError:
-        raise SpecError(Diagnostic(f"no such file: {p}", Span(), code="E050", path=str(p))) from None
-    except IsADirectoryError:
-        raise SpecError(Diagnostic(f"{p} is a folder, not a spec file", Span(), code="E050", path=str(p))) from None
-    except OSError as exc:
-        raise SpecError(Diagnostic(f"cannot read {p}: {exc.strerror}", Span(), code="E050", path=str(p))) from None
-    return parse_spec(decode(raw, str(p)), str(p))
+        raw = read_file(p, "spec")
+    except FileProblem as exc:
+        message = f"no such file: {p}" if exc.missing else exc.message
+        raise SpecError(Diagnostic(message, Span(), code="E050", path=str(p))) from None
+    return decode(raw, str(p))
 
 
 def decode(raw: bytes, path: str) -> str:
     """UTF-8 text of a spec; invalid bytes are an error at their line and column."""
+    body = raw.removeprefix(codecs.BOM_UTF8)
     try:
-        return raw.decode("utf-8-sig")
+        return body.decode("utf-8")
     except UnicodeDecodeError as exc:
-        good = raw[: exc.start].decode("utf-8", errors="replace")
+        good = newlines(body[: exc.start].decode("utf-8"))
         line = good.count("\n") + 1
-        col = exc.start - (raw.rfind(b"\n", 0, exc.start) + 1) + 1
-        raise SpecError(Diagnostic(f"the file is not valid UTF-8 (byte 0x{raw[exc.start]:02x})",
-                                   Span(line, col, exc.start, exc.start + 1), "save the spec as UTF-8",
+        col = len(good) - (good.rfind("\n") + 1) + 1
+        raise SpecError(Diagnostic(f"the file is not valid UTF-8 (byte 0x{body[exc.start]:02x})",
+                                   Span(line, col, len(good), len(good) + 1), "save the spec as UTF-8",
                                    code="E001", path=path)) from None

@@ -56,7 +56,7 @@ GENERATED = [
     ("truncated_utf8", MODEL.encode() + b"# caf\xc3", 4, 6, ["utf-8"]),
     ("latin1", b"# caf\xe9\n" + MODEL.encode(), 1, 6, ["utf-8", "0xe9"]),
     ("nul_bytes", MODEL.encode().replace(b"Net", b"N\x00et"), 1, 8, ["nul", "binary"]),
-    ("binary_junk", bytes(range(256)) * 4, 2, 118, ["utf-8", "0x80"]),
+    ("binary_junk", bytes(range(256)) * 4, 3, 115, ["utf-8", "0x80"]),  # \n and \r each end a line
     ("control_characters", bytes(range(128)) * 4, 1, 1, ["nul", "binary"]),
     ("deep_parentheses", ("model Net(x: float[2]) {\n    return " + "(x + " * 10_000 + "x" + ")" * 10_000
                           + "\n}\n").encode(), 2, None, ["nested too deeply"]),

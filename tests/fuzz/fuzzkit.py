@@ -6,6 +6,9 @@
 * :func:`mutated_specs` takes a real spec (``specs/``, the language examples, the fmt cases)
   and damages it: byte flips, token deletions, swapped lines and sections, huge and negative
   numbers, very long names, deep nesting, odd Unicode, NUL, invalid UTF-8.
+* :func:`special_path_specs` points sources and imports at paths that are no regular files:
+  FIFOs, ``/dev/zero`` and ``/dev/null`` (directly and through symlinks), a FIFO among class
+  folder files, a FIFO where a folder should be, a symlink loop; :func:`prepare` makes them.
 * :func:`push` runs one spec file through ``specc.load`` -> ``check`` -> ``build`` ->
   ``to_source`` -> (tiny data only) one epoch of ``specc.train``, and fails on any exception
   other than :class:`specc.SpecError`, or on a diagnostic positioned outside the file.
@@ -17,13 +20,16 @@ the repository.
 from __future__ import annotations
 
 import ast
+from contextlib import contextmanager
 import json
 from dataclasses import dataclass, field
 import os
 from pathlib import Path
 import re
 import shutil
+import signal
 import tempfile
+import threading
 
 from hypothesis import strategies as st
 
@@ -233,7 +239,8 @@ def _tokens(raw: bytes) -> list[tuple[int, int]]:
 def mutation(draw, raw: bytes) -> bytes:
     """One damaging edit of ``raw``."""
     kind = draw(st.sampled_from(["flip", "delete", "swap_lines", "swap_sections", "number", "number", "number",
-                                 "long_name", "nest", "odd_text", "odd_bytes", "duplicate", "truncate", "splice"]))
+                                 "long_name", "nest", "odd_text", "odd_bytes", "duplicate", "truncate", "splice",
+                                 "special_path"]))
     toks = _tokens(raw)
     if kind == "flip" and raw:
         i = draw(st.integers(0, len(raw) - 1))
@@ -282,6 +289,13 @@ def mutation(draw, raw: bytes) -> bytes:
         return raw[:b] + raw[a:b] + raw[b:]
     if kind == "truncate" and raw:
         return raw[:draw(st.integers(0, len(raw) - 1))]
+    if kind == "special_path":
+        strings = [t for t in toks if raw[t[0]:t[0] + 1] == b'"']
+        path = spec_string(draw(st.sampled_from(SPECIAL_PATHS))).encode()
+        if strings:
+            a, b = draw(st.sampled_from(strings))
+            return raw[:a] + path + raw[b:]
+        return b"import " + path + b" as special\n" + raw
     if kind == "splice":
         other = draw(st.sampled_from(CORPUS))
         i, j = draw(st.integers(0, len(raw))), draw(st.integers(0, len(other)))
@@ -296,6 +310,70 @@ def mutated_specs(draw) -> bytes:
     for _ in range(draw(st.sampled_from([1, 1, 1, 2, 4]))):
         raw = draw(mutation(raw))
     return raw
+
+
+# ---------------------------------------------------------------- paths that are no regular files
+
+SPECIAL_PATHS = ["pipe.csv", "zero.csv", "/dev/zero", "/dev/null", "/dev/urandom", "pipe.py", "zero.py",
+                 "docs", "imgs", "pipe_folder", "loop", "pipe.png", "listing.csv"]
+"""Relative ones are made by :func:`prepare` (FIFOs and symlinks to devices need os.mkfifo)."""
+
+SPECIAL_TEMPLATES = [
+    'data {{\n    train = csv("{p}")\n}}\nmodel Net(x: float[2]) {{\n    return x -> Linear(2)\n}}\nloss = cross_entropy\n',
+    'data {{\n    train = text_folder("{p}")\n    encode = bag_of_words()\n}}\nmodel Net(x: float[2]) {{\n'
+    '    return x -> Linear(2)\n}}\nloss = cross_entropy\n',
+    'data {{\n    train = image_folder("{p}", size=[4, 4])\n}}\nmodel Net(x: float[3, 4, 4]) {{\n'
+    '    return x -> Flatten -> Linear(2)\n}}\nloss = cross_entropy\n',
+    'data {{\n    train = image_csv("{p}", size=[4, 4])\n}}\nmodel Net(x: float[3, 4, 4]) {{\n'
+    '    return x -> Flatten -> Linear(2)\n}}\nloss = cross_entropy\n',
+    'import "{p}" as my\ndata {{\n    train = moons(samples=40)\n}}\nmodel Net(x: float[2]) {{\n'
+    '    return x -> Linear(2)\n}}\nloss = cross_entropy\n',
+]
+
+
+@st.composite
+def special_path_specs(draw) -> bytes:
+    """A spec whose one source or import names a :data:`SPECIAL_PATHS` entry, then (half of
+    the time) one :func:`mutation` of it."""
+    raw = draw(st.sampled_from(SPECIAL_TEMPLATES)).format(p=draw(st.sampled_from(SPECIAL_PATHS))).encode("utf-8")
+    return draw(mutation(raw)) if draw(st.booleans()) else raw
+
+
+def _special_files(folder: Path) -> None:
+    if not hasattr(os, "mkfifo") or (folder / "pipe.csv").exists():
+        return
+    for fifo in ("pipe.csv", "pipe.py", "pipe_folder", "pipe.png"):
+        os.mkfifo(folder / fifo)
+    (folder / "zero.csv").symlink_to("/dev/zero")
+    (folder / "zero.py").symlink_to("/dev/zero")
+    for cls, kind in (("a", "ok"), ("b", "pipe")):
+        for sub, ext in (("docs", ".txt"), ("imgs", ".png"), ("loop", ".txt")):
+            (folder / sub / cls).mkdir(parents=True, exist_ok=True)
+            if kind == "ok" or sub == "loop":
+                (folder / sub / cls / f"ok{ext}").write_text("hello world")
+            else:
+                os.mkfifo(folder / sub / cls / f"pipe{ext}")
+    (folder / "loop" / "a" / "again").symlink_to(folder / "loop")
+    (folder / "listing.csv").write_text("filename,label\npipe.png,0\nzero.csv,1\n")
+
+
+@contextmanager
+def no_hang(seconds: int):
+    """Fail (TimeoutError) instead of blocking when specc hangs, e.g. opening a FIFO."""
+    if not hasattr(signal, "SIGALRM") or threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def hung(*_):
+        raise TimeoutError(f"specc did not answer within {seconds} s")
+
+    previous = signal.signal(signal.SIGALRM, hung)
+    signal.alarm(seconds)
+    try:
+        yield
+    finally:
+        signal.alarm(0)
+        signal.signal(signal.SIGALRM, previous)
 
 
 # ---------------------------------------------------------------- the harness
@@ -335,12 +413,13 @@ def _tiny(checked) -> bool:
 def prepare(folder: Path) -> Path:
     """A working folder for :func:`push`: a copy of ``specs/data`` and ``specs/layers.py``, so
     the corpus specs find their files and imports (and nothing a spec writes lands in the
-    repository)."""
+    repository), and the :data:`SPECIAL_PATHS`."""
     folder.mkdir(parents=True, exist_ok=True)
     if (ROOT / "specs" / "data").is_dir() and not (folder / "data").exists():
         shutil.copytree(ROOT / "specs" / "data", folder / "data")
     for py in (ROOT / "specs").glob("*.py"):
         shutil.copy(py, folder / py.name)
+    _special_files(folder)
     return folder
 
 
@@ -361,34 +440,35 @@ def push(raw: bytes, folder: Path, train: bool = True) -> Outcome:
     except UnicodeDecodeError:
         text = None
     outcome = Outcome()
-    try:
-        spec = specc.load(path)
-        outcome.stage = "check"
-        checked = specc.check(spec)
-        outcome.stage = "build"
-        with torch.device("meta"):
-            module = specc.build(spec)
-        small = sum(p.numel() for p in module.parameters()) <= MAX_REAL_PARAMS
-        if small:
-            specc.build(spec)
-        outcome.stage = "to_source"
-        source = specc.to_source(spec)
-        ast.parse(source)
-        outcome.stage = "checked"
-        if train and small and _tiny(checked):
-            outcome.stage = "train"
-            out = Path(tempfile.mkdtemp(dir=folder))
-            try:
-                specc.train(spec, out=out / "run", device="cpu", epochs=1, plot=[], quiet=True)
-            finally:
-                shutil.rmtree(out, ignore_errors=True)
-            outcome.stage = "trained"
-    except specc.SpecError as err:
-        check_positions(err, text, str(path))
-        outcome.error = err
-    except Exception as exc:  # the property under test: nothing but SpecError comes out
-        raise AssertionError(f"{type(exc).__name__} at stage {outcome.stage}: {exc}\n--- spec ---\n"
-                             f"{raw!r}") from exc
+    with no_hang(300):  # a FIFO that blocks an open fails the example instead of the run
+        try:
+            spec = specc.load(path)
+            outcome.stage = "check"
+            checked = specc.check(spec)
+            outcome.stage = "build"
+            with torch.device("meta"):
+                module = specc.build(spec)
+            small = sum(p.numel() for p in module.parameters()) <= MAX_REAL_PARAMS
+            if small:
+                specc.build(spec)
+            outcome.stage = "to_source"
+            source = specc.to_source(spec)
+            ast.parse(source)
+            outcome.stage = "checked"
+            if train and small and _tiny(checked):
+                outcome.stage = "train"
+                out = Path(tempfile.mkdtemp(dir=folder))
+                try:
+                    specc.train(spec, out=out / "run", device="cpu", epochs=1, plot=[], quiet=True)
+                finally:
+                    shutil.rmtree(out, ignore_errors=True)
+                outcome.stage = "trained"
+        except specc.SpecError as err:
+            check_positions(err, text, str(path))
+            outcome.error = err
+        except Exception as exc:  # the property under test: nothing but SpecError comes out
+            raise AssertionError(f"{type(exc).__name__} at stage {outcome.stage}: {exc}\n--- spec ---\n"
+                                 f"{raw!r}") from exc
     return outcome
 
 

@@ -18,7 +18,8 @@ from pathlib import Path
 from hypothesis import HealthCheck, given, settings
 import pytest
 
-from fuzzkit import fuzz_examples, model_specs, mutated_specs, prepare, push, record_stages
+from fuzzkit import (SPECIAL_PATHS, SPECIAL_TEMPLATES, fuzz_examples, model_specs, mutated_specs, prepare, push,
+                     record_stages, special_path_specs)
 
 QUICK = dict(deadline=None, derandomize=True, database=None, suppress_health_check=list(HealthCheck))
 LONG = {**QUICK, "derandomize": False}
@@ -108,9 +109,32 @@ def test_hostile_bytes_give_a_result_or_a_positioned_spec_error(tmp_path, name):
     assert outcome.stage in ("load", "check", "checked", "trained"), outcome
 
 
-@pytest.mark.parametrize("name", ["bom_valid", "crlf", "rtl_override_in_comment"])
+@pytest.mark.parametrize("name", ["bom_valid", "crlf", "cr_only"])
 def test_harmless_variants_of_a_valid_spec_still_train(tmp_path, name):
     assert push(EDGE_CASES[name], tmp_path).stage == "trained"
+
+
+def test_a_bidi_override_in_a_comment_is_refused_where_it_stands(tmp_path):
+    err = push(EDGE_CASES["rtl_override_in_comment"], tmp_path).error
+    assert err is not None and (err.line, err.column) == (8, 3)
+    assert "U+202E" in err.diagnostics[0].message
+
+
+# What each special path is; the folders, the listing and the symlink loop are only pushed.
+KINDS = {"pipe.csv": "is a FIFO, not a", "pipe.py": "is a FIFO, not a", "pipe_folder": "is a FIFO, not a",
+         "pipe.png": "is a FIFO, not a", "zero.csv": "is a character device, not a",
+         "zero.py": "is a character device, not a", "/dev/zero": "is a character device, not a",
+         "/dev/null": "is a character device, not a", "/dev/urandom": "is a character device, not a"}
+
+
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+@pytest.mark.parametrize("path", SPECIAL_PATHS)
+def test_sources_and_imports_on_fifos_and_devices_are_refused(tmp_path, path):
+    prepare(tmp_path)
+    for template in SPECIAL_TEMPLATES:
+        outcome = push(template.format(p=path).encode(), tmp_path)
+        if path in KINDS:
+            assert outcome.error is not None and KINDS[path] in str(outcome.error), (template, outcome)
 
 
 @pytest.mark.fuzz
@@ -126,4 +150,13 @@ def test_long_mutated(tmp_path):
     n = fuzz_examples(2000)
     stages = _mutated(tmp_path, n, LONG)
     record_stages("mutated", stages)
+    assert sum(stages.values()) == n
+
+
+@pytest.mark.fuzz
+@pytest.mark.skipif(not hasattr(os, "mkfifo"), reason="needs FIFOs")
+def test_long_special_paths(tmp_path):
+    n = fuzz_examples(2000)
+    stages = _stages(tmp_path, n, LONG, special_path_specs())
+    _record("special_paths", stages)
     assert sum(stages.values()) == n

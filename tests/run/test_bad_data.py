@@ -80,3 +80,61 @@ def test_image_that_does_not_decode(tmp_path):
 def test_loss_that_does_not_fit_the_output(tmp_path):
     spec = write(tmp_path, "moons(samples=100)")   # 2 classes, the model returns 3 scores
     expect(specc("check", str(spec)), spec, 8, 8, "cross_entropy", "(B, 3)", "data.classes")
+
+
+# ---- values that are not finite: an error at load, not "loss became nan" -------------------
+
+GENERATED = """
+model Net(x: float[1]) {
+    return x -> Linear(1)
+}
+loss = mse
+train { epochs = 1 }
+"""
+
+
+@pytest.mark.parametrize("text, col", [("3,nan,1", "b"), ("3,inf,1", "b"), ("-inf,4,1", "a")])
+def test_csv_feature_that_is_not_finite(tmp_path, text, col):
+    make_csv(tmp_path, f"a,b,label\n1,2,0\n{text}\n")
+    spec = write(tmp_path, 'csv("points.csv", target="label")')
+    for command in ("check", "run"):
+        result = specc(command, str(spec), "--out", str(tmp_path / "o"), "--quiet") if command == "run" \
+            else specc(command, str(spec))
+        expect(result, spec, 2, 17, "points.csv, row 2 (line 3)", f"column '{col}'", "finite")
+        assert "learning rate" not in result.stderr
+
+
+def test_csv_regression_target_that_is_nan(tmp_path):
+    make_csv(tmp_path, "a,b,y\n1,2,0.5\n3,4,nan\n")
+    spec = write(tmp_path, 'csv("points.csv", target="y")', GENERATED.replace("float[1]", "float[2]"))
+    expect(specc("check", str(spec)), spec, 2, 38, "row 2 (line 3)", "column 'y'", "finite")
+
+
+@pytest.mark.parametrize("field, col, words", [
+    ("y = log(x - 2)", 57, ["gives nan for example", "data must be finite"]),
+    ("y = sqrt(x - 5) * 2", 57, ["gives nan"]),
+    ("y = exp(x * 1000)", 57, ["gives inf"]),
+    ("y = x / 0", 57, ["division by zero"]),
+    ("y = x + 1 / 0", 61, ["division by zero"]),
+    ("y = x / (x - x)", 57, ["division by zero"]),
+])
+def test_generated_field_that_is_not_finite(tmp_path, field, col, words):
+    spec = write(tmp_path, f"generate(samples=50, x = uniform(0, 4), {field})", GENERATED)
+    result = specc("run", str(spec), "--out", str(tmp_path / "o"), "--quiet")
+    expect(result, spec, 2, col, *words)
+    assert "learning rate" not in result.stderr
+
+
+def test_transform_that_is_not_finite(tmp_path):
+    spec = write(tmp_path, "generate(samples=50, x = uniform(-1, 1), y = 2 * x)\n    transform = log(x)", GENERATED)
+    expect(specc("run", str(spec), "--out", str(tmp_path / "o"), "--quiet"), spec, 3, 17, "gives nan")
+
+
+@pytest.mark.parametrize("call, rule", [
+    ("uniform(1, 0)", "low must not be above high"),
+    ("normal(0, -1)", "std must be at least 0"),
+    ("randint(3, 3)", "low must be below high"),
+])
+def test_generator_bounds_are_checked(tmp_path, call, rule):
+    spec = write(tmp_path, f"generate(samples=50, x = {call}, y = uniform(0, 1))", GENERATED)
+    expect(specc("check", str(spec)), spec, 2, 38, rule)
