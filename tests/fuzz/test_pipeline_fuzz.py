@@ -13,6 +13,7 @@ to ``$SPECC_FUZZ_REPORT`` (a JSON file) when that is set.
 from __future__ import annotations
 
 from collections import Counter
+import os
 from pathlib import Path
 
 from hypothesis import HealthCheck, given, settings
@@ -158,5 +159,5 @@ def test_long_mutated(tmp_path):
 def test_long_special_paths(tmp_path):
     n = fuzz_examples(2000)
     stages = _stages(tmp_path, n, LONG, special_path_specs())
-    _record("special_paths", stages)
+    record_stages("special_paths", stages)
     assert sum(stages.values()) == n
