@@ -318,12 +318,31 @@ def run_spec(spec: Spec, sets: list[str] = (), out=None, device: str | None = No
         raise SpecError(Diagnostic(
             "--resume continues the same run, but the configuration differs from the recorded one: "
             + "; ".join(f"{key}: {old} -> {new}" for key, old, new in changes),
-            Span(), "resume without these changes, start a new run (another --out), or add --force to "
-            "restart from the checkpoint's weights with the new settings", "E901", checked.spec.path or "<spec>"))
+            _entry_span(checked.spec, changes[0][0]),
+            "resume without these changes, start a new run (another --out), or add --force to "
+            "restart from the checkpoint's weights with the new settings", "E901", checked.spec.path or "<spec>"),
+            checked.spec.source)
     weights = Path(recorded.checkpoint) / checkpoint.LAST
     print(f"note: the configuration changed ({', '.join(key for key, _, _ in changes)}); restarting from the "
           f"weights of {weights} with the new settings", file=sys.stderr)
     return run_checked(checked, out, device, False, True, quiet, hooks, tuning, sets=sets, weights=weights)
+
+
+def _entry_span(spec: Spec, key: str) -> Span:
+    """Where the setting ``key`` of :func:`record.flatten` (``train.epochs``, ``optimizer``,
+    ``model Net``) is written in ``spec``, a ``--set`` text included; the section, or the top of
+    the file, when the spec leaves it out."""
+    kind, _, name = key.partition(".") if "." in key else key.partition(" ")
+    for item in spec.items:
+        if item.kind != kind:
+            continue
+        if kind in ("data", "train"):
+            return next((e.span for e in item.entries if e.key == name), item.span)
+        if kind in ("loss", "optimizer", "schedule"):
+            return item.span
+        if (item.alias if kind == "import" else item.name) == name:
+            return getattr(item, "name_span", item.span)
+    return Span()
 
 
 def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resume: bool = False,

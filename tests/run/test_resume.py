@@ -119,6 +119,20 @@ def test_resume_of_another_model_of_the_spec_is_refused_at_that_model(tmp_path):
     assert specc("run", str(spec), "--out", str(out), "--quiet").returncode == 0
     before = (out / "last.pt").read_bytes()
     done = specc("run", str(spec), "--out", str(out), "--resume", "--quiet", "--set", "train.model=Net2")
+    assert done.returncode == 2 and "Traceback" not in done.stderr
+    assert done.stderr.startswith("--set:1:7: error: --resume continues the same run, but the configuration "
+                                  "differs from the recorded one: train.model: Net1 -> Net2"), done.stderr
+    assert (out / "last.pt").read_bytes() == before
+
+
+def test_a_checkpoint_of_another_model_is_refused_at_that_model(tmp_path):
+    """A run folder without a record (older specc): the checkpoint's own model name decides."""
+    spec, out = _two_models(tmp_path), tmp_path / "r"
+    assert specc("run", str(spec), "--out", str(out), "--quiet").returncode == 0
+    for name in ("run.json", "spec.spec", "source.spec"):
+        (out / name).unlink()
+    before = (out / "last.pt").read_bytes()
+    done = specc("run", str(spec), "--out", str(out), "--resume", "--quiet", "--set", "train.model=Net2")
     message = _spec_error(done, spec, _line_of(spec, "model Net2"))
     assert "written by model Net1; this run trains Net2" in message
     assert (out / "last.pt").read_bytes() == before
@@ -129,6 +143,8 @@ def test_swapped_statements_resumed_with_force_continue_by_parameter_name(tmp_pa
     assert specc("run", str(spec), "--out", str(out), "--quiet").returncode == 0
     swapped = tmp_path / "swapped.spec"    # Net1 with its two statements swapped: another spec
     swapped.write_text(TWO_MODELS.replace("EPOCHS", "3").replace("model = Net1", "model = Net2"))
+    for name in ("run.json", "spec.spec", "source.spec"):   # resumed as a run of older specc
+        (out / name).unlink()
     resumed = specc("run", str(swapped), "--out", str(out), "--resume", "--force", "--quiet",
                     "--set", "train.model=Net2")
     assert resumed.returncode == 0, resumed.stderr
