@@ -31,7 +31,6 @@ class Applier:
         kwargs = {k.name: self.expr(k.value) for k in e.kwargs}
         arg_spans = [a.span for a in e.args]
         kw_spans = {k.name: k.span for k in e.kwargs}
-        self._no_repeated_keywords(e)
         func = e.func
         if isinstance(func, ast.Name) and func.id not in self.scope:
             name = func.id
@@ -65,13 +64,6 @@ class Applier:
                                     "it is constructed", e.kwargs[0].span, code="E140")
             return self.apply_stage(callee, args, e.span)
         raise self.ctx.fail(f"{describe(callee)} cannot be called", func.span, code="E141")
-
-    def _no_repeated_keywords(self, e: ast.Call) -> None:
-        seen = set()
-        for k in e.kwargs:
-            if k.name in seen:
-                raise self.ctx.fail(f"keyword argument '{k.name}' is given twice", k.name_span, code="E142")
-            seen.add(k.name)
 
     def _constants_only(self, what, args, kwargs, arg_spans, kw_spans) -> None:
         for v, sp in [*zip(args, arg_spans), *((kwargs[k], kw_spans[k]) for k in kwargs)]:

@@ -84,7 +84,7 @@ def check_call(entry: Entry, n_positional: int, kwargs: Sequence[str], skip: int
     by keyword is allowed (the compiler checks it against the inferred value). ``filled`` are
     names the caller supplies when they are left out (``T_max`` for a schedule), so they are
     never reported missing. Reports, in order: too many positional arguments, then for each
-    keyword a repeat, a clash with a positional argument, or an unknown name, then each
+    keyword a clash with a positional argument, or an unknown name, then each
     missing required parameter.
     """
     kinds = {kind for _, kind, _ in entry}
@@ -104,9 +104,7 @@ def check_call(entry: Entry, n_positional: int, kwargs: Sequence[str], skip: int
     valid = keyword_names(entry)
     seen: set[str] = set()
     for kw in kwargs:
-        if kw in seen:
-            problems.append(Problem(f"{name}() got keyword argument '{kw}' twice", kw))
-        elif kw in by_position:
+        if kw in by_position:
             problems.append(Problem(f"{name}() got multiple values for argument '{kw}'", kw,
                                     "it is already given by position"))
         elif kw not in valid and "varkw" not in kinds:

@@ -1,0 +1,84 @@
+"""Options torch (or Python's csv reader) would refuse only when a run builds or reads them, and
+names given twice: ``specc check`` refuses each at the line and column of the mistake, exit 2,
+and ``specc run`` stops there too instead of crashing with an internal error.
+
+Each case is a whole spec (tiny data: ``a.csv`` beside it, or forty moons) with the position and
+words of its first diagnostic.
+"""
+from __future__ import annotations
+
+import pytest
+
+from specc.cli.main import main
+
+CSV = "a,b,y\n1,2,0\n2,3,1\n3,1,0\n4,4,1\n"
+
+
+def _moons(model: str, train: str = "epochs = 1") -> str:
+    return ("data {\n    train = moons(samples=40, noise=0.2)\n    batch = 8\n}\n"
+            f"model Net(x: float[2]) {{\n    return x -> {model}\n}}\n"
+            f"loss = cross_entropy\ntrain {{ {train} }}\n")
+
+
+def _csv(call: str) -> str:
+    return (f"data {{\n    train = {call}\n}}\nmodel Net(x: float[2]) {{\n    return x -> Linear(2)\n}}\n"
+            "loss = cross_entropy\ntrain { epochs = 1 }\n")
+
+
+# id: (spec, line, column, words of the first diagnostic)
+CASES = {
+    "model_param_twice": ("model Net(x: float[2], x: float[3]) {\n    return x -> Linear(2)\n}\n",
+                          1, 24, ["parameter 'x' is given twice", "line 1, column 11"]),
+    "block_setting_twice": ("block B(x: float[2], k: int = 1,\n        k: int = 2) {\n    return x -> Linear(k)\n}\n"
+                            "model Net(x: float[2]) {\n    return x -> B(k=3)\n}\n",
+                            2, 9, ["parameter 'k' is given twice", "line 1"]),
+    "generate_field_twice": (_csv("generate(samples=20, x=uniform(-1, 1), y=x,\n        x=normal(0, 1))"),
+                             3, 9, ["keyword argument 'x' is given twice", "line 2"]),
+    "source_keyword_twice": (_csv("moons(samples=40, noise=0.2, samples=50)"),
+                             2, 42, ["keyword argument 'samples' is given twice", "line 2, column 19"]),
+    "layer_keyword_twice": (_moons("Linear(4, bias=true, bias=false) -> Linear(2)"),
+                            6, 38, ["keyword argument 'bias' is given twice", "line 6, column 27"]),
+    "loss_keyword_twice": (_moons("Linear(2)").replace("loss = cross_entropy", "loss = cross_entropy(\n"
+                                                       "    label_smoothing=0.1, label_smoothing=0.2)"),
+                           9, 26, ["keyword argument 'label_smoothing' is given twice", "line 9, column 5"]),
+    "early_stop_keyword_twice": (_moons("Linear(2)", "early_stop = early_stop(patience=1, patience=2)"),
+                                 9, 45, ["keyword argument 'patience' is given twice", "line 9"]),
+    "csv_feature_twice": (_csv('csv("a.csv", target="y", features=["a", "a"])'),
+                          2, 53, ["'a' is given twice", "line 2, column 48"]),
+    "metric_twice": (_moons("Linear(2)", "metrics = [accuracy, f1, accuracy]"),
+                     9, 34, ["'accuracy' is given twice", "line 9, column 20"]),
+    "csv_delimiter": (_csv('csv("a.csv", target="y", delimiter=",,")'),
+                      2, 48, ["delimiter must be one character", "got ',,'"]),
+}
+
+
+def _write(tmp_path, text: str) -> str:
+    (tmp_path / "a.csv").write_text(CSV)
+    path = tmp_path / "s.spec"
+    path.write_text(text)
+    return str(path)
+
+
+def _assert_refused(capsys, code: int, path: str, line: int, column: int, words: list[str]) -> None:
+    err = capsys.readouterr().err
+    assert code == 2, err
+    assert err.startswith(f"{path}:{line}:{column}: error: "), err
+    assert "Traceback" not in err and "internal error" not in err, err
+    first = err.split(f"\n{path}:")[0]
+    assert [w for w in words if w not in first] == [], first
+
+
+@pytest.mark.parametrize("name", CASES)
+def test_check_refuses_it_at_its_position(tmp_path, capsys, name):
+    text, line, column, words = CASES[name]
+    path = _write(tmp_path, text)
+    _assert_refused(capsys, main(["check", path]), path, line, column, words)
+
+
+@pytest.mark.parametrize("name", ["csv_delimiter"])
+def test_run_refuses_it_at_its_position(tmp_path, capsys, name):
+    text, line, column, words = CASES[name]
+    path = _write(tmp_path, text)
+    _assert_refused(capsys, main(["run", path, "--out", str(tmp_path / "run"), "--quiet"]), path, line, column,
+                    words)
+    assert not (tmp_path / "run" / "last.pt").exists()
