@@ -8,7 +8,9 @@ words of its first diagnostic.
 from __future__ import annotations
 
 import pytest
+import torch
 
+import specc
 from specc.cli.main import main
 
 CSV = "a,b,y\n1,2,0\n2,3,1\n3,1,0\n4,4,1\n"
@@ -49,6 +51,26 @@ CASES = {
                      9, 34, ["'accuracy' is given twice", "line 9, column 20"]),
     "csv_delimiter": (_csv('csv("a.csv", target="y", delimiter=",,")'),
                       2, 48, ["delimiter must be one character", "got ',,'"]),
+    # constructor options torch refuses only when it builds or first runs the layer
+    "device": (_moons('Linear(2, device="cuda")'), 6, 27, ["cannot be given 'device'", "train { device = cuda }"]),
+    "dtype": (_moons('Linear(2, dtype="float64")'), 6, 27, ["cannot be given 'dtype'", "precision = bf16"]),
+    "self": (_moons("Identity(self=1) -> Linear(2)"), 6, 26, ["Identity() cannot be given 'self'"]),
+    "private": (_moons("Linear(2, _weight=[1, 2])"), 6, 27, ["'_weight': it is private to torch"]),
+    "hardtanh_order": (_moons("Hardtanh(5, 1) -> Linear(2)"), 6, 29,
+                       ["max_val must be greater than min_val", "min_val=5 and max_val=1"]),
+    "hardtanh_alias": (_moons("Hardtanh(min_value=2.0) -> Linear(2)"), 6, 17, ["min_value=2.0 and max_val=1.0"]),
+    "rrelu_order": (_moons("RReLU(0.5, 0.1) -> Linear(2)"), 6, 28, ["upper must be at least lower"]),
+    "celu_zero": (_moons("CELU(0) -> Linear(2)"), 6, 22, ["alpha must not be 0"]),
+    "threshold_kind": (_moons('Threshold("a", 1) -> Linear(2)'), 6, 27, ["threshold must be a number"]),
+    "softshrink_negative": (_moons("Softshrink(-1) -> Linear(2)"), 6, 28, ["lambd must be at least 0"]),
+    "prelu_channels": (_moons("PReLU(3) -> Linear(2)"), 6, 17, ["PReLU(num_parameters=3)", "(B, 2)"]),
+    "transformer_activation": (_moons('Linear(4) -> TransformerEncoderLayer(2, activation="bogus") -> Linear(2)'),
+                               6, 57, ["activation must be one of 'relu', 'gelu'", "got 'bogus'"]),
+    # a size given where specc infers it is checked against the input
+    "layernorm_size": (_moons("LayerNorm(4) -> Linear(2)"), 6, 27, ["normalized_shape is 2", "got 4"]),
+    "batchnorm_size": (_moons("BatchNorm1d(4) -> Linear(2)"), 6, 29, ["num_features is 2", "got 4"]),
+    "layernorm_size_by_keyword": (_moons("LayerNorm(normalized_shape=3) -> Linear(2)"), 6, 27,
+                                  ["normalized_shape is 2", "got 3"]),
 }
 
 
@@ -75,10 +97,34 @@ def test_check_refuses_it_at_its_position(tmp_path, capsys, name):
     _assert_refused(capsys, main(["check", path]), path, line, column, words)
 
 
-@pytest.mark.parametrize("name", ["csv_delimiter"])
+@pytest.mark.parametrize("name", ["csv_delimiter", "device", "dtype", "self", "hardtanh_order",
+                                  "transformer_activation", "layernorm_size"])
 def test_run_refuses_it_at_its_position(tmp_path, capsys, name):
     text, line, column, words = CASES[name]
     path = _write(tmp_path, text)
     _assert_refused(capsys, main(["run", path, "--out", str(tmp_path / "run"), "--quiet"]), path, line, column,
                     words)
     assert not (tmp_path / "run" / "last.pt").exists()
+
+
+def test_a_size_equal_to_the_inferred_one_is_the_size(tmp_path):
+    """``BatchNorm1d(2)`` on two features is torch's ``BatchNorm1d(2)``, not ``eps=2``."""
+    model = specc.build(specc.load(_moons("BatchNorm1d(2, 0.01) -> LayerNorm(2) -> LayerNorm([2], 0.5) -> Linear(2)")))
+    norms = [m for m in model.modules() if isinstance(m, (torch.nn.BatchNorm1d, torch.nn.LayerNorm))]
+    assert [(type(m).__name__, m.eps) for m in norms] == [("BatchNorm1d", 0.01), ("LayerNorm", 1e-5),
+                                                          ("LayerNorm", 0.5)]
+    assert norms[0].num_features == 2 and norms[1].normalized_shape == (2,)
+
+
+def test_a_constructor_that_refuses_at_build_time_is_a_positioned_error(tmp_path, capsys, monkeypatch):
+    """Whatever the checks let through, a layer constructor's exception is an error at the layer."""
+    def refuse(self, *args, **kwargs):
+        raise ValueError("no such thing\nmore detail")
+
+    monkeypatch.setattr(torch.nn.Hardtanh, "__init__", refuse)
+    path = _write(tmp_path, _moons("Linear(4) -> Hardtanh(-2, 2) -> Linear(2)"))
+    for command in (["summary", path], ["run", path, "--out", str(tmp_path / "run"), "--quiet"]):
+        _assert_refused(capsys, main(command), path, 6, 30, ["Hardtanh(...) refuses its arguments: no such thing"])
+    with pytest.raises(specc.SpecError) as info:
+        specc.build(path)
+    assert (info.value.line, info.value.column) == (6, 30)
