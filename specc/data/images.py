@@ -14,6 +14,7 @@ from __future__ import annotations
 
 from pathlib import Path
 from typing import Any, Sequence
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -33,7 +34,8 @@ def decode_image(path: Path, size: tuple[int, int], grayscale: bool,
     """One image file as ``float[c, h, w]`` (see the module docstring).
 
     Raises:
-        SourceError: the file does not decode as an image; the message names the file.
+        SourceError: the file does not decode as an image, or is larger than Pillow decodes
+            (a decompression bomb); the message names the file.
     """
     try:
         from PIL import Image, UnidentifiedImageError
@@ -41,8 +43,14 @@ def decode_image(path: Path, size: tuple[int, int], grayscale: bool,
         raise missing_dependency("PIL", "reading images") from None
 
     try:
-        with Image.open(path) as opened:
-            image = opened.convert("L" if grayscale else "RGB")
+        with warnings.catch_warnings():   # above Image.MAX_IMAGE_PIXELS Pillow only warns, then decodes
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(path) as opened:
+                image = opened.convert("L" if grayscale else "RGB")
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise SourceError(f"image {path} is too large to decode: {exc}", arg=arg,
+                          hint="shrink the image; Pillow refuses images this large as possible decompression bombs") \
+            from None
     except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise SourceError(f"cannot decode image {path}: {exc}", arg=arg) from None
     channels = 1 if grayscale else 3

@@ -125,6 +125,13 @@ class EarlyStop(_Options):
             raise ValueError(f"must be at least 1, got {v}")
         return v
 
+    @field_validator("min_delta", mode="before")
+    @classmethod
+    def _min_delta(cls, v):
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0:
+            raise ValueError(f"must not be negative (it is the least change that counts as an improvement), got {v}")
+        return v
+
 
 class TrainOptions(_Options):
     """What ``train { }`` may hold, with the defaults a run uses."""

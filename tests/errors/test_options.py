@@ -66,6 +66,14 @@ CASES = {
     "prelu_channels": (_moons("PReLU(3) -> Linear(2)"), 6, 17, ["PReLU(num_parameters=3)", "(B, 2)"]),
     "transformer_activation": (_moons('Linear(4) -> TransformerEncoderLayer(2, activation="bogus") -> Linear(2)'),
                                6, 57, ["activation must be one of 'relu', 'gelu'", "got 'bogus'"]),
+    # train entries the first epoch would refuse
+    "early_stop_min_delta": (_moons("Linear(2)", "epochs = 2, early_stop = early_stop(monitor=train.loss, "
+                                    "min_delta=-1)"), 9, 34, ["min_delta: must not be negative", "got -1"]),
+    "r2_on_a_classifier": (_moons("Linear(2)", "metrics = [accuracy, r2]"), 9, 30,
+                           ["metric r2 needs an output with as many elements as the target", "(B, 2)", "long (B,)"]),
+    "top5_on_a_regression": (_csv("generate(samples=20, x=uniform(-1, 1), y=2 * x)").replace(
+        "cross_entropy", "mse").replace("float[2]", "float[1]").replace("Linear(2)", "Linear(1)")
+        .replace("epochs = 1", "epochs = 1, metrics = [top5]"), 8, 32, ["metric top5 needs class scores"]),
     # a size given where specc infers it is checked against the input
     "layernorm_size": (_moons("LayerNorm(4) -> Linear(2)"), 6, 27, ["normalized_shape is 2", "got 4"]),
     "batchnorm_size": (_moons("BatchNorm1d(4) -> Linear(2)"), 6, 29, ["num_features is 2", "got 4"]),
@@ -98,7 +106,8 @@ def test_check_refuses_it_at_its_position(tmp_path, capsys, name):
 
 
 @pytest.mark.parametrize("name", ["csv_delimiter", "device", "dtype", "self", "hardtanh_order",
-                                  "transformer_activation", "layernorm_size"])
+                                  "transformer_activation", "layernorm_size", "early_stop_min_delta",
+                                  "r2_on_a_classifier"])
 def test_run_refuses_it_at_its_position(tmp_path, capsys, name):
     text, line, column, words = CASES[name]
     path = _write(tmp_path, text)
@@ -128,3 +137,21 @@ def test_a_constructor_that_refuses_at_build_time_is_a_positioned_error(tmp_path
     with pytest.raises(specc.SpecError) as info:
         specc.build(path)
     assert (info.value.line, info.value.column) == (6, 30)
+
+
+@pytest.mark.parametrize("side", [12, 16], ids=["bomb_warning", "bomb_error"])
+def test_an_image_above_pillows_limit_is_a_positioned_data_error(tmp_path, capsys, monkeypatch, side):
+    """Pillow warns above ``MAX_IMAGE_PIXELS`` and refuses above twice that (a decompression bomb);
+    either is a data error at the source's path naming the file. The limit is lowered here so
+    that a 12x12 image is over it (144 > 100 pixels) and a 16x16 one over twice it."""
+    from PIL import Image
+
+    monkeypatch.setattr(Image, "MAX_IMAGE_PIXELS", 100)
+    for cls in ("a", "b"):
+        (tmp_path / "img" / cls).mkdir(parents=True)
+        Image.new("RGB", (side, side)).save(tmp_path / "img" / cls / "0.png")
+    path = _write(tmp_path, 'data {\n    train = image_folder("img", size=[4, 4])\n    batch = 2\n}\n'
+                            "model Net(x: float[3, 4, 4]) {\n    return x -> Flatten -> Linear(2)\n}\n"
+                            "loss = cross_entropy\ntrain { epochs = 1 }\n")
+    code = main(["run", path, "--out", str(tmp_path / "run"), "--quiet"])
+    _assert_refused(capsys, code, path, 2, 13, ["too large to decode", str(tmp_path / "img" / "a" / "0.png")])
