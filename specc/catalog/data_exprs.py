@@ -98,8 +98,14 @@ def _check_generator(e: ast.Call, name: str) -> None:
         if k.name != "shape":
             raise ExprProblem(f"{name}() got an unexpected keyword argument '{k.name}'", k.name_span,
                               "the only keyword is shape=[...]")
-    if name == "randint" and not all(isinstance(_number(a), int) for a in e.args):
+    low, high = (_number(a) for a in e.args)
+    if name == "randint" and not all(isinstance(v, int) for v in (low, high)):
         raise ExprProblem("randint's bounds are whole numbers", e.span)
+    if name == "randint" and not low < high:
+        raise ExprProblem(f"randint(low, high) draws low <= n < high, so low must be less than high; got "
+                          f"randint({low}, {high})", e.span)
+    if name == "normal" and high < 0:
+        raise ExprProblem(f"normal(mean, std) needs std >= 0, got {high}", e.args[1].span)
 
 
 def _broadcast(a: TensorType, b: TensorType, e) -> TensorType:

@@ -66,6 +66,10 @@ CASES = {
     "prelu_channels": (_moons("PReLU(3) -> Linear(2)"), 6, 17, ["PReLU(num_parameters=3)", "(B, 2)"]),
     "transformer_activation": (_moons('Linear(4) -> TransformerEncoderLayer(2, activation="bogus") -> Linear(2)'),
                                6, 57, ["activation must be one of 'relu', 'gelu'", "got 'bogus'"]),
+    "randint_bounds": (_csv("generate(samples=20, x=randint(5, 1), y=x)").replace("float[2]", "long[1]").replace(
+        "Linear(2)", "Embedding(10, 2) -> Flatten"), 2, 36, ["low must be less than high", "randint(5, 1)"]),
+    "normal_std": (_csv("generate(samples=20, x=normal(0, -1), y=x)").replace("float[2]", "float[1]"),
+                   2, 46, ["needs std >= 0", "got -1"]),
     # train entries the first epoch would refuse
     "early_stop_min_delta": (_moons("Linear(2)", "epochs = 2, early_stop = early_stop(monitor=train.loss, "
                                     "min_delta=-1)"), 9, 34, ["min_delta: must not be negative", "got -1"]),
@@ -105,7 +109,7 @@ def test_check_refuses_it_at_its_position(tmp_path, capsys, name):
     _assert_refused(capsys, main(["check", path]), path, line, column, words)
 
 
-@pytest.mark.parametrize("name", ["csv_delimiter", "device", "dtype", "self", "hardtanh_order",
+@pytest.mark.parametrize("name", ["csv_delimiter", "randint_bounds", "device", "dtype", "self", "hardtanh_order",
                                   "transformer_activation", "layernorm_size", "early_stop_min_delta",
                                   "r2_on_a_classifier"])
 def test_run_refuses_it_at_its_position(tmp_path, capsys, name):
