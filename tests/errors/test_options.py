@@ -22,7 +22,8 @@ def _moons(model: str, train: str = "epochs = 1") -> str:
             f"loss = cross_entropy\ntrain {{ {train} }}\n")
 
 
-def _csv(call: str) -> str:
+def _data(call: str) -> str:
+    """A spec whose data section is `train = call` (a csv file, generate, a toy source)."""
     return (f"data {{\n    train = {call}\n}}\nmodel Net(x: float[2]) {{\n    return x -> Linear(2)\n}}\n"
             "loss = cross_entropy\ntrain { epochs = 1 }\n")
 
@@ -34,9 +35,9 @@ CASES = {
     "block_setting_twice": ("block B(x: float[2], k: int = 1,\n        k: int = 2) {\n    return x -> Linear(k)\n}\n"
                             "model Net(x: float[2]) {\n    return x -> B(k=3)\n}\n",
                             2, 9, ["parameter 'k' is given twice", "line 1"]),
-    "generate_field_twice": (_csv("generate(samples=20, x=uniform(-1, 1), y=x,\n        x=normal(0, 1))"),
+    "generate_field_twice": (_data("generate(samples=20, x=uniform(-1, 1), y=x,\n        x=normal(0, 1))"),
                              3, 9, ["keyword argument 'x' is given twice", "line 2"]),
-    "source_keyword_twice": (_csv("moons(samples=40, noise=0.2, samples=50)"),
+    "source_keyword_twice": (_data("moons(samples=40, noise=0.2, samples=50)"),
                              2, 42, ["keyword argument 'samples' is given twice", "line 2, column 19"]),
     "layer_keyword_twice": (_moons("Linear(4, bias=true, bias=false) -> Linear(2)"),
                             6, 38, ["keyword argument 'bias' is given twice", "line 6, column 27"]),
@@ -45,11 +46,11 @@ CASES = {
                            9, 26, ["keyword argument 'label_smoothing' is given twice", "line 9, column 5"]),
     "early_stop_keyword_twice": (_moons("Linear(2)", "early_stop = early_stop(patience=1, patience=2)"),
                                  9, 45, ["keyword argument 'patience' is given twice", "line 9"]),
-    "csv_feature_twice": (_csv('csv("a.csv", target="y", features=["a", "a"])'),
+    "csv_feature_twice": (_data('csv("a.csv", target="y", features=["a", "a"])'),
                           2, 53, ["'a' is given twice", "line 2, column 48"]),
     "metric_twice": (_moons("Linear(2)", "metrics = [accuracy, f1, accuracy]"),
                      9, 34, ["'accuracy' is given twice", "line 9, column 20"]),
-    "csv_delimiter": (_csv('csv("a.csv", target="y", delimiter=",,")'),
+    "csv_delimiter": (_data('csv("a.csv", target="y", delimiter=",,")'),
                       2, 48, ["delimiter must be one character", "got ',,'"]),
     # constructor options torch refuses only when it builds or first runs the layer
     "device": (_moons('Linear(2, device="cuda")'), 6, 27, ["cannot be given 'device'", "train { device = cuda }"]),
@@ -66,16 +67,16 @@ CASES = {
     "prelu_channels": (_moons("PReLU(3) -> Linear(2)"), 6, 17, ["PReLU(num_parameters=3)", "(B, 2)"]),
     "transformer_activation": (_moons('Linear(4) -> TransformerEncoderLayer(2, activation="bogus") -> Linear(2)'),
                                6, 57, ["activation must be one of 'relu', 'gelu'", "got 'bogus'"]),
-    "randint_bounds": (_csv("generate(samples=20, x=randint(5, 1), y=x)").replace("float[2]", "long[1]").replace(
+    "randint_bounds": (_data("generate(samples=20, x=randint(5, 1), y=x)").replace("float[2]", "long[1]").replace(
         "Linear(2)", "Embedding(10, 2) -> Flatten"), 2, 36, ["low must be less than high", "randint(5, 1)"]),
-    "normal_std": (_csv("generate(samples=20, x=normal(0, -1), y=x)").replace("float[2]", "float[1]"),
+    "normal_std": (_data("generate(samples=20, x=normal(0, -1), y=x)").replace("float[2]", "float[1]"),
                    2, 46, ["needs std >= 0", "got -1"]),
     # train entries the first epoch would refuse
     "early_stop_min_delta": (_moons("Linear(2)", "epochs = 2, early_stop = early_stop(monitor=train.loss, "
                                     "min_delta=-1)"), 9, 34, ["min_delta: must not be negative", "got -1"]),
     "r2_on_a_classifier": (_moons("Linear(2)", "metrics = [accuracy, r2]"), 9, 30,
                            ["metric r2 needs an output with as many elements as the target", "(B, 2)", "long (B,)"]),
-    "top5_on_a_regression": (_csv("generate(samples=20, x=uniform(-1, 1), y=2 * x)").replace(
+    "top5_on_a_regression": (_data("generate(samples=20, x=uniform(-1, 1), y=2 * x)").replace(
         "cross_entropy", "mse").replace("float[2]", "float[1]").replace("Linear(2)", "Linear(1)")
         .replace("epochs = 1", "epochs = 1, metrics = [top5]"), 8, 32, ["metric top5 needs class scores"]),
     # a size given where specc infers it is checked against the input
