@@ -50,12 +50,11 @@ def build(spec, model: str | None = None):
     Weights are drawn from torch's global generator: call ``torch.manual_seed`` first for
     reproducible weights.
     """
-    from .compile.fx_build import build_graph
+    from .compile.fx_build import build as _build
     from .analysis.imports import loaded_modules
 
     checked = check(spec, model)
-    return build_graph(checked.program.models[checked.model_name(model)], checked.program,
-                       loaded_modules(checked.spec))
+    return _build(checked, checked.program.models[checked.model_name(model)], loaded_modules(checked.spec))
 
 
 def to_source(spec, model: str | None = None) -> str:

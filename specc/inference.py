@@ -23,7 +23,7 @@ from .analysis.imports import loaded_modules
 from .catalog.datafiles import IMAGE_EXTENSIONS, files_under
 from .catalog.source_base import SourceError
 from .catalog.sources import bind_args
-from .compile.fx_build import build_graph
+from .compile.fx_build import build
 from .data.batches import InMemoryBatches
 from .data.encode import apply_encoder
 from .data.expr import generate
@@ -257,7 +257,7 @@ def load_run(path: str | Path, device: str | None = None) -> Run:
         dev = resolve_device(device or "cpu")
     except TrainError as err:
         raise RunError(err.message, err.hint) from None
-    model = build_graph(checked.graph, checked.program, loaded_modules(spec))
+    model = build(checked, checked.graph, loaded_modules(spec))
     best = path / checkpoint.BEST   # or in train.checkpoint's folder, when the spec named one
     if not best.is_file() and (Path(record.checkpoint) / checkpoint.BEST).is_file():
         best = Path(record.checkpoint) / checkpoint.BEST

@@ -19,7 +19,7 @@ from . import __version__, record
 from .analysis.check import CheckedSpec, check
 from .analysis.imports import loaded_modules
 from .analysis.optim import RUN_ARGS
-from .compile.fx_build import build_graph
+from .compile.fx_build import build
 from .data.batches import InMemoryBatches
 from .data.plan import batches, load_splits
 from .data.table import Table
@@ -271,7 +271,7 @@ def _write_error(exc: OSError) -> RunError:
 
 def loss_function(checked: CheckedSpec, imports, tuning: Tuning):
     """The loss graph, or (``direct_loss``) the one module it forwards to."""
-    graph = build_graph(checked.program.loss, checked.program, imports)
+    graph = build(checked, checked.program.loss, imports)
     module = direct_module(graph)
     return module if module is not None and tuning.direct_loss else graph
 
@@ -365,7 +365,7 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
     imports = loaded_modules(checked.spec)
     splits = load_splits(checked.spec, checked.data, checked.target)
     torch.manual_seed(config.seed)
-    model = build_graph(checked.graph, checked.program, imports)
+    model = build(checked, checked.graph, imports)
     if weights is not None:
         _load_weights(model, weights)
     loss_fn = loss_function(checked, imports, tuning)

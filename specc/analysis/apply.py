@@ -31,7 +31,6 @@ class Applier:
         kwargs = {k.name: self.expr(k.value) for k in e.kwargs}
         arg_spans = [a.span for a in e.args]
         kw_spans = {k.name: k.span for k in e.kwargs}
-        self._no_repeated_keywords(e)
         func = e.func
         if isinstance(func, ast.Name) and func.id not in self.scope:
             name = func.id
@@ -66,13 +65,6 @@ class Applier:
             return self.apply_stage(callee, args, e.span)
         raise self.ctx.fail(f"{describe(callee)} cannot be called", func.span, code="E141")
 
-    def _no_repeated_keywords(self, e: ast.Call) -> None:
-        seen = set()
-        for k in e.kwargs:
-            if k.name in seen:
-                raise self.ctx.fail(f"keyword argument '{k.name}' is given twice", k.name_span, code="E142")
-            seen.add(k.name)
-
     def _constants_only(self, what, args, kwargs, arg_spans, kw_spans) -> None:
         for v, sp in [*zip(args, arg_spans), *((kwargs[k], kw_spans[k]) for k in kwargs)]:
             if not isinstance(v, Const):
@@ -85,8 +77,8 @@ class Applier:
                    arg_spans=None, kw_spans=None) -> LayerSpec:
         """A torch.nn layer as written, after checking its arguments against torch's signature."""
         rule = RULES.get(name)
-        skip = len(rule.infer) if rule else 0
-        problems = signatures.check_call(NN_MODULES[name], len(args), list(kwargs), skip, name=name)
+        problems = signatures.check_call(NN_MODULES[name], len(args), list(kwargs), _skipped(name), name=name,
+                                         filled=rule.infer if rule else ())
         for p in problems:
             where = span
             if isinstance(p.arg, int) and arg_spans and p.arg < len(arg_spans):
@@ -180,7 +172,7 @@ class Applier:
                 if spec.type_name.endswith(("Pool1d", "Pool2d", "Pool3d")):
                     check_rank_for_pool(spec.type_name, types[0])
                 inferred = rule.fill(types[0])
-                bound = self._bind(spec, rule, inferred)
+                bound = self._bind(spec, rule, inferred, types)
                 check_args(spec.type_name, bound)
                 check_dims(bound, len(types[0].full))
                 check_size(spec.type_name, bound)
@@ -207,7 +199,7 @@ class Applier:
         if arg in spec.kwarg_spans:
             return spec.kwarg_spans[arg]
         names = signatures.positional_names(NN_MODULES[spec.type_name])
-        i = names.index(arg) - len(rule.infer) if arg in names else -1
+        i = names.index(arg) - _skipped(spec.type_name) if arg in names else -1
         return spec.arg_spans[i] if 0 <= i < len(spec.arg_spans) else spec.span
 
     def _at(self, spec: LayerSpec, message: str) -> str:
@@ -222,16 +214,18 @@ class Applier:
                     else "Embedding looks up token ids; this input holds real numbers")
             raise ShapeProblem(f"{name} expects {_DTYPE_WORDS[want]} input, got {t.dtype} {t.batched}", hint)
 
-    def _bind(self, spec: LayerSpec, rule, inferred: tuple) -> dict:
-        """Every constructor argument by name: defaults, inferred sizes, the user's, forced."""
+    def _bind(self, spec: LayerSpec, rule, inferred: tuple, types) -> dict:
+        """Every constructor argument by name: defaults, inferred sizes, the user's, forced.
+        An inferred size the spec writes anyway must equal the input's."""
         entry = NN_MODULES[spec.type_name]
         names = signatures.positional_names(entry)
         bound = signatures.defaults(entry)
-        bound.update(zip(names, [*inferred, *spec.args]))
+        bound.update(zip(names, [*inferred, *_after_sizes(spec, rule)]))
+        written = {**dict(zip(names[_skipped(spec.type_name):len(rule.infer)], spec.args)), **spec.kwargs}
         for key, value in zip(rule.infer, inferred):
-            if key in spec.kwargs and spec.kwargs[key] != value:
-                raise ShapeProblem(f"{spec.type_name}({key}={spec.kwargs[key]}) does not match its input: "
-                                   f"{key} is {value}")
+            if key in written and not _same_size(written[key], value):
+                raise ArgProblem(key, f"{key} is {value} from the input {types[0].batched}, got {written[key]!r}",
+                                 "leave it out: specc fills it in from the input")
         bound.update(spec.kwargs)
         bound.update(rule.forced)
         return bound
@@ -251,9 +245,9 @@ class Applier:
                                         code="E202")
             inst.uses.append(span)
             return inst
-        args = tuple(inferred) + tuple(spec.args)
-        kwargs = dict(spec.kwargs)
         rule = RULES.get(spec.type_name) if spec.source == "torch" else None
+        args = tuple(inferred) + tuple(_after_sizes(spec, rule) if rule else spec.args)
+        kwargs = dict(spec.kwargs)
         if rule:
             kwargs = {k: v for k, v in kwargs.items() if k not in rule.infer}
             kwargs.update(rule.forced)
@@ -418,6 +412,27 @@ class Applier:
         if not (isinstance(c, Const) and is_int(c.value)):
             raise self.ctx.fail(f"an index must be a whole number, got {describe(c)}", e.span, code="E127")
         return c.value
+
+
+def _skipped(name: str) -> int:
+    """How many leading constructor parameters a spec's positional arguments skip: the sizes
+    inferred from the input (``Linear(50)`` is ``out_features``), unless those are all that
+    torch requires: then, as in torch, the first is the size (``BatchNorm1d(4)``, ``LayerNorm(4)``),
+    checked against the input."""
+    rule = RULES.get(name)
+    if rule is None or set(signatures.required_names(NN_MODULES[name])) <= set(rule.infer):
+        return 0
+    return len(rule.infer)
+
+
+def _after_sizes(spec: LayerSpec, rule) -> list:
+    """The spec's positional arguments that follow the inferred sizes."""
+    return spec.args[len(rule.infer) - _skipped(spec.type_name):]
+
+
+def _same_size(written, inferred) -> bool:
+    """``LayerNorm(normalized_shape=[4])`` names the size 4 as well as ``4`` does."""
+    return written == inferred or (isinstance(written, (list, tuple)) and list(written) == [inferred])
 
 
 def _slice_len(size, sl: slice):

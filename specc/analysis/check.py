@@ -7,6 +7,7 @@ so one ``specc check`` reports every independent mistake, sorted by position.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+import math
 from typing import Optional
 
 from ..catalog.dims import is_int
@@ -84,6 +85,8 @@ def check(spec: Spec, model: str | None = None, facts: DataFacts | None = None) 
     target = None
     if spec.loss is not None and bound and chosen in ctx.program.models:
         target = _loss(ctx, spec, ctx.program.models[chosen])
+        if target is not None:
+            _metrics(ctx, spec, ctx.program.models[chosen].output_types[0], ctx.data.fields[target])
     optimizer, schedule = check_optimizer(ctx, spec), check_schedule(ctx, spec)
     check_drivable(ctx, spec, optimizer, ctx.program, chosen)
     _monitor(ctx, spec, plan)
@@ -216,6 +219,43 @@ def _monitor(ctx: Context, spec: Spec, plan: Optional[DataPlan]) -> None:
     entry = next(e for e in spec.train.entries if e.key == key)
     ctx.error(f"{key} monitors {monitor}, but the data has no valid split", entry.value.span,
               "add valid = 20% to data, or monitor a train value", code="E730")
+
+
+def _class_scores(out: TensorType, target: TensorType) -> bool:
+    return len(out.shape) == len(target.shape) + 1 and target.dtype != "float"
+
+
+def _same_elements(out: TensorType, target: TensorType) -> bool:
+    sizes = [t.shape for t in (out, target)]
+    if not all(is_int(d) for s in sizes for d in s):
+        return True                         # a symbolic size: the run compares them
+    return math.prod(sizes[0]) == math.prod(sizes[1])
+
+
+# What each metric needs of the model's output and the target (per example), as
+# specc.training.metrics computes it: (test, what it expects).
+_CLASSES = (lambda o, t: _class_scores(o, t) or _same_elements(o, t),
+            "class scores with class-index targets, or one score per target element")
+_ELEMENTWISE = (_same_elements, "an output with as many elements as the target")
+METRIC_FITS = {"accuracy": _CLASSES, "f1": _CLASSES, "precision": _CLASSES, "recall": _CLASSES,
+               "top5": (_class_scores, "class scores with class-index targets"),
+               "mae": _ELEMENTWISE, "rmse": _ELEMENTWISE, "r2": _ELEMENTWISE}
+
+
+def _metrics(ctx: Context, spec: Spec, out, target: TensorType) -> None:
+    """Each metric fits the model's output and the target, or the first evaluation would fail."""
+    entry = next((e for e in spec.train.entries if e.key == "metrics"), None) if spec.train else None
+    if entry is None or not isinstance(out, TensorType):
+        return
+    items = entry.value.items if isinstance(entry.value, ast.ListExpr) else []
+    for name in spec.train_options.metrics:
+        fits, expected = METRIC_FITS[name]
+        if not fits(out, target):
+            where = next((i.span for i in items if isinstance(i, ast.Name) and i.id == name), entry.value.span)
+            ctx.error(f"the metric {name} needs {expected}; the model gives {out.batched} for the target "
+                      f"{target.dtype} {target.batched}", where,
+                      "regression metrics are mae, rmse and r2; classification metrics are accuracy, top5, f1, "
+                      "precision and recall", code="E722")
 
 
 def _loss(ctx: Context, spec: Spec, graph: GraphIR) -> Optional[str]:

@@ -31,6 +31,8 @@ def kind_of(obj) -> str | None:
 
 def check_signature(cls, args, kwargs) -> str | None:
     """Why ``cls(*args, **kwargs)`` would fail to bind, or None."""
+    if "self" in kwargs:      # inspect's signature of a class leaves ``self`` out; **kwargs would take it
+        return "got multiple values for argument 'self'"
     try:
         inspect.signature(cls).bind(*args, **kwargs)
     except TypeError as exc:

@@ -104,7 +104,8 @@ def _check_generator(e: ast.Call, name: str) -> None:
         if k.name != "shape":
             raise ExprProblem(f"{name}() got an unexpected keyword argument '{k.name}'", k.name_span,
                               "the only keyword is shape=[...]")
-    if name == "randint" and not all(isinstance(_number(a), int) for a in e.args):
+    low, high = (_number(a) for a in e.args)
+    if name == "randint" and not all(isinstance(v, int) for v in (low, high)):
         raise ExprProblem("randint's bounds are whole numbers", e.span)
     if name in BOUNDS:
         holds, rule = BOUNDS[name]

@@ -25,6 +25,7 @@ STR_CHOICES: dict = {
     ("KLDivLoss", "reduction"): ("none", "batchmean", "sum", "mean"),
     ("EmbeddingBag", "mode"): ("sum", "mean", "max"),
     ("Upsample", "mode"): ("nearest", "linear", "bilinear", "bicubic", "trilinear", "nearest-exact"),
+    "activation": ("relu", "gelu"),       # Transformer*Layer: a spec names the function, never passes it
 }
 # Loss options torch wants as tensors; a spec writes them as lists of numbers.
 TENSOR_ARGS = frozenset({"weight", "pos_weight"})
@@ -125,43 +126,93 @@ def _recurrent(lstm: bool) -> Callable[[dict], None]:
     return check
 
 
+def _at_least(name: str, low: float, strict: bool) -> Callable[[dict], None]:
+    """A number option with a lower bound that torch checks only when the layer or loss first
+    runs; a value that is not a number is check_kinds' to report, none is torch's default."""
+    def check(a: dict) -> None:
+        v = a.get(name)
+        if _number(v) and (v <= low if strict else v < low):
+            raise ArgProblem(name, f"{name} must be {'greater than' if strict else 'at least'} {low}, got {v!r}")
+    return check
+
+
+def _numbers(*names: str) -> Callable[[dict], None]:
+    """Required number options (no literal default tells check_kinds their kind)."""
+    def check(a: dict) -> None:
+        for name in names:
+            if not _number(a.get(name)):
+                raise ArgProblem(name, f"{name} must be a number, got {a.get(name)!r}")
+    return check
+
+
+def _ordered(low: str, high: str, strict: bool, aliases: tuple[str, str] | None = None) -> Callable[[dict], None]:
+    """Two bounds in order, ``low < high`` (``<=`` unless ``strict``); ``aliases`` are torch's
+    deprecated names that replace them when given (Hardtanh's min_value and max_value)."""
+    def check(a: dict) -> None:
+        names = [alias if a.get(alias) is not None else name
+                 for name, alias in zip((low, high), aliases or (low, high))]
+        _numbers(*names)(a)
+        lo, hi = (a[n] for n in names)
+        if hi < lo or (strict and hi == lo):
+            raise ArgProblem(names[1], f"{names[1]} must be {'greater than' if strict else 'at least'} "
+                                       f"{names[0]}, got {names[0]}={lo!r} and {names[1]}={hi!r}")
+    return check
+
+
+def _nonzero(name: str) -> Callable[[dict], None]:
+    def check(a: dict) -> None:
+        if a.get(name) == 0:
+            raise ArgProblem(name, f"{name} must not be 0 (torch divides by it), got {a[name]!r}")
+    return check
+
+
+def _sizes_or_none(name: str) -> Callable[[dict], None]:
+    """Adaptive pooling's output_size: whole numbers >= 1, each may be none (keep that dim)."""
+    def check(a: dict) -> None:
+        v = a.get(name)
+        values = v if isinstance(v, (list, tuple)) else [v]
+        if not all(x is None or (_whole(x) and x >= 1) for x in values):
+            raise ArgProblem(name, f"{name} must be whole numbers >= 1 (or none), got {v!r}")
+    return check
+
+
 def _embedding(a: dict) -> None:
     (n,) = _ints(a, "num_embeddings", 1, 1)
     _ints(a, "embedding_dim", 1, 1)
     idx = a.get("padding_idx")
     if idx is not None and not (_whole(idx) and -n <= idx < n):
         raise ArgProblem("padding_idx", f"padding_idx must be within num_embeddings ({n}), got {idx!r}")
+    if a.get("max_norm") is not None:
+        _numbers("max_norm")(a)
+        _at_least("max_norm", 0, strict=False)(a)
 
 
 CHECKS: dict[str, Callable[[dict], None]] = {
     "Linear": lambda a: _ints(a, "out_features", 1, 1),
     "Embedding": _embedding,
     "LSTM": _recurrent(True), "GRU": _recurrent(False), "RNN": _recurrent(False),
-    "MultiheadAttention": lambda a: (_ints(a, "num_heads", 1, 1), _fraction(a, "dropout")),
+    "MultiheadAttention": lambda a: (_ints(a, "num_heads", 1, 1), _fraction(a, "dropout"),
+                                     *(_ints(a, d, 1, 1) for d in ("kdim", "vdim") if a.get(d) is not None)),
     "TransformerEncoderLayer": lambda a: (_ints(a, "nhead", 1, 1), _ints(a, "dim_feedforward", 1, 1),
                                           _fraction(a, "dropout")),
     **{name: (lambda a: _fraction(a, "p")) for name in
        ("Dropout", "Dropout1d", "Dropout2d", "Dropout3d", "AlphaDropout", "FeatureAlphaDropout")},
-}
-def _at_least(name: str, low: float, strict: bool) -> Callable[[dict], None]:
-    """A loss option torch checks only when the loss is first computed."""
-    def check(a: dict) -> None:
-        v = a.get(name)
-        if isinstance(v, (int, float)) and not isinstance(v, bool) and (v <= low if strict else v < low):
-            raise ArgProblem(name, f"{name} must be {'greater than' if strict else 'at least'} {low}, got {v!r}")
-    return check
-
-
-CHECKS.update({
+    "Threshold": _numbers("threshold", "value"),
+    "CELU": _nonzero("alpha"),
+    "Softshrink": _at_least("lambd", 0, strict=False),
+    "PReLU": lambda a: _ints(a, "num_parameters", 1, 1),
+    "Hardtanh": _ordered("min_val", "max_val", strict=True, aliases=("min_value", "max_value")),
+    "RReLU": _ordered("lower", "upper", strict=False),
     "CrossEntropyLoss": lambda a: _fraction(a, "label_smoothing"),
     "HuberLoss": _at_least("delta", 0, strict=True),
     "SmoothL1Loss": _at_least("beta", 0, strict=False),
-})
+}
 for _n in (1, 2, 3):
     CHECKS[f"Conv{_n}d"] = _conv(_n, False)
     CHECKS[f"ConvTranspose{_n}d"] = _conv(_n, True)
     CHECKS[f"MaxPool{_n}d"] = _pool(_n, True)
     CHECKS[f"AvgPool{_n}d"] = _pool(_n, False)
+    CHECKS[f"AdaptiveMaxPool{_n}d"] = CHECKS[f"AdaptiveAvgPool{_n}d"] = _sizes_or_none("output_size")
 
 
 def _number(v) -> bool:
@@ -176,7 +227,8 @@ def _number_list(v) -> bool:
 def check_kinds(name: str, bound: dict) -> None:
     """The kind of value every torch argument takes, read off its literal default: ``true`` or
     ``false`` where the default is a bool, a string (from :data:`STR_CHOICES` where torch has a
-    fixed set) where it is a string, a list of numbers for :data:`TENSOR_ARGS`."""
+    fixed set) where it is a string or torch takes a function named there (``activation``), a list
+    of numbers for :data:`TENSOR_ARGS`."""
     for arg, _, default in NN_MODULES.get(name, ()):
         if arg not in bound:
             continue
@@ -185,8 +237,8 @@ def check_kinds(name: str, bound: dict) -> None:
             raise ArgProblem(arg, f"{arg} is true or false, got {v!r}")
         if isinstance(default, float) and not _number(v) and not (v is None and arg in NONE_FLOATS):
             raise ArgProblem(arg, f"{arg} must be a number, got {v!r}")
-        if isinstance(default, str) and default not in (REQUIRED, OBJECT):
-            choices = STR_CHOICES.get((name, arg), STR_CHOICES.get(arg))
+        choices = STR_CHOICES.get((name, arg), STR_CHOICES.get(arg))
+        if (choices or (isinstance(default, str) and default not in (REQUIRED, OBJECT))) and v != OBJECT:
             if not isinstance(v, str) or (choices is not None and v not in choices):
                 expected = ", ".join(map(repr, choices)) if choices else "a string"
                 raise ArgProblem(arg, f"{arg} must be {'one of ' if choices else ''}{expected}, got {v!r}")

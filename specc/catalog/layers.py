@@ -130,8 +130,13 @@ def _pool_out(n: int):
         spatial = [conv_out(size, k[i], s[i], p[i], d[i], ceil) for i, size in enumerate(t.shape[1:])]
         if any(is_int(x) and x < 1 for x in spatial):
             raise ShapeProblem(f"the input {t.batched} is too small for a pooling window of {a['kernel_size']}")
-        return TensorType(t.dtype, (t.shape[0], *spatial))
+        return _with_indices(TensorType(t.dtype, (t.shape[0], *spatial)), a)
     return out
+
+
+def _with_indices(t: TensorType, a: dict) -> ValueType:
+    """Max pooling with ``return_indices=true`` returns (values, the indices of the maxima)."""
+    return TupleType((t, TensorType("long", t.shape))) if a.get("return_indices") else t
 
 
 def _adaptive_out(n: int):
@@ -139,7 +144,7 @@ def _adaptive_out(n: int):
         t = ts[0]
         size = _tuple(a["output_size"], n)
         spatial = [old if new is None else new for old, new in zip(t.shape[1:], size)]
-        return TensorType(t.dtype, (t.shape[0], *spatial))
+        return _with_indices(TensorType(t.dtype, (t.shape[0], *spatial)), a)
     return out
 
 
@@ -199,6 +204,9 @@ def _flatten_out(ts, a):
     start = a.get("start_dim", 1)
     end = a.get("end_dim", -1)
     start, end = start % n if n else 0, end % n if n else 0
+    if start > end:
+        raise ShapeProblem(f"Flatten(start_dim={a.get('start_dim', 1)}, end_dim={a.get('end_dim', -1)}): start_dim "
+                           f"comes after end_dim for the input {t.batched}")
     if start == 0 and t.batch_dim == 0:
         raise ShapeProblem(f"Flatten(start_dim=0) would merge the batch into the features (input {t.batched})",
                            "keep start_dim=1, the default")
@@ -210,6 +218,14 @@ def _flatten_out(ts, a):
 
 def _same(ts, a):
     return ts[0]
+
+
+def _prelu_out(ts, a):
+    """One slope, or one per channel (dim 1, as torch counts)."""
+    t, n = ts[0], a["num_parameters"]
+    if n != 1 and (len(t.shape) < 1 or (is_int(t.shape[0]) and t.shape[0] != n)):
+        raise ShapeProblem(f"PReLU(num_parameters={n}) needs 1 or as many channels (dim 1), got the input {t.batched}")
+    return t
 
 
 def _ranked(what: str, ranks: tuple[int, ...], layout: str):
@@ -233,6 +249,7 @@ _SAME_ANY = LayerRule(out=_same, dtype="any")
 
 RULES: dict[str, LayerRule] = {name: LayerRule(out=_same) for name in _ELEMENTWISE}
 RULES["Identity"] = _SAME_ANY
+RULES["PReLU"] = LayerRule(out=_prelu_out)
 RULES.update({
     "Linear": LayerRule(infer=("in_features",), fill=_last("Linear"), out=_linear_out),
     "Embedding": LayerRule(out=_embedding_out, dtype="index"),

@@ -17,8 +17,24 @@ Entry = Sequence[Param]
 
 # Torch declares these as positional-or-keyword, but documents them as factory keywords.
 # A spec never fills them by position, so `Linear(1, 2, 3, 4)` is "too many positional
-# arguments" rather than silently setting a device.
-FACTORY_KEYWORDS = frozenset({"device", "dtype"})
+# arguments" rather than silently setting a device. Nor by keyword: the run puts the whole
+# model on one device in one precision.
+FACTORY_KEYWORDS = {
+    "device": "the run picks the device: train { device = cuda } or specc run --device cuda",
+    "dtype": "weights are float32; for mixed precision set train { precision = bf16 } (or fp16)",
+}
+
+
+def refused_keyword(kw: str) -> tuple[str, str] | None:
+    """(why, hint) for a keyword no constructor in a spec may be given, else None: ``self``,
+    the factory keywords, and torch's private arguments (``_weight`` of Embedding wants a tensor)."""
+    if kw == "self":
+        return "cannot be given 'self'", "'self' is the object being made; it is never an argument"
+    if kw in FACTORY_KEYWORDS:
+        return f"cannot be given '{kw}' in a spec", FACTORY_KEYWORDS[kw]
+    if kw.startswith("_"):
+        return f"cannot be given '{kw}': it is private to torch", "leave it out"
+    return None
 
 
 @dataclass(frozen=True)
@@ -84,15 +100,14 @@ def check_call(entry: Entry, n_positional: int, kwargs: Sequence[str], skip: int
     by keyword is allowed (the compiler checks it against the inferred value). ``filled`` are
     names the caller supplies when they are left out (``T_max`` for a schedule), so they are
     never reported missing. Reports, in order: too many positional arguments, then for each
-    keyword a repeat, a clash with a positional argument, or an unknown name, then each
-    missing required parameter.
+    keyword a clash with a positional argument, or an unknown name, then each
+    missing required parameter. ``self``, ``device`` and ``dtype`` are refused by keyword
+    (:func:`refused_keyword`).
     """
     kinds = {kind for _, kind, _ in entry}
     positional = positional_names(entry)
     inferred, free = positional[:skip], positional[skip:]
-    slots = free
-    if any(n in FACTORY_KEYWORDS for n in free):
-        slots = free[: min(free.index(n) for n in free if n in FACTORY_KEYWORDS)]
+    slots = free[: next((i for i, n in enumerate(free) if refused_keyword(n)), len(free))]
     problems = []
 
     if n_positional > len(slots) and "varargs" not in kinds:
@@ -104,8 +119,9 @@ def check_call(entry: Entry, n_positional: int, kwargs: Sequence[str], skip: int
     valid = keyword_names(entry)
     seen: set[str] = set()
     for kw in kwargs:
-        if kw in seen:
-            problems.append(Problem(f"{name}() got keyword argument '{kw}' twice", kw))
+        refused = refused_keyword(kw)
+        if refused:
+            problems.append(Problem(f"{name}() {refused[0]}", kw, refused[1]))
         elif kw in by_position:
             problems.append(Problem(f"{name}() got multiple values for argument '{kw}'", kw,
                                     "it is already given by position"))

@@ -141,6 +141,12 @@ def string_list(v: Any) -> str | None:
     return None if ok else 'a non-empty list of strings, e.g. ["a", "b"]'
 
 
+def one_char(v: Any) -> str | None:
+    """A CSV field separator: Python's reader takes one character, not a quote or a line end."""
+    ok = isinstance(v, str) and len(v) == 1 and v not in '"\r\n'
+    return None if ok else 'one character other than a quote or a line end, e.g. "," or ";"'
+
+
 def size2(v: Any) -> str | None:
     """An image size: ``28`` (square) or ``[h, w]``."""
     if _is_int(v) and v >= 1:

@@ -37,8 +37,8 @@ from specc.catalog.datafiles import (Labelled, parse_csv, read_text, resolve, sc
 from specc.catalog.source_base import (MAX_SAMPLES, REQUIRED, Arg, Schema, SourceError,
                                        SourceInfo, as_range, as_size, bind, boolean,
                                        check_samples, int_at_least, int_range, mean_std,
-                                       non_negative, optional, positive, positive_int, size2,
-                                       string, string_list, unit_interval_open)
+                                       non_negative, one_char, optional, positive, positive_int,
+                                       size2, string, string_list, unit_interval_open)
 from specc.catalog.text import ENCODERS, encoder_schema, tokenize
 from specc.errors import did_you_mean
 from specc.types import StrType, TensorType
@@ -251,7 +251,7 @@ SOURCES: dict[str, SourceInfo] = {s.name: s for s in (
     SourceInfo("csv", (Arg("path", REQUIRED, string, "the CSV file"),
                        Arg("target", None, optional(string), "target column (default: last)"),
                        Arg("features", None, optional(string_list), "feature columns"),
-                       Arg("delimiter", ",", string, "field separator")),
+                       Arg("delimiter", ",", one_char, "field separator")),
                _csv_schema, "a CSV with a header: x: float[features], y", files=True),
     SourceInfo("digits", (), _digits_schema, "scikit-learn's 8x8 digits: x: float[64] (0..16)"),
     SourceInfo("image_folder", (Arg("path", REQUIRED, string, "folder of class folders"),

@@ -14,7 +14,9 @@ from torch import fx, nn
 
 from ..analysis.ir import GraphIR, LayerInst, Program
 from ..catalog.layer_args import TENSOR_ARGS
+from ..errors import Diagnostic, SpecError
 from ..types import Ref
+from .locate import first_line
 
 
 class SpecModule(fx.GraphModule):
@@ -42,15 +44,40 @@ def resolve(target: str, imports: dict):
     return obj
 
 
+class LayerRefused(Exception):
+    """A layer's constructor raised: ``layer`` is the instance, ``error`` torch's (or the
+    imported class's) exception. :func:`build` makes it a SpecError at the layer."""
+
+    def __init__(self, layer: LayerInst, error: Exception):
+        super().__init__(str(error))
+        self.layer = layer
+        self.error = error
+
+
 def make_layer(layer: LayerInst, program: Program, imports: dict) -> nn.Module:
     """Instantiate one submodule (weights drawn from torch's global RNG)."""
-    if layer.source == "torch":
-        kwargs = {k: torch.tensor(v, dtype=torch.float32) if k in TENSOR_ARGS and isinstance(v, (list, tuple))
-                  else v for k, v in layer.kwargs.items()}
-        return getattr(nn, layer.target)(*layer.args, **kwargs)
-    if layer.source == "import":
+    if layer.source == "block":
+        return build_graph(program.blocks[layer.target], program, imports)
+    try:
+        if layer.source == "torch":
+            kwargs = {k: torch.tensor(v, dtype=torch.float32) if k in TENSOR_ARGS and isinstance(v, (list, tuple))
+                      else v for k, v in layer.kwargs.items()}
+            return getattr(nn, layer.target)(*layer.args, **kwargs)
         return resolve(layer.target, imports)(*layer.args, **layer.kwargs)
-    return build_graph(program.blocks[layer.target], program, imports)
+    except Exception as exc:  # the constructor's own refusal of a value the checks let through
+        raise LayerRefused(layer, exc) from exc
+
+
+def build(checked, ir: GraphIR, imports: dict) -> fx.GraphModule:
+    """:func:`build_graph` for a checked spec: a constructor that refuses its arguments is a
+    SpecError at the layer in the spec (``checked`` is a :class:`~specc.analysis.check.CheckedSpec`)."""
+    try:
+        return build_graph(ir, checked.program, imports)
+    except LayerRefused as err:
+        raise SpecError(Diagnostic(f"{err.layer.target}(...) refuses its arguments: {first_line(err.error)}",
+                                   err.layer.span,
+                                   "check the values against the layer's documentation", "E153",
+                                   checked.spec.path or "<spec>"), checked.spec.source) from None
 
 
 def build_graph(ir: GraphIR, program: Program, imports: dict) -> fx.GraphModule:

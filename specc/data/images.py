@@ -16,6 +16,7 @@ from __future__ import annotations
 import io
 from pathlib import Path
 from typing import Any, Sequence
+import warnings
 
 import torch
 import torch.nn.functional as F
@@ -45,7 +46,8 @@ def decode_image(path: Path, size: tuple[int, int], grayscale: bool,
 
     Raises:
         SourceError: the file is not one specc reads (:mod:`specc.files`), does not decode as
-            an image, or holds values outside its mode's range; the message names the file.
+            an image, holds values outside its mode's range, or is larger than Pillow decodes
+            (a decompression bomb); the message names the file.
     """
     try:
         from PIL import Image, UnidentifiedImageError
@@ -54,11 +56,17 @@ def decode_image(path: Path, size: tuple[int, int], grayscale: bool,
 
     raw = read_data(path, "image", arg)
     try:
-        with Image.open(io.BytesIO(raw)) as opened:
-            wide = opened.mode in WIDE_MODES
-            image = opened.convert("F" if wide else "L" if grayscale else "RGB")
-            scale = WIDE_MODES.get(opened.mode, 255.0)
-    except (UnidentifiedImageError, Image.DecompressionBombError, OSError, ValueError, SyntaxError) as exc:
+        with warnings.catch_warnings():   # above Image.MAX_IMAGE_PIXELS Pillow only warns, then decodes
+            warnings.simplefilter("error", Image.DecompressionBombWarning)
+            with Image.open(io.BytesIO(raw)) as opened:
+                wide = opened.mode in WIDE_MODES
+                image = opened.convert("F" if wide else "L" if grayscale else "RGB")
+                scale = WIDE_MODES.get(opened.mode, 255.0)
+    except (Image.DecompressionBombError, Image.DecompressionBombWarning) as exc:
+        raise SourceError(f"image {path} is too large to decode: {exc}", arg=arg,
+                          hint="shrink the image; Pillow refuses images this large as possible decompression bombs") \
+            from None
+    except (UnidentifiedImageError, OSError, ValueError, SyntaxError) as exc:
         raise SourceError(f"cannot decode image {path}: {exc}", arg=arg) from None
     w, h = image.size
     if wide:

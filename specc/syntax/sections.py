@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, ValidationError, ValidationInfo, fie
 
 from ..errors import Diagnostic, did_you_mean
 from . import ast
+from .to_ast import repeats
 
 METRICS = ("accuracy", "top5", "f1", "precision", "recall", "mae", "rmse", "r2")
 PLOTS = ("loss", "decision_boundary", "fit", *METRICS)   # a metric: its curve per epoch
@@ -129,6 +130,13 @@ class EarlyStop(_Options):
     def _patience(cls, v):
         if v < 1:
             raise ValueError(f"must be at least 1, got {v}")
+        return v
+
+    @field_validator("min_delta", mode="before")
+    @classmethod
+    def _min_delta(cls, v):
+        if isinstance(v, (int, float)) and not isinstance(v, bool) and v < 0:
+            raise ValueError(f"must not be negative (it is the least change that counts as an improvement), got {v}")
         return v
 
 
@@ -281,6 +289,7 @@ def validate_entries(section: str, model: type[BaseModel], entries: list[ast.Ent
                                     f"first set at line {by_key[e.key].key_span.line}", code="E030"))
             continue
         by_key[e.key] = e
+        diags += _repeated_items(e.value)
     values = {k: _section_value(section, k, e.value) for k, e in by_key.items()}
     try:
         return model.model_validate(values), diags
@@ -288,6 +297,20 @@ def validate_entries(section: str, model: type[BaseModel], entries: list[ast.Ent
         for err in exc.errors(include_url=False):
             diags.append(_diagnostic(section, model, err, by_key, span, source))
         return None, diags
+
+
+def _repeated_items(e: ast.Expr) -> list[Diagnostic]:
+    """A list of names or strings in a section (columns, folders, metrics) holds each once."""
+    found = []
+    if isinstance(e, ast.Call):
+        for a in [*e.args, *(k.value for k in e.kwargs)]:
+            found += _repeated_items(a)
+    elif isinstance(e, (ast.ListExpr, ast.TupleExpr)):
+        for item in e.items:
+            found += _repeated_items(item)
+        found += repeats([(literal(i), i.span) for i in e.items if isinstance(i, (ast.String, ast.Name))],
+                         "the list item")
+    return found
 
 
 def _diagnostic(section, model, err, by_key, span, source) -> Diagnostic:

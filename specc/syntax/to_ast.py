@@ -1,9 +1,10 @@
 """lark parse tree -> AST.
 
 The transformer only builds nodes. What it cannot build (a bad escape in a string, a number
-too large to represent) it records as a diagnostic in ``problems`` and builds a stand-in, so
-the caller can report every such mistake at once. It is non-recursive, so deeply nested input
-cannot overflow the stack here; :func:`check_depth` then bounds the depth for later passes.
+too large to represent, a keyword or parameter given twice) it records as a diagnostic in
+``problems`` and builds a stand-in, so the caller can report every such mistake at once. It is
+non-recursive, so deeply nested input cannot overflow the stack here; :func:`check_depth` then
+bounds the depth for later passes.
 """
 from __future__ import annotations
 
@@ -144,6 +145,7 @@ class ToAst(Transformer_NonRecursive):
         positional, keywords = [], []
         for a in args or []:
             (keywords if isinstance(a, ast.Keyword) else positional).append(a)
+        self._once([(k.name, k.name_span) for k in keywords], "keyword argument")
         return ast.Call(func=func, args=positional, kwargs=keywords, span=span_of(meta))
 
     def args(self, meta, children):
@@ -197,6 +199,7 @@ class ToAst(Transformer_NonRecursive):
 
     def _definition(self, cls, meta, children):
         name, params, body = children
+        self._once([(p.name, p.span) for p in params or []], "parameter")
         return cls(name=self._binding(name, f"{cls.__name__.lower()} name"), params=params or [], body=body,
                    span=span_of(meta), name_span=token_span(name))
 
@@ -262,8 +265,11 @@ class ToAst(Transformer_NonRecursive):
         return children
 
     # -------------------------------------------------------- helpers
-    def _problem(self, message: str, span: Span, hint: str | None = None) -> None:
-        self.problems.append(Diagnostic(message, span, hint, code="E020"))
+    def _problem(self, message: str, span: Span, hint: str | None = None, code: str = "E020") -> None:
+        self.problems.append(Diagnostic(message, span, hint, code=code))
+
+    def _once(self, names: list[tuple[str, Span]], what: str) -> None:
+        self.problems += repeats(names, what)
 
     def _binding(self, tok: Token, what: str) -> str:
         """A name being bound; the keywords of section 1 of the language cannot be."""
@@ -301,6 +307,19 @@ class ToAst(Transformer_NonRecursive):
                 out.append(c)
                 i += 1
         return "".join(out)
+
+
+def repeats(names: list[tuple[object, Span]], what: str) -> list[Diagnostic]:
+    """Each name at most once: a repeat is a mistake at the repeat, naming the first."""
+    first: dict[object, Span] = {}
+    found = []
+    for name, span in names:
+        if name in first:
+            found.append(Diagnostic(f"{what} {name!r} is given twice (first at line {first[name].line}, "
+                                    f"column {first[name].column})", span, f"remove one of the two {name!r}",
+                                    code="E021"))
+        first.setdefault(name, span)
+    return found
 
 
 def check_depth(tree: Tree) -> Span | None:

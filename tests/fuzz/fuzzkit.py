@@ -1,8 +1,8 @@
 """Spec generators, spec mutators and the whole-pipeline harness shared by the fuzz tests.
 
 * :func:`model_specs` draws spec texts from a small generator of model bodies (pipelines of
-  layers, random sizes, blocks, shared layers, destructuring, indexing, hostile binding
-  names) over tiny data sets; it is built so that most draws are valid specs.
+  layers, random sizes and option values, blocks, shared layers, destructuring, indexing,
+  hostile binding names) over tiny data sets; it is built so that most draws are valid specs.
 * :func:`mutated_specs` takes a real spec (``specs/``, the language examples, the fmt cases)
   and damages it: byte flips, token deletions, swapped lines and sections, huge and negative
   numbers, very long names, deep nesting, odd Unicode, NUL, invalid UTF-8.
@@ -70,6 +70,27 @@ ACTIVATIONS = ["ReLU", "Tanh", "Sigmoid", "GELU", "ELU", "SiLU", "Identity", "Le
                "Dropout(0.1)", "LayerNorm", "BatchNorm1d", "Softmax(dim=-1)", "relu", "tanh",
                "sigmoid", "gelu", "dropout(0.2)", "log_softmax(dim=1)", "abs", "exp", "sin"]
 
+# Constructor options a layer on float[width] checks: enumerated strings, ranges, ordered
+# bounds, sizes that specc infers, and the keywords a spec may never pass. Each {} is filled
+# with a random option value, {w} with the input's width.
+OPTION_LAYERS = ["Hardtanh({}, {})", "Hardtanh(min_value={})", "Hardtanh(max_val={})", "RReLU({}, {})", "CELU({})",
+                 "Softshrink({})", "Hardshrink({})", "Threshold({}, {})", "ELU(alpha={})", "LeakyReLU({})",
+                 "Softplus(beta={}, threshold={})", "GELU(approximate={})", "PReLU({})", "PReLU(init={})",
+                 "Softmax(dim={})", "LogSoftmax({})", "LayerNorm({})", "LayerNorm({w}, eps={})",
+                 "LayerNorm(normalized_shape={})", "BatchNorm1d({})", "BatchNorm1d({w}, momentum={})",
+                 "Dropout({})", "AlphaDropout(p={})", "Identity(self={})", "Linear({w}, device={})",
+                 "Linear({w}, dtype={})", "Linear({w}, _weight={})", "Linear(in_features={})",
+                 "TransformerEncoderLayer(1, activation={})", "TransformerEncoderLayer(1, dim_feedforward={})",
+                 "TransformerEncoderLayer(1, norm_first={})", "Flatten({}, {})", "Softmin(dim={})", "GLU({})"]
+OPTION_STRINGS = st.sampled_from(["relu", "gelu", "tanh", "none", "mean", "sum", "zeros", "cuda", "cpu", "meta",
+                                  "float64", "bogus", ",,", ""]).map(spec_string)
+OPTION_NUMBERS = st.one_of(
+    st.integers(-3, 12).map(str),
+    st.floats(-20, 20, allow_nan=False, allow_infinity=False).map(lambda v: f"{v:.3f}"),
+    st.sampled_from(["0", "-1", "0.0", "1e-3", "1e9", "10 ** 12", "-0.5", "2.5"]))
+OPTION_VALUES = st.one_of(OPTION_NUMBERS, OPTION_STRINGS, HOSTILE_STRINGS,
+                          st.sampled_from(["true", "false", "none", "[1, 2]", "[]", "[0.5]", "(1,)"]))
+
 DATA = {
     # name: (data section, input parameter, input width or None for tokens, output, loss)
     "moons": ("train = moons(samples=40, noise=0.2)", "x: float[2]", 2, 2, "cross_entropy"),
@@ -98,7 +119,7 @@ class Body:
 
 def _layer(draw, width: int, body: Body) -> tuple[str, int]:
     """One pipeline stage applied to a ``float[width]`` value: its text and output width."""
-    kind = draw(st.sampled_from(["linear", "act", "act", "repeat", "block", "odd", "string"]))
+    kind = draw(st.sampled_from(["linear", "act", "act", "repeat", "block", "odd", "string", "option", "option"]))
     if kind == "linear":
         n = draw(SIZE)
         return (f"Linear({n})" if draw(st.booleans()) else f"Linear({n}, bias=false)"), n
@@ -113,6 +134,10 @@ def _layer(draw, width: int, body: Body) -> tuple[str, int]:
                              f"    h = x -> Linear(width)\n    return h -> ReLU\n}}")
         n = draw(SIZE)
         return (f"{name}(width={n})" if draw(st.booleans()) else f"{name}({n})"), n
+    if kind == "option":  # random option values: the checks accept them or refuse them at the value
+        template = draw(st.sampled_from(OPTION_LAYERS))
+        values = [draw(st.one_of(OPTION_VALUES, st.just(str(width)))) for _ in range(template.count("{}"))]
+        return template.replace("{w}", str(width)).format(*values), (width if not template.startswith("GLU") else -1)
     if kind == "string":  # a hostile string where a layer takes any value, or where it must not
         text = draw(HOSTILE_STRINGS)
         layer = draw(st.sampled_from([f"Identity(note={text})", f"Identity({text})", f"GELU(approximate={text})",
