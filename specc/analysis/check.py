@@ -61,14 +61,21 @@ class CheckedSpec:
 
 
 def check(spec: Spec, model: str | None = None) -> CheckedSpec:
-    """Analyse ``spec``; raise SpecError with every diagnostic if anything is wrong."""
+    """Analyse ``spec``; raise SpecError with every diagnostic if anything is wrong.
+
+    The sections are checked independently (a mistake in one does not hide those in the
+    others) and what a broken section would have told the others is left unknown rather than
+    guessed, so that one mistake gives one message; ``spec.problems`` (refused section values)
+    are reported with the rest."""
     ctx = Context(blocks=spec.blocks, model_names=frozenset(spec.models))
     imports = load_imports(ctx, spec)
     plan = None
     try:
         plan = analyse_data(ctx, spec)
     except Failed:
-        ctx.data_failed = True
+        pass
+    if spec.data is not None and (plan is None or _refused(spec.data)):
+        ctx.data, plan, ctx.data_failed = None, None, True
     chosen = _choose_model(ctx, spec, model)
     for m in spec.models.values():
         inputs = _inputs(ctx, m, bind_data=(m.name == chosen and plan is not None))
@@ -77,14 +84,14 @@ def check(spec: Spec, model: str | None = None) -> CheckedSpec:
         graph = GraphLowerer(ctx, m.name, "model", inputs).run(m.body, m.name_span)
         ctx.program.models[m.name] = graph
     target = None
-    if spec.loss is not None and plan is not None and chosen in ctx.program.models:
-        target = _loss(ctx, spec, ctx.program.models[chosen])
+    if spec.loss is not None:
+        target = _loss(ctx, spec, ctx.program.models.get(chosen) if plan is not None else None)
     optimizer, schedule = check_optimizer(ctx, spec), check_schedule(ctx, spec)
     _early_stop(ctx, spec, plan)
     for graph in ctx.program.models.values():
         _total_size(ctx, graph)
-    if ctx.diags:
-        diags = sorted(ctx.diags, key=lambda d: (d.span.line, d.span.column))
+    if ctx.diags or spec.problems:
+        diags = sorted([*spec.problems, *ctx.diags], key=lambda d: (d.span.line, d.span.column))
         raise SpecError([Diagnostic(d.message, d.span, d.hint, d.code, spec.path or "<spec>") for d in diags],
                         spec.source)
     ctx.program.lint()
@@ -94,6 +101,8 @@ def check(spec: Spec, model: str | None = None) -> CheckedSpec:
 def _choose_model(ctx: Context, spec: Spec, model: str | None) -> Optional[str]:
     models = spec.models
     wanted = model or spec.train_options.model
+    if wanted is None and "model" in _refused(spec.train) and len(models) > 1:
+        return None   # the refused value is reported; which model it meant is not known
     if wanted is not None:
         if wanted not in models:
             entry = next((e for e in (spec.train.entries if spec.train else []) if e.key == "model"), None)
@@ -210,19 +219,34 @@ def _early_stop(ctx: Context, spec: Spec, plan: Optional[DataPlan]) -> None:
                   f"add {split} = 20% to data, or monitor train.loss", code="E730")
 
 
-def _loss(ctx: Context, spec: Spec, graph: GraphIR) -> Optional[str]:
+def _refused(section) -> set[str]:
+    """The keys of a data or train section whose values were refused (in ``spec.problems``)."""
+    if section is None:
+        return set()
+    kept = section.options.model_fields_set if section.options is not None else set()
+    return {e.key for e in section.entries} - kept
+
+
+def _loss(ctx: Context, spec: Spec, graph: Optional[GraphIR]) -> Optional[str]:
+    """The target field, and the loss graph in ``ctx.program.loss``. Without a model graph
+    or data to check it against, the loss's own names and options are still checked."""
     target = spec.train_options.target or "y"
     fields = ctx.data.fields if ctx.data else {}
+    if graph is None or "target" in _refused(spec.train):
+        lower_loss(ctx, spec.loss, None, None)
+        return None
     if target not in fields:
         entry = next((e for e in (spec.train.entries if spec.train else []) if e.key == "target"), None)
         ctx.error(f"the data has no target field '{target}'", entry.value.span if entry else spec.loss.span,
                   did_you_mean(target, fields) or f"the fields are {', '.join(fields)}; set train {{ target = ... }}",
                   code="E720")
+        lower_loss(ctx, spec.loss, None, None)
         return None
     if not graph.output_types or not isinstance(graph.output_types[0], TensorType):
         if graph.output_types:
             ctx.error(f"the loss needs the model's output to be a tensor, got {graph.output_types[0]}",
                       spec.loss.span, code="E721")
+        lower_loss(ctx, spec.loss, None, None)
         return None
     ctx.program.loss = lower_loss(ctx, spec.loss, graph.output_types[0], fields[target])
     return target

@@ -50,7 +50,7 @@ def _load_checked(path: str, model: str | None = None, sets: list[str] | None = 
     from ..syntax.overrides import apply_overrides
     from ..syntax.spec import read_spec_file
 
-    spec = read_spec_file(path)
+    spec = read_spec_file(path, defer_sections=True)
     if sets:
         spec = apply_overrides(spec, sets)
     return check(spec, model)

@@ -29,7 +29,10 @@ def _value(text: str, value: str) -> ast.Expr:
 
 
 def apply_overrides(spec: Spec, sets: list[str]) -> Spec:
-    """A new Spec with every ``section.key=value`` applied, validated like the file."""
+    """A new Spec with every ``section.key=value`` applied, validated like the file (whose own
+    refused values, if it was parsed with ``defer_sections``, are reported first)."""
+    if spec.problems:
+        raise SpecError(spec.problems, spec.source).with_context(spec.path or "<spec>", spec.source)
     items = list(spec.items)
     for text in sets:
         if "=" not in text or "." not in text.split("=", 1)[0]:
