@@ -146,6 +146,11 @@ class RunError(Exception):
         return self.message + (f" ({self.hint})" if self.hint else "")
 
 
+class TorchTablesWarning(UserWarning):
+    """specc's torch signature tables do not follow the installed torch (see
+    ``specc.catalog.torch_drift``); the CLI prints it as one ``specc: warning:`` line."""
+
+
 # Optional dependencies: import name -> (pip package, specc extra that installs it).
 OPTIONAL_DEPENDENCIES = {"sklearn": ("scikit-learn", "data"), "PIL": ("Pillow", "data"),
                          "matplotlib": ("matplotlib", "plots")}

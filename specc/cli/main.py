@@ -6,13 +6,15 @@ Exit codes: 0 success; 1 an environment problem or an internal error (one plain 
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import signal
 import sys
 from pathlib import Path
+import warnings
 
-from ..errors import RunError, SpecError
+from ..errors import RunError, SpecError, TorchTablesWarning
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -158,8 +160,18 @@ def _report(err: SpecError) -> None:
     diagnostics(err.diagnostics, err.source)
 
 
+def _warning_line(show, message, category, filename, lineno, file=None, line=None) -> None:
+    """specc's own warnings as one ``specc: warning:`` line; any other as ``show`` prints it."""
+    if issubclass(category, TorchTablesWarning):
+        print(f"specc: warning: {message}", file=sys.stderr)
+    else:
+        show(message, category, filename, lineno, file, line)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    show = warnings.showwarning
+    warnings.showwarning = functools.partial(_warning_line, show)
     try:
         return _COMMANDS[args.command](args)
     except SpecError as err:
@@ -177,6 +189,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"specc: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
               file=sys.stderr)
         return 1
+    finally:
+        warnings.showwarning = show
 
 
 def entry() -> int:
