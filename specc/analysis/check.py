@@ -228,28 +228,35 @@ def _refused(section) -> set[str]:
 
 
 def _loss(ctx: Context, spec: Spec, graph: Optional[GraphIR]) -> Optional[str]:
-    """The target field, and the loss graph in ``ctx.program.loss``. Without a model graph
-    or data to check it against, the loss's own names and options are still checked."""
+    """The target field, with the loss graph in ``ctx.program.loss``. When the model's output
+    or the target is not known, the loss's own names and options are still checked."""
     target = spec.train_options.target or "y"
-    fields = ctx.data.fields if ctx.data else {}
-    if graph is None or "target" in _refused(spec.train):
+    output = _loss_output(ctx, spec, graph, target)
+    if output is None:
         lower_loss(ctx, spec.loss, None, None)
         return None
+    ctx.program.loss = lower_loss(ctx, spec.loss, output, ctx.data.fields[target])
+    return target
+
+
+def _loss_output(ctx: Context, spec: Spec, graph: Optional[GraphIR], target: str) -> Optional[TensorType]:
+    """The model output the loss compares with the data's ``target`` field; None (after saying
+    why, unless the cause is reported elsewhere) when either is not known."""
+    if graph is None or "target" in _refused(spec.train):
+        return None
+    fields = ctx.data.fields if ctx.data else {}
     if target not in fields:
         entry = next((e for e in (spec.train.entries if spec.train else []) if e.key == "target"), None)
         ctx.error(f"the data has no target field '{target}'", entry.value.span if entry else spec.loss.span,
                   did_you_mean(target, fields) or f"the fields are {', '.join(fields)}; set train {{ target = ... }}",
                   code="E720")
-        lower_loss(ctx, spec.loss, None, None)
         return None
     if not graph.output_types or not isinstance(graph.output_types[0], TensorType):
         if graph.output_types:
             ctx.error(f"the loss needs the model's output to be a tensor, got {graph.output_types[0]}",
                       spec.loss.span, code="E721")
-        lower_loss(ctx, spec.loss, None, None)
         return None
-    ctx.program.loss = lower_loss(ctx, spec.loss, graph.output_types[0], fields[target])
-    return target
+    return graph.output_types[0]
 
 
 __all__ = ["CheckedSpec", "check"]
