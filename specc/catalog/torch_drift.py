@@ -29,6 +29,7 @@ KINDS = frozenset({"pos", "kwonly", "varargs", "varkw"})
 SCALARS = (type(None), bool, int, float, str)
 MAX_CACHE_BYTES = 16 * 2**20
 REGENERATE_TIMEOUT_S = 600
+_INTROSPECTING = "SPECC_INTROSPECTING_TORCH"
 
 
 class Unavailable(Exception):
@@ -53,7 +54,7 @@ def for_installed_torch(version: str, modules: dict, paths: dict, optimizers: di
     """``(version, modules, paths, optimizers, schedulers)`` for the installed torch: the given
     (shipped) tables when it is the same torch or none is installed, else its own."""
     installed = installed_torch()
-    if installed is None or installed == version:
+    if installed is None or installed == version or os.environ.get(_INTROSPECTING):
         return version, modules, paths, optimizers, schedulers
     path = cache_path(installed)
     try:
@@ -86,7 +87,8 @@ def _read(path: Path, version: str) -> dict | None:
 def _regenerate(path: Path, version: str) -> dict:
     """Introspect the installed torch in a subprocess; cache and return its tables."""
     package_root = str(Path(__file__).resolve().parents[2])   # the child imports this very specc
-    env = {**os.environ, "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
+    env = {**os.environ, _INTROSPECTING: "1",                  # and never regenerates in turn
+           "PYTHONPATH": os.pathsep.join(filter(None, [package_root, os.environ.get("PYTHONPATH")]))}
     try:
         done = subprocess.run([sys.executable, "-m", "specc.torch_signatures"], capture_output=True,
                               text=True, timeout=REGENERATE_TIMEOUT_S, env=env)
@@ -105,8 +107,8 @@ def _regenerate(path: Path, version: str) -> dict:
 
 
 def _write(path: Path, doc: dict) -> None:
-    """Write the cache atomically (a temporary file renamed over it); a cache that cannot be
-    written is not an error: the tables are made again next time."""
+    """Write the cache atomically (a temporary file renamed over it). One that cannot be
+    written is a warning, not an error: the tables are made again next time."""
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=path.name, suffix=".tmp")
@@ -117,8 +119,9 @@ def _write(path: Path, doc: dict) -> None:
         except BaseException:
             os.unlink(tmp)
             raise
-    except OSError:
-        pass
+    except OSError as exc:
+        warnings.warn(TorchTablesWarning(f"cannot cache the signature tables of torch {doc['torch']} in {path} "
+                                         f"({exc.strerror or exc}): they are made again on every run"), stacklevel=3)
 
 
 def parse_tables(doc) -> dict:

@@ -90,3 +90,12 @@ def test_tables_that_cannot_be_made_give_one_warning_line_and_the_shipped_tables
                            f"torch {torch_tables.TORCH_VERSION}")
     assert "this torch is broken" in line
     assert not (tmp_path / "cache" / "specc" / "torch_tables-2.14.0.json").exists()
+
+
+def test_tables_that_cannot_be_cached_are_used_with_one_warning_line(tmp_path):
+    (tmp_path / "cache").write_text("a file where the cache folder would be")
+    done = run_check(tmp_path, "2.14.0", text=LBFGS.replace(", maximize=true", ""))
+    assert done.returncode == 0, done.stderr
+    [line] = done.stderr.splitlines()
+    assert line.startswith("specc: warning: cannot cache the signature tables of torch 2.14.0 in ")
+    assert line.endswith("they are made again on every run")
