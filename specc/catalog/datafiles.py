@@ -272,22 +272,21 @@ def _scan_plain(path: Path, delimiter: str) -> tuple[CsvHeader, int, int]:
         header, skip = None, 0
         for raw in f:
             skip += 1
-            text = raw.decode("utf-8", errors="replace").removeprefix("\ufeff") if skip == 1 else \
-                raw.decode("utf-8", errors="replace")
+            text = raw.decode("utf-8", errors="replace").removeprefix("\ufeff" if skip == 1 else "")
             if text.rstrip("\r\n"):
-                if text.count('"') % 2:
-                    raise _NotPlain()   # a quoted header name spanning lines
+                if text.count('"') % 2 or "\r" in text.rstrip("\r\n"):
+                    raise _NotPlain()   # a header that spans lines
                 header = next(csv.reader([text], delimiter=delimiter))
                 break
         if header is None:
             raise _NotPlain()
         data = CsvHeader(path, _checked_header(path, header, "path"))
-        rows, commas = 0, len(header) - 1
+        rows, separators = 0, len(header) - 1
         for raw in f:
             line = raw.rstrip(b"\n").removesuffix(b"\r")
             if not line:
                 continue
-            if b'"' in line or b"\r" in line or not line.strip() or line.count(sep) != commas:
+            if b'"' in line or b"\r" in line or not line.strip() or line.count(sep) != separators:
                 raise _NotPlain()
             rows += 1
     if not rows:
