@@ -20,16 +20,19 @@ __all__ = ["load", "check", "build", "to_source", "train", "load_run", "Spec", "
 __version__ = "0.1.0"
 
 
-def load(path_or_text: str | Path) -> Spec:
-    """Parse and validate a spec from a path (``str`` ending in ``.spec`` or a Path) or from text."""
+def load(path_or_text: str | Path, *, defer_sections: bool = False) -> Spec:
+    """Parse and validate a spec from a path (``str`` ending in ``.spec`` or a Path) or from text.
+
+    ``defer_sections`` keeps refused section values in ``Spec.problems`` (reported by
+    :func:`check` with every other mistake) instead of raising here."""
     if isinstance(path_or_text, Path) or (isinstance(path_or_text, str) and "\n" not in path_or_text
                                           and path_or_text.strip().endswith(".spec")):
-        return read_spec_file(path_or_text)
-    return parse_spec(str(path_or_text))
+        return read_spec_file(path_or_text, defer_sections=defer_sections)
+    return parse_spec(str(path_or_text), defer_sections=defer_sections)
 
 
 def _spec(spec_or_path) -> Spec:
-    return spec_or_path if isinstance(spec_or_path, Spec) else load(spec_or_path)
+    return spec_or_path if isinstance(spec_or_path, Spec) else load(spec_or_path, defer_sections=True)
 
 
 def check(spec, model: str | None = None):

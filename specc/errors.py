@@ -147,17 +147,26 @@ def caret_prefix(line: str, column: int) -> str:
     return "".join(c if c == "\t" else " " for c in line[: max(column - 1, 0)])
 
 
-def did_you_mean(name: str, candidates: Iterable[str], n: int = 1) -> str | None:
-    """``"did you mean 'Linear'?"`` for the closest candidate, or None."""
-    cands = list(candidates)
-    close = difflib.get_close_matches(name, cands, n=n, cutoff=0.6)
-    if not close:
-        lowered = {c.lower(): c for c in cands}
-        if name.lower() in lowered:
-            close = [lowered[name.lower()]]
-    if not close:
-        return None
-    return "did you mean " + " or ".join(f"'{c}'" for c in close) + "?"
+def closest(name: str, candidates: Iterable[str]) -> str | None:
+    """The candidate ``name`` most likely meant, or None.
+
+    Case is compared last: a candidate that differs only in case wins (``Adamw`` -> ``AdamW``,
+    not ``Adam``), then the closest spelling ignoring case.
+    """
+    lowered: dict[str, str] = {}
+    for c in candidates:
+        lowered.setdefault(c.lower(), c)
+    key = name.lower()
+    if key in lowered:
+        return lowered[key]
+    close = difflib.get_close_matches(key, lowered, n=1, cutoff=0.6)
+    return lowered[close[0]] if close else None
+
+
+def did_you_mean(name: str, candidates: Iterable[str]) -> str | None:
+    """``"did you mean 'Linear'?"`` for the closest candidate (see :func:`closest`), or None."""
+    best = closest(name, candidates)
+    return None if best is None else f"did you mean '{best}'?"
 
 
 class RunError(Exception):
@@ -173,6 +182,11 @@ class RunError(Exception):
 
     def __str__(self) -> str:
         return self.message + (f" ({self.hint})" if self.hint else "")
+
+
+class TorchTablesWarning(UserWarning):
+    """specc's torch signature tables do not follow the installed torch (see
+    ``specc.catalog.torch_drift``); the CLI prints it as one ``specc: warning:`` line."""
 
 
 # Optional dependencies: import name -> (pip package, specc extra that installs it).

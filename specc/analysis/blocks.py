@@ -8,6 +8,7 @@ from __future__ import annotations
 from ..catalog.dims import is_int
 from ..errors import Span
 from ..types import TensorType
+from .context import Failed
 from .values import BlockSpec, Const, Tensor
 
 _SETTING_TYPES = {
@@ -35,7 +36,7 @@ def specialise(lowerer, spec: BlockSpec, inputs: list[Tensor], span: Span) -> st
     settings = _settings(lowerer, spec)
     key = (block.name, tuple(sorted((k, repr(v)) for k, v in settings.items())), tuple(map(str, types)))
     if key in ctx.block_keys:
-        return ctx.block_keys[key]
+        return _built(ctx.block_keys[key])
     if block.name in ctx.block_stack:
         raise ctx.fail(f"block {block.name} uses itself", span, code="E211")
     taken = {g for g in ctx.program.blocks}
@@ -48,12 +49,23 @@ def specialise(lowerer, spec: BlockSpec, inputs: list[Tensor], span: Span) -> st
     sub = GraphLowerer(ctx, name, "block", [(p.name, t) for p, t in zip(tensor_params, types)],
                        settings={**scope_consts, **settings})
     ctx.block_stack.append(block.name)
+    errors = ctx.errors_seen
     try:
         graph = sub.run(block.body, block.name_span)
     finally:
         ctx.block_stack.pop()
+    if ctx.errors_seen > errors:   # reported inside the body: the use says nothing more
+        ctx.block_keys[key] = None
+        return _built(None)
     graph.settings, graph.block = settings, block.name
     return ctx.add_block_graph(key, graph)
+
+
+def _built(name: str | None) -> str:
+    """The graph of a specialisation, or Failed if its body had errors (already reported)."""
+    if name is None:
+        raise Failed()
+    return name
 
 
 def _unify(ctx, block_name: str, param, actual: TensorType, bindings: dict, span: Span) -> TensorType:

@@ -64,8 +64,11 @@ class CheckedSpec:
 def check(spec: Spec, model: str | None = None, facts: DataFacts | None = None) -> CheckedSpec:
     """Analyse ``spec``; raise SpecError with every diagnostic if anything is wrong.
 
-    ``facts`` (recorded by a run) stand in for the data section, which is then not read.
-    """
+    The sections are checked independently (a mistake in one does not hide those in the
+    others) and what a broken section would have told the others is left unknown rather than
+    guessed, so that one mistake gives one message; ``spec.problems`` (refused section values)
+    are reported with the rest. ``facts`` (recorded by a run) stand in for the data section,
+    which is then not read."""
     ctx = Context(blocks=spec.blocks, model_names=frozenset(spec.models))
     imports = load_imports(ctx, spec)
     plan = None
@@ -73,7 +76,9 @@ def check(spec: Spec, model: str | None = None, facts: DataFacts | None = None) 
     try:
         plan = analyse_data(ctx, spec) if facts is None else None
     except Failed:
-        ctx.data_failed = True
+        pass
+    if facts is None and spec.data is not None and (plan is None or _refused(spec.data)):
+        ctx.data, plan, ctx.data_failed = None, None, True
     bound = plan is not None or facts is not None
     chosen = _choose_model(ctx, spec, model)
     for m in spec.models.values():
@@ -83,17 +88,18 @@ def check(spec: Spec, model: str | None = None, facts: DataFacts | None = None) 
         graph = GraphLowerer(ctx, m.name, "model", inputs).run(m.body, m.name_span)
         ctx.program.models[m.name] = graph
     target = None
-    if spec.loss is not None and bound and chosen in ctx.program.models:
-        target = _loss(ctx, spec, ctx.program.models[chosen])
-        if target is not None:
-            _metrics(ctx, spec, ctx.program.models[chosen].output_types[0], ctx.data.fields[target])
+    if spec.loss is not None:
+        trained = ctx.program.models.get(chosen) if bound else None
+        target = _loss(ctx, spec, trained)
+        if target is not None and trained is not None:
+            _metrics(ctx, spec, trained.output_types[0], ctx.data.fields[target])
     optimizer, schedule = check_optimizer(ctx, spec), check_schedule(ctx, spec)
     check_drivable(ctx, spec, optimizer, ctx.program, chosen)
     _monitor(ctx, spec, plan)
     for graph in ctx.program.models.values():
         _total_size(ctx, graph)
-    if ctx.diags:
-        diags = sorted(ctx.diags, key=lambda d: (d.span.line, d.span.column))
+    if ctx.diags or spec.problems:
+        diags = sorted([*spec.problems, *ctx.diags], key=lambda d: (d.span.line, d.span.column))
         raise SpecError([Diagnostic(d.message, d.span, d.hint, d.code, spec.path or "<spec>") for d in diags],
                         spec.source)
     ctx.program.lint()
@@ -103,6 +109,8 @@ def check(spec: Spec, model: str | None = None, facts: DataFacts | None = None) 
 def _choose_model(ctx: Context, spec: Spec, model: str | None) -> Optional[str]:
     models = spec.models
     wanted = model or spec.train_options.model
+    if wanted is None and "model" in _refused(spec.train) and len(models) > 1:
+        return None   # the refused value is reported; which model it meant is not known
     if wanted is not None:
         if wanted not in models:
             entry = next((e for e in (spec.train.entries if spec.train else []) if e.key == "model"), None)
@@ -258,8 +266,31 @@ def _metrics(ctx: Context, spec: Spec, out, target: TensorType) -> None:
                       "precision and recall", code="E722")
 
 
-def _loss(ctx: Context, spec: Spec, graph: GraphIR) -> Optional[str]:
+def _refused(section) -> set[str]:
+    """The keys of a data or train section whose values were refused (in ``spec.problems``)."""
+    if section is None:
+        return set()
+    kept = section.options.model_fields_set if section.options is not None else set()
+    return {e.key for e in section.entries} - kept
+
+
+def _loss(ctx: Context, spec: Spec, graph: Optional[GraphIR]) -> Optional[str]:
+    """The target field, with the loss graph in ``ctx.program.loss``. When the model's output
+    or the target is not known, the loss's own names and options are still checked."""
     target = spec.train_options.target or "y"
+    output = _loss_output(ctx, spec, graph, target)
+    if output is None:
+        lower_loss(ctx, spec.loss, None, None)
+        return None
+    ctx.program.loss = lower_loss(ctx, spec.loss, output, ctx.data.fields[target])
+    return target
+
+
+def _loss_output(ctx: Context, spec: Spec, graph: Optional[GraphIR], target: str) -> Optional[TensorType]:
+    """The model output the loss compares with the data's ``target`` field; None (after saying
+    why, unless the cause is reported elsewhere) when either is not known."""
+    if graph is None or "target" in _refused(spec.train):
+        return None
     fields = ctx.data.fields if ctx.data else {}
     if target not in fields:
         entry = next((e for e in (spec.train.entries if spec.train else []) if e.key == "target"), None)
@@ -272,8 +303,7 @@ def _loss(ctx: Context, spec: Spec, graph: GraphIR) -> Optional[str]:
             ctx.error(f"the loss needs the model's output to be a tensor, got {graph.output_types[0]}",
                       spec.loss.span, code="E721")
         return None
-    ctx.program.loss = lower_loss(ctx, spec.loss, graph.output_types[0], fields[target])
-    return target
+    return graph.output_types[0]
 
 
 __all__ = ["CheckedSpec", "check"]

@@ -30,14 +30,16 @@ class Context:
     imports: dict[str, Any] = field(default_factory=dict)       # alias -> loaded Python module
     program: Program = field(default_factory=Program)
     diags: list[Diagnostic] = field(default_factory=list)
-    block_keys: dict[tuple, str] = field(default_factory=dict)  # specialisation -> graph name
+    block_keys: dict[tuple, str | None] = field(default_factory=dict)  # specialisation -> graph (None: broken)
     block_stack: list[str] = field(default_factory=list)
     reported: set = field(default_factory=set)
     # Already reported as broken: uses of these say nothing more (one mistake, one message).
     failed_imports: set = field(default_factory=set)
     data_failed: bool = False
+    errors_seen: int = 0   # every error, repeats included: did this block body go wrong?
 
     def error(self, message: str, span: Span, hint: str | None = None, code: str = "E100") -> None:
+        self.errors_seen += 1
         key = (message, span.line, span.column)
         if key not in self.reported:          # a block used twice must not say the same thing twice
             self.reported.add(key)

@@ -16,11 +16,16 @@ from .values import Const, FuncStage, Poison, Tensor, describe
 SCALAR = TensorType("float", (), None)
 
 
-def lower_loss(ctx: Context, loss: ast.Loss, output: TensorType, target: TensorType) -> GraphIR | None:
-    """The loss graph, or None when it has errors (recorded in ``ctx``)."""
+def lower_loss(ctx: Context, loss: ast.Loss, output: TensorType | None, target: TensorType | None) -> GraphIR | None:
+    """The loss graph, or None when it has errors (recorded in ``ctx``). With the types
+    unknown (None: the model or the data is broken), ``output`` and ``target`` are poisoned:
+    the loss's names and options are checked, nothing that needs their shapes."""
     from .lower import GraphLowerer
 
-    g = GraphLowerer(ctx, "Loss", "loss", [("output", output), ("target", target)], loss=True)
+    known = output is not None and target is not None
+    g = GraphLowerer(ctx, "Loss", "loss", [("output", output), ("target", target)] if known else [], loss=True)
+    if not known:
+        g.scope.update(output=Poison(), target=Poison())
     e = loss.value
     try:
         if isinstance(e, ast.Name) and e.id in LOSSES:
@@ -81,11 +86,6 @@ def apply_loss(g, stage: FuncStage, lead: list, span: Span):
     if len(values) != 2:
         raise ctx.fail(f"{stage.name} takes two tensors (output, target), got {len(values)}", span,
                        f"write {stage.name}(output, target) or just {stage.name}", code="E401")
-    for v in values:
-        if isinstance(v, Poison):
-            raise Failed()
-        if not isinstance(v, Tensor):
-            raise ctx.fail(f"{stage.name} takes tensors, got {describe(v)}", span, code="E401")
     options = {}
     for k, v in stage.kwargs.items():
         if not isinstance(v, Const):
@@ -95,6 +95,11 @@ def apply_loss(g, stage: FuncStage, lead: list, span: Span):
     for p in signatures.check_call(NN_MODULES[rule.module], 0, list(options), name=stage.name):
         raise ctx.fail(p.message, stage.kwarg_spans.get(p.arg, span) if isinstance(p.arg, str) else span,
                        p.hint, code="E403")
+    for v in values:
+        if isinstance(v, Poison):
+            raise Failed()
+        if not isinstance(v, Tensor):
+            raise ctx.fail(f"{stage.name} takes tensors, got {describe(v)}", span, code="E401")
     out, tgt = values[0].type, values[1].type
     classes = ctx.data.attrs.get("classes") if ctx.data else None
     _check_options(ctx, stage, rule.module, options, out, span)

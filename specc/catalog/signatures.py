@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from collections.abc import Collection, Mapping, Sequence
 
 from specc.catalog.torch_tables import REQUIRED, Param
-from specc.errors import did_you_mean
+from specc.errors import closest, did_you_mean
 
 Entry = Sequence[Param]
 
@@ -100,9 +100,9 @@ def check_call(entry: Entry, n_positional: int, kwargs: Sequence[str], skip: int
     by keyword is allowed (the compiler checks it against the inferred value). ``filled`` are
     names the caller supplies when they are left out (``T_max`` for a schedule), so they are
     never reported missing. Reports, in order: too many positional arguments, then for each
-    keyword a clash with a positional argument, or an unknown name, then each
-    missing required parameter. ``self``, ``device`` and ``dtype`` are refused by keyword
-    (:func:`refused_keyword`).
+    keyword a clash with a positional argument, or an unknown name, then each missing required
+    parameter that no unknown keyword looks like a misspelling of. ``self``, ``device`` and
+    ``dtype`` are refused by keyword (:func:`refused_keyword`).
     """
     kinds = {kind for _, kind, _ in entry}
     positional = positional_names(entry)
@@ -118,6 +118,7 @@ def check_call(entry: Entry, n_positional: int, kwargs: Sequence[str], skip: int
     by_position = set(slots[:n_positional])
     valid = keyword_names(entry)
     seen: set[str] = set()
+    meant: set[str | None] = set()
     for kw in kwargs:
         refused = refused_keyword(kw)
         if refused:
@@ -128,9 +129,11 @@ def check_call(entry: Entry, n_positional: int, kwargs: Sequence[str], skip: int
         elif kw not in valid and "varkw" not in kinds:
             problems.append(Problem(f"{name}() got an unexpected keyword argument '{kw}'", kw,
                                     did_you_mean(kw, valid)))
+            meant.add(closest(kw, valid))
         seen.add(kw)
 
-    supplied = by_position | seen | set(inferred) | set(filled)
+    # a misspelt keyword is one mistake: its suggestion is not reported missing as well
+    supplied = by_position | seen | set(inferred) | set(filled) | meant
     for missing in required_names(entry):
         if missing not in supplied:
             problems.append(Problem(f"{name}() missing required argument '{missing}'"))

@@ -87,7 +87,7 @@ def _sequences_schema(args: dict, base_dir: Path | None = None) -> Schema:
 
 def _csv_schema(args: dict, base_dir: Path) -> Schema:
     a = bind("csv", SOURCES["csv"].args, [], args)
-    table = parse_csv(resolve(a["path"], base_dir), a["target"], a["features"], a["delimiter"])
+    table = parse_csv(resolve(a["path"], base_dir), a["target"], a["features"], a["delimiter"], read_features=False)
     width = len(table.feature_names)
     y = REGRESSION if table.target.kind == "float" else CLASS
     return Schema({"x": TensorType("float", (width,)), "y": y}, table.target.classes,

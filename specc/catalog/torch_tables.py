@@ -6,6 +6,7 @@ kind is "pos" (positional-or-keyword), "kwonly", "varargs" or "varkw"; default i
 default, ``REQUIRED`` when there is none, or ``OBJECT`` when it is not a plain literal.
 Optimizers omit ``params`` and schedulers omit ``optimizer``: the compiler passes those.
 """
+from .torch_drift import for_installed_torch
 
 REQUIRED = "<required>"
 OBJECT = "<object>"
@@ -1292,3 +1293,8 @@ SCHEDULERS: dict[str, tuple[Param, ...]] = {
         ("last_epoch", "pos", -1),
     ),
 }
+
+# Another installed torch gets its own tables (made once and cached); TORCH_VERSION is the
+# torch the tables describe.
+TORCH_VERSION, NN_MODULES, NN_MODULE_PATHS, OPTIMIZERS, SCHEDULERS = for_installed_torch(
+    TORCH_VERSION, NN_MODULES, NN_MODULE_PATHS, OPTIMIZERS, SCHEDULERS)

@@ -6,14 +6,16 @@ Exit codes: 0 success; 1 an environment problem or an internal error (one plain 
 from __future__ import annotations
 
 import argparse
+import functools
 import gc
 import json
 import os
 import signal
 import sys
 from pathlib import Path
+import warnings
 
-from ..errors import RunError, SpecError
+from ..errors import RunError, SpecError, TorchTablesWarning
 
 
 class _Version(argparse.Action):
@@ -90,7 +92,7 @@ def _load_checked(path: str, model: str | None = None, sets: list[str] | None = 
     from ..syntax.overrides import apply_overrides
     from ..syntax.spec import read_spec_file
 
-    spec = read_spec_file(path)
+    spec = read_spec_file(path, defer_sections=True)
     if sets:
         spec = apply_overrides(spec, sets)
     return check(spec, model)
@@ -253,8 +255,18 @@ def _report(err: SpecError) -> None:
     diagnostics(err.diagnostics, err.source)
 
 
+def _warning_line(show, message, category, filename, lineno, file=None, line=None) -> None:
+    """specc's own warnings as one ``specc: warning:`` line; any other as ``show`` prints it."""
+    if issubclass(category, TorchTablesWarning):
+        print(f"specc: warning: {message}", file=sys.stderr)
+    else:
+        show(message, category, filename, lineno, file, line)
+
+
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    show = warnings.showwarning
+    warnings.showwarning = functools.partial(_warning_line, show)
     try:
         return _COMMANDS[args.command](args)
     except SpecError as err:
@@ -272,6 +284,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"specc: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
               file=sys.stderr)
         return 1
+    finally:
+        warnings.showwarning = show
 
 
 def entry() -> int:

@@ -41,7 +41,7 @@ def _targets(found: Labelled) -> torch.Tensor:
 
 def _csv(a: dict, base_dir: Path, seed: int) -> Table:
     parsed = parse_csv(resolve(a["path"], base_dir), a["target"], a["features"], a["delimiter"])
-    x = torch.tensor(parsed.features, dtype=torch.float32)
+    x = torch.from_numpy(parsed.features)
     t = parsed.target
     return Table({"x": x, "y": _target_tensor(t.kind, t.values)}, class_names=t.class_names,
                  feature_names=parsed.feature_names)

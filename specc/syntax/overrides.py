@@ -33,10 +33,13 @@ _TARGETS = "data.KEY, train.KEY, loss, optimizer, schedule, or one argument such
 
 
 def apply_overrides(spec: Spec, sets: list[str]) -> Spec:
-    """A new Spec with every ``target=value`` applied, validated like the file.
+    """A new Spec with every ``target=value`` applied, validated like the file (whose own
+    refused values, if it was parsed with ``defer_sections``, are reported first).
 
     Raises one SpecError with a diagnostic for each mistake, in any of the values.
     """
+    if spec.problems:
+        raise SpecError(spec.problems, spec.source).with_context(spec.path or "<spec>", spec.source)
     items = list(spec.items)
     diags: list[Diagnostic] = []
     touched: set[str] = set()

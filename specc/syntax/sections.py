@@ -280,7 +280,11 @@ def _reword(err: dict) -> str:
 
 
 def validate_entries(section: str, model: type[BaseModel], entries: list[ast.Entry], span, source: str):
-    """Validate ``entries`` into ``model``; return (options or None, diagnostics)."""
+    """Validate ``entries`` into ``model``; return (options or None, diagnostics).
+
+    When some values are refused, the options hold the entries that are right (the refused
+    keys are missing from ``options.model_fields_set``), so that the rest of the spec can be
+    checked against them; None when even those are not enough (a required key refused)."""
     by_key: dict[str, ast.Entry] = {}
     diags: list[Diagnostic] = []
     for e in entries:
@@ -294,8 +298,12 @@ def validate_entries(section: str, model: type[BaseModel], entries: list[ast.Ent
     try:
         return model.model_validate(values), diags
     except ValidationError as exc:
-        for err in exc.errors(include_url=False):
-            diags.append(_diagnostic(section, model, err, by_key, span, source))
+        errors = exc.errors(include_url=False)
+    diags += [_diagnostic(section, model, err, by_key, span, source) for err in errors]
+    refused = {str(err["loc"][0]) for err in errors if err["loc"]}
+    try:
+        return model.model_validate({k: v for k, v in values.items() if k not in refused}), diags
+    except ValidationError:
         return None, diags
 
 

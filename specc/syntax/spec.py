@@ -21,13 +21,16 @@ class Spec(ast.Node):
     """A parsed and validated spec file.
 
     Invariants: at most one each of data, train, loss, optimizer, schedule; model and block
-    names unique; section options validated (``data.options`` is a DataOptions, ...).
+    names unique; section options validated (``data.options`` is a DataOptions, ...). A spec
+    parsed with ``defer_sections`` may hold refused section values: they are in ``problems``
+    (positioned diagnostics) and missing from the options, which keep the good entries.
     """
 
     kind: str = "spec"
     items: list[ast.Item]
     path: Optional[str] = Field(default=None, exclude=True)
     source: str = Field(default="", exclude=True, repr=False)
+    problems: list[Diagnostic] = Field(default_factory=list, exclude=True, repr=False)
 
     def _one(self, kind: str):
         return next((i for i in self.items if i.kind == kind), None)
@@ -82,11 +85,14 @@ class Spec(ast.Node):
         return Path(self.path).stem if self.path and not self.path.startswith("<") else "spec"
 
 
-def parse_spec(text: str, path: str = "<spec>") -> Spec:
+def parse_spec(text: str, path: str = "<spec>", *, defer_sections: bool = False) -> Spec:
     """Parse and validate ``text``; raise SpecError carrying every diagnostic found.
 
     Line ends are read as :func:`~specc.syntax.parser.newlines` says; ``Spec.source`` and every
-    position refer to the text with ``\\n`` line ends."""
+    position refer to the text with ``\\n`` line ends. With ``defer_sections``, refused values
+    in the data and train sections do not stop here: they are kept in ``Spec.problems`` for
+    the check to report with everything else it finds.
+    """
     text = newlines(text)
     try:
         tree = parse_tree(text)
@@ -99,12 +105,13 @@ def parse_spec(text: str, path: str = "<spec>") -> Spec:
     builder = ToAst()
     raw_items = builder.transform(tree)
     diags = list(builder.problems)
-    items = [_section(raw, text, diags) if isinstance(raw, tuple) else raw for raw in raw_items]
+    section_diags: list[Diagnostic] = []
+    items = [_section(raw, text, section_diags) if isinstance(raw, tuple) else raw for raw in raw_items]
     diags += _structure(items)
-    if diags:
-        diags.sort(key=lambda d: (d.span.line, d.span.column))
+    if diags or (section_diags and not defer_sections):
+        diags = sorted(diags + section_diags, key=lambda d: (d.span.line, d.span.column))
         raise SpecError(diags, text).with_context(path, text)
-    return Spec(items=items, path=path, source=text)
+    return Spec(items=items, path=path, source=text, problems=section_diags)
 
 
 def _section(raw, text: str, diags: list[Diagnostic]):
@@ -145,9 +152,10 @@ def _structure(items) -> list[Diagnostic]:
     return diags
 
 
-def read_spec_file(path: str | Path) -> Spec:
-    """Read a file (UTF-8, BOM allowed) and parse it; unreadable input is a SpecError too."""
-    return parse_spec(read_spec_text(path), str(path))
+def read_spec_file(path: str | Path, *, defer_sections: bool = False) -> Spec:
+    """Read a file (UTF-8, BOM allowed) and parse it (see :func:`parse_spec`); unreadable input
+    is a SpecError too."""
+    return parse_spec(read_spec_text(path), str(path), defer_sections=defer_sections)
 
 
 def read_spec_text(path: str | Path) -> str:

@@ -140,9 +140,12 @@ def test_csv_missing_file_and_non_numeric_feature(tmp_path):
     with pytest.raises(SourceError) as err:
         schema_of("csv", {"path": "nope.csv"}, tmp_path)
     assert err.value.arg == "path" and str(tmp_path / "nope.csv") in err.value.message
+    # the schema reads the header and the target column only; loading finds the bad cell
+    from specc.data.load import load_source
     write(tmp_path / "f.csv", "a,b,y\n1,x,0\n")
+    assert schema_of("csv", {"path": "f.csv"}, tmp_path).fields["x"] == TensorType("float", (2,))
     with pytest.raises(SourceError, match=r"row 1 \(line 2\): column 'b' holds 'x'"):
-        schema_of("csv", {"path": "f.csv"}, tmp_path)
+        load_source("csv", {"path": "f.csv"}, tmp_path)
 
 
 # ---- folders -------------------------------------------------------------------------------
