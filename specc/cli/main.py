@@ -200,7 +200,7 @@ def cmd_run(args) -> int:
     from ..syntax.spec import read_spec_file
 
     sets = args.set + ([f"train.log={args.log}"] if args.log else [])
-    result = run_spec(read_spec_file(args.file), sets, out=args.out, device=args.device, resume=args.resume,
+    result = run_spec(read_spec_file(args.file, defer_sections=True), sets, out=args.out, device=args.device, resume=args.resume,
                       force=args.force, quiet=args.quiet)
     if args.quiet:  # the reporter showed nothing; a skipped plot the spec asked for is still worth a line
         for note in result.notes:
