@@ -76,11 +76,7 @@ def train(spec, out: str | Path | None = None, *, device: str | None = None, res
     row)``, called by the trainer (1-based). ``tuning`` is a
     :class:`specc.training.tuning.Tuning` that switches speed settings off (default: all on).
     """
-    from .run import run_checked, overrides_to_sets
-    from .syntax.overrides import apply_overrides
+    from .run import overrides_to_sets, run_spec
 
-    s = _spec(spec)
-    if overrides:
-        s = apply_overrides(s, overrides_to_sets(overrides))
-    return run_checked(check(s), out=out, device=device, resume=resume, force=force, quiet=quiet,
-                       hooks=hooks, tuning=tuning)
+    return run_spec(_spec(spec), overrides_to_sets(overrides), out=out, device=device, resume=resume,
+                    force=force, quiet=quiet, hooks=hooks, tuning=tuning)

@@ -6,14 +6,15 @@ batches, the thread count for the model's size (:mod:`specc.training.tuning` lis
 from __future__ import annotations
 
 from datetime import datetime
-import hashlib
 import inspect
+import sys
 from pathlib import Path
 import re
 
 import torch
 
-from .analysis.check import CheckedSpec
+from . import __version__, record
+from .analysis.check import CheckedSpec, check
 from .analysis.imports import loaded_modules
 from .analysis.optim import RUN_ARGS
 from .compile.fx_build import build_graph
@@ -21,6 +22,9 @@ from .data.batches import InMemoryBatches
 from .data.plan import batches, load_splits
 from .data.table import Table
 from .errors import Diagnostic, RunError, Span, SpecError
+from .syntax.overrides import apply_overrides
+from .syntax.spec import Spec, parse_spec
+from .training import checkpoint
 from .training.config import EarlyStop, TrainConfig
 from .training.errors import DivergenceError, TrainError
 from .training.loop import fit
@@ -28,9 +32,11 @@ from .training.shortcuts import batch_independent, direct_module, eval_batch_siz
 from .training.tuning import WIDE_EVAL_ELEMENTS, Tuning
 
 DEFAULT_OPTIMIZER = ("Adam", [], {"lr": 0.001})
+
+
 def spec_hash(checked: CheckedSpec) -> str:
     """Identifies the spec a checkpoint was written from (its text, overrides aside)."""
-    return hashlib.sha256(checked.spec.source.encode()).hexdigest()[:16]
+    return record.spec_hash(checked.spec.source)
 
 
 def overrides_to_sets(overrides: dict) -> list[str]:
@@ -231,12 +237,45 @@ def _plot_data(splits, inputs, target):
     return table.fields[inputs[0]], table.fields[target]
 
 
+def run_spec(spec: Spec, sets: list[str] = (), out=None, device: str | None = None, resume: bool = False,
+             force: bool = False, quiet: bool = False, hooks=(), tuning: Tuning | None = None):
+    """``specc run``: apply ``sets``, check, train. Resuming a run folder that has a record
+    follows the resume rule (docs/run-folder.md): the recorded ``--set`` values come first,
+    and a configuration that differs from the recorded one other than in a larger
+    ``train.epochs`` (or an observation-only entry) is refused unless ``force``, which
+    restarts from the checkpoint's weights with the new settings."""
+    sets = list(sets)
+    recorded = record.read_record(Path(out)) if resume and out is not None and record.has_record(Path(out)) else None
+    if recorded is not None:
+        sets = record.merge_sets(recorded.sets, sets)
+    checked = check(apply_overrides(spec, sets) if sets else spec)
+    if recorded is None:
+        return run_checked(checked, out, device, resume, force, quiet, hooks, tuning, sets=sets)
+    now = parse_spec(record.resolved_text(checked.spec)[0], checked.spec.path or "<spec>")
+    changes = record.config_changes(record.flatten(record.read_resolved(Path(out))), record.flatten(now))
+    if not changes:
+        return run_checked(checked, out, device, resume, force, quiet, hooks, tuning, sets=sets, resumed=recorded)
+    if not force:
+        raise SpecError(Diagnostic(
+            "--resume continues the same run, but the configuration differs from the recorded one: "
+            + "; ".join(f"{key}: {old} -> {new}" for key, old, new in changes),
+            Span(), "resume without these changes, start a new run (another --out), or add --force to "
+            "restart from the checkpoint's weights with the new settings", "E901", checked.spec.path or "<spec>"))
+    weights = Path(recorded.checkpoint) / checkpoint.LAST
+    print(f"note: the configuration changed ({', '.join(key for key, _, _ in changes)}); restarting from the "
+          f"weights of {weights} with the new settings", file=sys.stderr)
+    return run_checked(checked, out, device, False, True, quiet, hooks, tuning, sets=sets, weights=weights)
+
+
 def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resume: bool = False,
-                force: bool = False, quiet: bool = False, hooks=(), tuning: Tuning | None = None):
+                force: bool = False, quiet: bool = False, hooks=(), tuning: Tuning | None = None, *,
+                sets: list[str] = (), resumed: record.RunRecord | None = None, weights: Path | None = None):
     """Train a checked spec; returns the trainer's RunResult (with ``out_dir`` set).
 
     ``hooks`` go to :func:`specc.training.loop.fit`; ``tuning`` (default: all on, less what
-    ``SPECC_TUNING`` turns off) picks the speed settings.
+    ``SPECC_TUNING`` turns off) picks the speed settings. ``sets`` are recorded in run.json;
+    ``resumed`` is the record of the run a resume continues (its spec hash is the one the
+    checkpoint carries); ``weights`` a checkpoint whose model weights the run starts from.
     """
     _require(checked)
     _probe_optim(checked, checked.spec.train_options.epochs)
@@ -251,22 +290,26 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
     splits = load_splits(checked.spec, checked.data, checked.target)
     torch.manual_seed(config.seed)
     model = build_graph(checked.graph, checked.program, imports)
+    if weights is not None:
+        _load_weights(model, weights)
     loss_fn = _loss_fn(checked, imports, tuning)
     train_b = None
+    loss_name = _loss_name(checked)
     try:
         from .training.device import resolve_device
         dev = resolve_device(config.device)
+        _write_record(checked, out_dir, splits, sets, config, str(dev), loss_name, resumed)
         shuffle = checked.data.shuffle
         train_b = batches(splits.train, checked.data, dev, shuffle)
         valid_b, test_b = (_held_out_batches(table, checked, dev, model, loss_fn, tuning)
                            if table is not None else None for table in (splits.valid, splits.test))
-        loss_name = getattr(checked.spec.loss.value, "id", None) or getattr(getattr(checked.spec.loss.value, "func", None), "id", None)
         result = fit(model, train_b, valid_b, test_b, checked.inputs, checked.target, loss_fn,
                      make_optimizer_factory(checked, dev.type, tuning.fused_optimizer),
                      make_scheduler_factory(checked), config, out_dir,
-                     resume=resume, spec_hash=spec_hash(checked), progress=not quiet,
+                     resume=resume, spec_hash=resumed.spec_hash if resumed else spec_hash(checked),
+                     progress=not quiet,
                      plot_data=_plot_data(splits, checked.inputs, checked.target), force=force,
-                     binary_threshold=0.5 if loss_name == "bce" else 0.0, hooks=hooks, tuning=tuning)
+                     binary_threshold=binary_threshold(loss_name), hooks=hooks, tuning=tuning)
     except DivergenceError as err:
         raise _divergence(checked, err) from None
     except TrainError as err:
@@ -281,6 +324,46 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
     result.out_dir = out_dir
     _tell(result, out_dir, quiet)
     return result
+
+
+def _loss_name(checked: CheckedSpec) -> str:
+    value = checked.spec.loss.value
+    return getattr(value, "id", None) or getattr(getattr(value, "func", None), "id", None) or ""
+
+
+def binary_threshold(loss_name: str) -> float:
+    """Where a single-score output turns from class 0 to class 1: 0.5 after a sigmoid (bce),
+    else 0 (logits)."""
+    return 0.5 if loss_name == "bce" else 0.0
+
+
+def _load_weights(model, path: Path) -> None:
+    state = checkpoint.load(path)
+    try:
+        model.load_state_dict(state["model"])
+    except (RuntimeError, KeyError) as exc:
+        raise RunError(f"{path} does not fit this model: {exc}", "start a fresh run in another --out") from None
+
+
+def _spec_path(spec: Spec) -> str | None:
+    return str(Path(spec.path).resolve()) if spec.path and not spec.path.startswith("<") else None
+
+
+def _write_record(checked: CheckedSpec, out_dir: Path, splits, sets, config: TrainConfig, device: str,
+                  loss_name: str, resumed: record.RunRecord | None) -> None:
+    """run.json, spec.spec, source.spec (vocab.json) at the start of the run; a resumed run
+    keeps its recorded source and hash and records the ``--set`` list now in force."""
+    vocab = splits.vocab
+    prep = record.preprocessing(checked, getattr(splits.train, "feature_names", None), vocab is not None,
+                                loss_name, binary_threshold(loss_name))
+    new = record.RunRecord(
+        specc=__version__, torch=torch.__version__, spec_path=_spec_path(checked.spec),
+        spec_hash=spec_hash(checked), sets=list(sets), model=checked.model, seed=config.seed, device=device,
+        checkpoint=str(Path(config.checkpoint).resolve()), imports=record.import_names(checked.spec),
+        preprocessing=prep)
+    if resumed is not None:
+        new = new.model_copy(update={"spec_path": resumed.spec_path, "spec_hash": resumed.spec_hash})
+    record.write_run_folder(out_dir, checked.spec, new, vocab, source=resumed is None)
 
 
 def _locate(checked: CheckedSpec, model, loss_fn, train_b, error: BaseException) -> SpecError | None:

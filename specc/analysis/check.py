@@ -17,7 +17,7 @@ from ..errors import Diagnostic, SpecError, did_you_mean
 from ..syntax import ast
 from ..syntax.spec import Spec
 from ..types import DTYPES, TensorType
-from .context import Context, Failed
+from .context import Context, DataFacts, Failed
 from .data import DataPlan, analyse_data
 from .imports import load_imports
 from .ir import GraphIR, Program
@@ -60,24 +60,29 @@ class CheckedSpec:
         return [p.name for p in self.spec.models[self.model].params]
 
 
-def check(spec: Spec, model: str | None = None) -> CheckedSpec:
-    """Analyse ``spec``; raise SpecError with every diagnostic if anything is wrong."""
+def check(spec: Spec, model: str | None = None, facts: DataFacts | None = None) -> CheckedSpec:
+    """Analyse ``spec``; raise SpecError with every diagnostic if anything is wrong.
+
+    ``facts`` (recorded by a run) stand in for the data section, which is then not read.
+    """
     ctx = Context(blocks=spec.blocks, model_names=frozenset(spec.models))
     imports = load_imports(ctx, spec)
     plan = None
+    ctx.data = facts
     try:
-        plan = analyse_data(ctx, spec)
+        plan = analyse_data(ctx, spec) if facts is None else None
     except Failed:
         ctx.data_failed = True
+    bound = plan is not None or facts is not None
     chosen = _choose_model(ctx, spec, model)
     for m in spec.models.values():
-        inputs = _inputs(ctx, m, bind_data=(m.name == chosen and plan is not None))
+        inputs = _inputs(ctx, m, bind_data=(m.name == chosen and bound))
         if inputs is None:
             continue
         graph = GraphLowerer(ctx, m.name, "model", inputs).run(m.body, m.name_span)
         ctx.program.models[m.name] = graph
     target = None
-    if spec.loss is not None and plan is not None and chosen in ctx.program.models:
+    if spec.loss is not None and bound and chosen in ctx.program.models:
         target = _loss(ctx, spec, ctx.program.models[chosen])
     optimizer, schedule = check_optimizer(ctx, spec), check_schedule(ctx, spec)
     _early_stop(ctx, spec, plan)

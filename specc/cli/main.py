@@ -139,11 +139,11 @@ def cmd_compile(args) -> int:
 
 
 def cmd_run(args) -> int:
-    from ..run import run_checked
+    from ..run import run_spec
+    from ..syntax.spec import read_spec_file
 
-    checked = _load_checked(args.file, None, args.set)
-    result = run_checked(checked, out=args.out, device=args.device, resume=args.resume, force=args.force,
-                         quiet=args.quiet)
+    result = run_spec(read_spec_file(args.file), args.set, out=args.out, device=args.device, resume=args.resume,
+                      force=args.force, quiet=args.quiet)
     if args.quiet:  # the reporter showed nothing; a skipped plot the spec asked for is still worth a line
         for note in result.notes:
             print(f"note: {note}", file=sys.stderr)

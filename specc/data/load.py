@@ -43,7 +43,8 @@ def _csv(a: dict, base_dir: Path, seed: int) -> Table:
     parsed = parse_csv(resolve(a["path"], base_dir), a["target"], a["features"], a["delimiter"])
     x = torch.tensor(parsed.features, dtype=torch.float32)
     t = parsed.target
-    return Table({"x": x, "y": _target_tensor(t.kind, t.values)}, class_names=t.class_names)
+    return Table({"x": x, "y": _target_tensor(t.kind, t.values)}, class_names=t.class_names,
+                 feature_names=parsed.feature_names)
 
 
 def _digits(a: dict, base_dir: Path, seed: int) -> Table:

@@ -73,10 +73,14 @@ def load_splits(spec, plan: DataPlan, target: str | None) -> Splits:
             if isinstance(table, ImageFiles):
                 raise SpecError(Diagnostic("transform is not available for image data streamed from disk",
                                            expr.span, None, "E321", spec.path or "<spec>"), spec.source)
-            value = evaluate(expr, {field: table.fields[field]}, len(table), torch.Generator().manual_seed(0))
-            setattr(splits, key, table.with_field(field, value.float() if value.dtype != torch.long else value,
-                                                  table.lengths.get(field)))
+            setattr(splits, key, apply_transform(table, field, expr))
     return splits
+
+
+def apply_transform(table: Table, field: str, expr) -> Table:
+    """``data { transform = ... }``: ``field`` rewritten by the expression ``expr``."""
+    value = evaluate(expr, {field: table.fields[field]}, len(table), torch.Generator().manual_seed(0))
+    return table.with_field(field, value.float() if value.dtype != torch.long else value, table.lengths.get(field))
 
 
 def batches(data, plan: DataPlan, device, shuffle: bool):

@@ -28,6 +28,7 @@ class Table:
     lengths: dict[str, Tensor] = field(default_factory=dict)
     texts: dict[str, list[str]] = field(default_factory=dict)
     class_names: list[str] | None = None
+    feature_names: list[str] | None = None    # csv: the columns of ``x``, in order
 
     @classmethod
     def from_tensors(cls, fields: Mapping[str, Tensor], class_names: list[str] | None = None

@@ -36,6 +36,11 @@ def format_spec(text: str, path: str = "<spec>") -> str:
     return _Formatter(text).file(spec.items)
 
 
+def format_resolved(spec) -> str:
+    """The canonical text of a Spec as it stands (after ``--set``), with the source's comments."""
+    return _Formatter(spec.source).file(spec.items)
+
+
 def quote(value: str) -> str:
     """A string literal in spec syntax."""
     return '"' + value.translate(_STRING_ESCAPES) + '"'
