@@ -34,6 +34,8 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("file")
     k.add_argument("-o", "--output")
     k.add_argument("--model")
+    k.add_argument("--with-data", action="store_true",
+                   help="also write the data preprocessing as functions (reads the data, as a run does)")
     r = sub.add_parser("run", help="train the spec's model")
     r.add_argument("file")
     r.add_argument("--out", help="output folder (default runs/<spec>/<timestamp>)")
@@ -126,7 +128,15 @@ def cmd_compile(args) -> int:
     from ..compile.codegen import to_source
 
     checked = _load_checked(args.file, args.model)
-    source = to_source(checked, args.model)
+    data = None
+    if args.with_data:
+        from ..run import data_facts
+        data = data_facts(checked)
+        if len(data[0].inputs) != 1:
+            raise RunError(f"--with-data writes the preprocessing of a model with one input; "
+                           f"{checked.model_name(args.model)} has {len(data[0].inputs)}",
+                           "compile without --with-data")
+    source = to_source(checked, args.model, data)
     if args.output:
         try:
             Path(args.output).write_text(source, encoding="utf-8")
