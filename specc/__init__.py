@@ -7,6 +7,7 @@ Public API (torch is imported only by the functions that need it)::
     gm = specc.build(spec)                   # torch.fx.GraphModule
     src = specc.to_source(spec)              # standalone PyTorch source
     result = specc.train(spec, out="runs/x") # train; metrics, history, module
+    run = specc.load_run("runs/x")          # the trained run: predict, evaluate
 """
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from pathlib import Path
 from .errors import Diagnostic, Span, SpecError
 from .syntax.spec import Spec, parse_spec, read_spec_file
 
-__all__ = ["load", "check", "build", "to_source", "train", "Spec", "SpecError", "Diagnostic", "Span"]
+__all__ = ["load", "check", "build", "to_source", "train", "load_run", "Spec", "SpecError", "Diagnostic", "Span"]
 __version__ = "0.1.0"
 
 
@@ -80,3 +81,12 @@ def train(spec, out: str | Path | None = None, *, device: str | None = None, res
 
     return run_spec(_spec(spec), overrides_to_sets(overrides), out=out, device=device, resume=resume,
                     force=force, quiet=quiet, hooks=hooks, tuning=tuning)
+
+
+def load_run(path: str | Path, device: str | None = None):
+    """A run folder's model on its best weights: ``.model``, ``.spec``, ``.metrics``,
+    ``.history``, ``.classes``, ``.predict(inputs)``, ``.evaluate(data=None, split="valid")``.
+    The folder alone is enough: neither the spec's folder nor its data need exist."""
+    from .inference import load_run as _load_run
+
+    return _load_run(path, device)

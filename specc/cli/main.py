@@ -1,4 +1,4 @@
-"""``specc check | fmt | summary | compile | run``.
+"""``specc check | fmt | summary | compile | run | predict | evaluate``.
 
 Exit codes: 0 success; 1 an environment problem or an internal error (one plain message;
 ``--debug`` shows the traceback); 2 a mistake in a spec or its data (positioned messages).
@@ -44,6 +44,21 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     r.add_argument("--force", action="store_true", help="resume across spec changes / reuse a used --out")
     r.add_argument("--quiet", action="store_true")
+    pr = sub.add_parser("predict", help="predict with a trained run on raw inputs")
+    pr.add_argument("run", help="the run folder")
+    pr.add_argument("inputs", nargs="*", metavar="INPUT", help="CSV files, image or text files or folders")
+    pr.add_argument("--values", help='inline examples as JSON, e.g. "[[0.5, 1.0]]"')
+    pr.add_argument("--json", action="store_true", help="a JSON list, one object per input")
+    pr.add_argument("-o", "--output", help="write the predictions to a CSV file")
+    pr.add_argument("--batch", type=int, help="examples per batch")
+    pr.add_argument("--device")
+    pr.add_argument("--proba", action="store_true", help="the probability of each class")
+    e = sub.add_parser("evaluate", help="score a trained run on held-out or new labelled data")
+    e.add_argument("run", help="the run folder")
+    e.add_argument("--data", help='labelled data: a file like the training data, or a source: csv("new.csv")')
+    e.add_argument("--split", choices=("valid", "test"), default="valid")
+    e.add_argument("--device")
+    e.add_argument("--json", action="store_true")
     return p
 
 
@@ -160,7 +175,38 @@ def cmd_run(args) -> int:
     return 130 if result.interrupted else 0
 
 
-_COMMANDS = {"check": cmd_check, "fmt": cmd_fmt, "summary": cmd_summary, "compile": cmd_compile, "run": cmd_run}
+def cmd_predict(args) -> int:
+    from ..inference import load_run, parse_values
+    from .render import write_predictions
+
+    if (args.values is None) == (not args.inputs):
+        raise RunError("predict takes INPUT files or --values, one of the two",
+                       'e.g. specc predict RUN data.csv, or specc predict RUN --values "[[0.5, 1.0]]"')
+    if args.batch is not None and args.batch < 1:
+        raise RunError(f"--batch must be at least 1, got {args.batch}")
+    run = load_run(args.run, args.device)
+    inputs = parse_values(args.values) if args.values is not None else args.inputs
+    write_predictions(run.predictions(inputs, batch=args.batch, proba=args.proba), args.json, args.output,
+                      run.classes if args.proba else None)
+    return 0
+
+
+def cmd_evaluate(args) -> int:
+    from ..inference import load_run
+    from .render import metrics_table
+
+    run = load_run(args.run, args.device)
+    scores = run.evaluate(args.data, args.split)
+    where = args.data or f"{args.split} split"
+    if args.json:
+        print(json.dumps({"data": where, **scores}, indent=2))
+    else:
+        metrics_table(scores, f"{args.run} on {where}")
+    return 0
+
+
+_COMMANDS = {"check": cmd_check, "fmt": cmd_fmt, "summary": cmd_summary, "compile": cmd_compile, "run": cmd_run,
+             "predict": cmd_predict, "evaluate": cmd_evaluate}
 
 
 def _report(err: SpecError) -> None:

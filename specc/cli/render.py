@@ -38,3 +38,62 @@ def summary_table(data: dict, title: str) -> None:
     console.print(f"inputs: {', '.join(f'{k} {v}' for k, v in data['inputs'].items())}")
     console.print(f"output shape: {data['output_shape']}")
     console.print(f"total params: {data['total_params']:,}   trainable: {data['trainable_params']:,}")
+
+
+def metrics_table(scores: dict, title: str) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=title, title_justify="left")
+    table.add_column("metric")
+    table.add_column("value", justify="right")
+    for name, value in scores.items():
+        table.add_row(name, f"{value:.6g}")
+    Console().print(table)
+
+
+def _shown(value) -> str:
+    return f"{value:.6g}" if isinstance(value, float) else str(value)
+
+
+def write_predictions(answers, as_json: bool, output: str | None, classes: list[str] | None) -> None:
+    """Predictions as lines (``input: prediction``), a JSON list streamed item by item, or a
+    CSV written to a temporary file and renamed over ``output`` only once it is complete."""
+    import csv
+    import json
+    import os
+    from pathlib import Path
+
+    from ..errors import RunError
+
+    if output is None and as_json:
+        sys.stdout.write("[")
+        for i, answer in enumerate(answers):
+            sys.stdout.write(("," if i else "") + "\n  " + json.dumps(answer))
+        sys.stdout.write("\n]\n")
+        return
+    if output is None:
+        for a in answers:
+            extra = ""
+            if "probabilities" in a:
+                extra = "  (" + ", ".join(f"{c} {p:.4f}" for c, p in a["probabilities"].items()) + ")"
+            shown = f"{a['input']}: " if isinstance(a["input"], str) else ""   # a file or row; values: in order
+            print(f"{shown}{_shown(a['prediction'])}{extra}")
+        return
+    path = Path(output)
+    tmp = path.with_name(f".{path.name}.partial")
+    try:
+        with tmp.open("w", newline="", encoding="utf-8") as f:
+            writer = csv.writer(f)
+            writer.writerow(["input", "prediction", *(f"p_{c}" for c in classes or [])])
+            for a in answers:
+                probs = [a["probabilities"][c] for c in classes] if classes else []
+                prediction = a["prediction"]
+                writer.writerow([a["input"], json.dumps(prediction) if isinstance(prediction, list) else prediction,
+                                 *probs])
+        os.replace(tmp, path)
+    except OSError as exc:
+        raise RunError(f"cannot write {output}: {exc.strerror or exc}", "choose another -o file") from None
+    finally:
+        tmp.unlink(missing_ok=True)
+    print(f"wrote {output}")

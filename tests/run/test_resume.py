@@ -49,9 +49,9 @@ def test_resume_refuses_another_spec_unless_forced(tmp_path):
     assert specc("run", str(spec), "--out", str(tmp_path / "r"), "--quiet").returncode == 0
     spec.write_text(spec.read_text().replace("Linear(16)", "Linear(16) -> ReLU"))
     refused = specc("run", str(spec), "--out", str(tmp_path / "r"), "--resume", "--quiet")
-    assert refused.returncode == 1
+    assert refused.returncode == 2
     assert "Traceback" not in refused.stderr
-    assert "spec" in refused.stderr.lower()
+    assert "model MoonNet" in refused.stderr and "-> ReLU" in refused.stderr
 
 
 def test_out_folder_is_never_overwritten_without_force(tmp_path):
