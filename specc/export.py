@@ -27,6 +27,7 @@ import warnings
 import torch
 from torch import nn, Tensor
 
+from .errors import RunError
 from .types import TensorType
 
 SAMPLES = ((2, 5), (3, 7))   # (batch, length of each symbolic dim) of the two checks
@@ -35,10 +36,11 @@ SAMPLES = ((2, 5), (3, 7))   # (batch, length of each symbolic dim) of the two c
 class ExportError(Exception):
     """The model cannot be written in that format, or the file disagrees with the model."""
 
-    def __init__(self, message: str, hint: str | None = None):
+    def __init__(self, message: str, hint: str | None = None, missing: bool = False):
         super().__init__(message)
         self.message = message
         self.hint = hint
+        self.missing = missing          # a package is missing (an environment problem)
 
 
 @dataclass
@@ -107,25 +109,22 @@ def with_preprocessing(model: nn.Module, names: list[str], steps: dict[str, Call
     return torch.fx.GraphModule(root, graph, class_name="Preprocessed")
 
 
-def preprocessing(checked) -> dict[str, Callable[[Tensor], Tensor]]:
-    """The numeric preprocessing the run applied to each model input, by input name."""
+def preprocessing(prep) -> dict[str, Callable[[Tensor], Tensor]]:
+    """The numeric preprocessing a run applied to its model inputs, by input name, from the run
+    record's :class:`~specc.record.Preprocessing`: an image source's ``normalize``, then
+    ``data.transform``."""
     from .data.expr import evaluate
     from .data.images import apply_normalize
 
-    plan = checked.data
     steps: dict[str, Callable[[Tensor], Tensor]] = {}
-    if plan is None:
-        return steps
-    norm = plan.train.args.get("normalize")
-    if norm is not None:
-        image_input = checked.inputs[0]
-        steps[image_input] = lambda x: torch.stack([apply_normalize(e, norm) for e in x.unbind(0)]) \
-            if x.dim() == 4 else apply_normalize(x, norm)
-    if plan.transform is not None:
-        name, expr = plan.transform
+    if prep.image is not None and prep.image.normalize is not None:
+        norm = prep.image.normalize
+        steps[next(iter(prep.inputs))] = lambda x: torch.stack([apply_normalize(e, norm) for e in x.unbind(0)])
+    if prep.transform is not None:
+        name, expr = prep.transform.field, prep.transform.expression()
         before = steps.get(name)
 
-        def transform(x, expr=expr, name=name, before=before):
+        def transform(x):
             x = before(x) if before else x
             value = evaluate(expr, {name: x}, x.shape[0], torch.Generator().manual_seed(0))
             return value.float() if value.dtype != torch.long else value
@@ -238,7 +237,7 @@ def export_model(model: nn.Module, inputs: list[tuple[str, TensorType]], fmt: st
     form = FORMATS[fmt]
     missing = [p for p in form.packages if importlib.util.find_spec(p) is None]
     if missing:
-        raise ExportError(f"--format {fmt} needs {', '.join(missing)}", "pip install 'specc[export]'")
+        raise ExportError(f"--format {fmt} needs {', '.join(missing)}", "pip install 'specc[export]'", missing=True)
     names = [n for n, _ in inputs]
     steps = {n: f for n, f in (preprocess or {}).items() if n in names}
     model = model.eval()
@@ -281,6 +280,21 @@ def export_model(model: nn.Module, inputs: list[tuple[str, TensorType]], fmt: st
             tmp.unlink()
     dynamic = sorted({d for axes in dims.values() for d in axes.values()}, key=lambda d: (d != "batch", d))
     return Exported(path, fmt, exporter, dynamic, worst, len(SAMPLES), bool(steps))
+
+
+def export_run(run, fmt: str, path: str | os.PathLike | None = None, *, preprocess: bool = False,
+               force: bool = False) -> Exported:
+    """Export a loaded run (:func:`specc.inference.load_run`) on its best weights; the file goes
+    to ``path`` (default ``<run>/model<suffix>``) and is never written over without ``force``."""
+    if fmt not in FORMATS:
+        raise ExportError(f"unknown export format '{fmt}'", "choose one of " + ", ".join(FORMATS))
+    path = Path(path) if path is not None else run.path / f"model{FORMATS[fmt].suffix}"
+    if path.exists() and not path.is_file():
+        raise RunError(f"{path} is not a file", "choose another -o")
+    if path.exists() and not force:
+        raise RunError(f"{path} already exists", "pass --force to write over it, or choose another -o")
+    steps = preprocessing(run.record.preprocessing) if preprocess else None
+    return export_model(run.model, run.checked.graph.inputs, fmt, path, preprocess=steps)
 
 
 def _other_formats(fmt: str) -> str:

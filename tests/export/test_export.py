@@ -6,7 +6,7 @@ import pytest
 import torch
 
 import specc
-from specc.export import FORMATS, ExportError, export_model, index_bound, preprocessing, sample_inputs
+from specc.export import FORMATS, ExportError, export_model, index_bound, sample_inputs
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 EXAMPLES = sorted(p.stem for p in SPECS.glob("*.spec"))
@@ -48,17 +48,46 @@ def test_every_example_exports_and_agrees(name, fmt, tmp_path):
         torch.testing.assert_close(_load(fmt, out)(*x), model(*x), atol=1e-5, rtol=1e-5)
 
 
-def test_preprocessing_goes_into_the_graph(tmp_path):
-    """digits.spec scales pixels with `transform = x / 16`: the exported graph takes raw 0..16."""
-    checked = specc.check(SPECS / "digits.spec")
-    torch.manual_seed(0)
-    model = specc.build(checked).eval()
-    out = tmp_path / "digits.onnx"
-    report = export_model(model, checked.graph.inputs, "onnx", out, preprocess=preprocessing(checked))
-    assert report.preprocess
+@pytest.fixture(scope="module")
+def digits_run(tmp_path_factory):
+    out = tmp_path_factory.mktemp("digits") / "run"
+    specc.train(SPECS / "digits.spec", out=out, epochs=1)
+    return out
+
+
+def test_a_run_exports_from_the_cli(digits_run, capsys):
+    """The journey's last step: the trained run's best weights, verified, as ONNX; then with
+    the spec's `transform = x / 16` inside the graph, so it takes raw pixel values 0..16."""
+    from specc.cli.main import main
+
+    run = specc.load_run(digits_run)
     raw = torch.randint(0, 17, (4, 64)).float()
+    assert main(["export", str(digits_run), "--format", "onnx"]) == 0
+    said = capsys.readouterr().out
+    assert f"wrote {digits_run / 'model.onnx'}" in said and "dynamic: batch" in said
     with torch.no_grad():
-        torch.testing.assert_close(_load("onnx", out)(raw), model(raw / 16), atol=1e-5, rtol=1e-5)
+        torch.testing.assert_close(_load("onnx", digits_run / "model.onnx")(raw / 16), run.model(raw / 16),
+                                   atol=1e-5, rtol=1e-5)
+    # never over an existing file without --force
+    assert main(["export", str(digits_run), "--format", "onnx", "--preprocess"]) == 1
+    assert "already exists" in capsys.readouterr().err
+    assert main(["export", str(digits_run), "--format", "onnx", "--preprocess", "--force"]) == 0
+    assert "preprocessing included" in capsys.readouterr().out
+    with torch.no_grad():
+        torch.testing.assert_close(_load("onnx", digits_run / "model.onnx")(raw), run.model(raw / 16),
+                                   atol=1e-5, rtol=1e-5)
+
+
+def test_a_format_that_cannot_keep_a_dimension_says_so(tmp_path, capsys):
+    from specc.cli.main import main
+
+    out = tmp_path / "run"
+    specc.train(SPECS / "bilstm.spec", out=out, epochs=1, data_train="sequences(samples=64, vocab=50, length=3..9, classes=2)")
+    assert main(["export", str(out), "--format", "torch-export"]) == 2
+    err = capsys.readouterr().err
+    assert "torch-export cannot represent this model: it fixes the dimension seq" in err
+    assert "LSTM" in err and "try --format onnx or torchscript" in err
+    assert not (out / "model.pt2").exists()
 
 
 def test_unknown_format_and_missing_package(tmp_path, monkeypatch):
