@@ -142,7 +142,7 @@ class Run:
         if prep.encode is not None:
             table = apply_encoder(table, prep.encode.name, prep.encode.args, self.vocab)[0]
         if prep.transform is not None and prep.transform.field in table.fields:
-            table = apply_transform(table, prep.transform.field, _expression(prep.transform.expr))
+            table = apply_transform(table, prep.transform.field, prep.transform.expression())
         return table
 
     def _model_inputs(self, table: Table) -> list[torch.Tensor]:
@@ -431,12 +431,6 @@ def _tensor(name: str, values: Any, prep) -> tuple[torch.Tensor, torch.Tensor | 
                    f"but the values have shape {list(t.shape[1:])} per example ({t.shape[0] if t.dim() else 0} "
                    "examples)", "pass a list of examples, e.g. [[0.5, 1.0], [0.1, -0.3]]")
     return t, lengths
-
-
-def _expression(text: str):
-    """A recorded transform (spec text) as an expression."""
-    spec = parse_spec(f"model M(x: float[1]) {{ return x }}\ndata {{ train = moons(), transform = {text} }}\n")
-    return spec.data_options.transform
 
 
 def _data_table(data: str, spec: Spec, seed: int) -> Table:

@@ -75,6 +75,11 @@ class Transform(_Plain):
     field: str
     expr: str                 # spec text, e.g. "x / 16"
 
+    def expression(self) -> ast.Expr:
+        """The expression, parsed back from its spec text."""
+        spec = parse_spec(f"model M(x: float[1]) {{ return x }}\ndata {{ train = moons(), transform = {self.expr} }}\n")
+        return spec.data_options.transform
+
 
 class ImageSettings(_Plain):
     size: list[int]           # [height, width]

@@ -373,7 +373,7 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
     loss_name = _loss_name(checked)
     try:
         if not resume or resumed is not None:   # a run folder made without a record keeps none
-            _write_record(checked, out_dir, splits, sets, config, str(dev), loss_name, resumed)
+            _write_record(checked, out_dir, splits, sets, config, str(dev), resumed)
         shuffle = checked.data.shuffle
         train_b = batches(splits.train, checked.data, dev, shuffle)
         valid_b, test_b = (held_out_batches(table, checked, dev, model, loss_fn, tuning)
@@ -439,13 +439,25 @@ def _spec_path(spec: Spec) -> str | None:
     return str(Path(spec.path).resolve()) if spec.path and not spec.path.startswith("<") else None
 
 
+def _data_facts(checked: CheckedSpec, splits) -> tuple[record.Preprocessing, list[str] | None]:
+    loss_name = _loss_name(checked)
+    prep = record.preprocessing(checked, getattr(splits.train, "feature_names", None), splits.vocab is not None,
+                                loss_name, binary_threshold(loss_name))
+    return prep, splits.vocab
+
+
+def data_facts(checked: CheckedSpec) -> tuple[record.Preprocessing, list[str] | None]:
+    """What the spec's data pipeline applies to raw inputs (the run record's preprocessing and
+    vocabulary), found by loading the data as a run would."""
+    _require(checked)
+    return _data_facts(checked, load_splits(checked.spec, checked.data, checked.target))
+
+
 def _write_record(checked: CheckedSpec, out_dir: Path, splits, sets, config: TrainConfig, device: str,
-                  loss_name: str, resumed: record.RunRecord | None) -> None:
+                  resumed: record.RunRecord | None) -> None:
     """run.json, spec.spec, source.spec (vocab.json) at the start of the run; a resumed run
     keeps its recorded source and hash and records the ``--set`` list now in force."""
-    vocab = splits.vocab
-    prep = record.preprocessing(checked, getattr(splits.train, "feature_names", None), vocab is not None,
-                                loss_name, binary_threshold(loss_name))
+    prep, vocab = _data_facts(checked, splits)
     new = record.RunRecord(
         specc=__version__, torch=torch.__version__, spec_path=_spec_path(checked.spec),
         spec_hash=spec_hash(checked), sets=list(sets), model=checked.model, seed=config.seed, device=device,

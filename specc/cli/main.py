@@ -1,4 +1,5 @@
-"""``specc check | fmt | config | summary | compile | run | predict | evaluate``, and ``specc --version``.
+"""``specc check | fmt | config | summary | compile | run | predict | evaluate | export``, and
+``specc --version``.
 
 Exit codes: 0 success; 1 an environment problem or an internal error (one plain message;
 ``--debug`` shows the traceback); 2 a mistake in a spec or its data (positioned messages).
@@ -60,6 +61,8 @@ def _parser() -> argparse.ArgumentParser:
     k.add_argument("-o", "--output")
     k.add_argument("--model")
     k.add_argument("--force", action="store_true", help="write -o over a spec or an imported file")
+    k.add_argument("--with-data", action="store_true",
+                   help="also write the data preprocessing as functions (reads the data, as a run does)")
     r = sub.add_parser("run", help="train the spec's model")
     r.add_argument("file")
     r.add_argument("--out", help="output folder (default runs/<spec>/<timestamp>)")
@@ -78,6 +81,13 @@ def _parser() -> argparse.ArgumentParser:
     pr.add_argument("--batch", type=int, help="examples per batch")
     pr.add_argument("--device")
     pr.add_argument("--proba", action="store_true", help="the probability of each class")
+    x = sub.add_parser("export", help="write a trained run's model as ONNX, torch.export or TorchScript")
+    x.add_argument("run", help="the run folder")
+    x.add_argument("--format", required=True, choices=["onnx", "torch-export", "torchscript"])
+    x.add_argument("-o", "--output", help="the file to write (default RUN/model.onnx, .pt2 or .pt)")
+    x.add_argument("--preprocess", action="store_true",
+                   help="put the numeric preprocessing (transform, normalize) into the exported graph")
+    x.add_argument("--force", action="store_true", help="write over an existing file")
     e = sub.add_parser("evaluate", help="score a trained run on held-out or new labelled data")
     e.add_argument("run", help="the run folder")
     e.add_argument("--data", help='labelled data: a file like the training data, or a source: csv("new.csv")')
@@ -166,7 +176,15 @@ def cmd_compile(args) -> int:
     from ..compile.codegen import to_source
 
     checked = _load_checked(args.file, args.model)
-    source = to_source(checked, args.model)
+    data = None
+    if args.with_data:
+        from ..run import data_facts
+        data = data_facts(checked)
+        if len(data[0].inputs) != 1:
+            raise RunError(f"--with-data writes the preprocessing of a model with one input; "
+                           f"{checked.model_name(args.model)} has {len(data[0].inputs)}",
+                           "compile without --with-data")
+    source = to_source(checked, args.model, data)
     if args.output:
         if not args.force:
             _refuse_overwrite(Path(args.output), checked)
@@ -246,8 +264,27 @@ def cmd_evaluate(args) -> int:
     return 0
 
 
+def cmd_export(args) -> int:
+    from ..errors import Diagnostic, Span
+    from ..export import ExportError, export_run
+    from ..inference import load_run
+
+    run = load_run(args.run)
+    try:
+        done = export_run(run, args.format, args.output, preprocess=args.preprocess, force=args.force)
+    except ExportError as err:
+        if err.missing:
+            raise RunError(err.message, err.hint) from None
+        raise SpecError(Diagnostic(err.message, Span(), err.hint, "E950", str(run.path))) from None
+    print(f"wrote {done.path} ({done.format} via {done.exporter}; dynamic: {', '.join(done.dynamic)}"
+          + ("; preprocessing included" if done.preprocess else "")
+          + f"; loaded back and checked on {done.checks} sample batches, largest difference {done.max_error:.2g})")
+    return 0
+
+
 _COMMANDS = {"check": cmd_check, "fmt": cmd_fmt, "config": cmd_config, "summary": cmd_summary,
-             "compile": cmd_compile, "run": cmd_run, "predict": cmd_predict, "evaluate": cmd_evaluate}
+             "compile": cmd_compile, "run": cmd_run, "predict": cmd_predict, "evaluate": cmd_evaluate,
+             "export": cmd_export}
 
 
 def _report(err: SpecError) -> None:
