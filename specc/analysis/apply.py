@@ -312,6 +312,9 @@ class Applier:
                                     spans[i] if i < len(spans) else span, code="E190")
         if not tensors:
             raise self.ctx.fail(f"{stage.name} needs a tensor to work on", span, code="E190")
+        if len(tensors) < n:
+            raise self.ctx.fail(f"{stage.name} takes {n} tensors, got {len(tensors)}", span,
+                                f"in a pipeline the input is the first: x -> {stage.name}(y)", code="E190")
         a = self._function_args(stage, rule, rest, spans[n:], span)
         types = [t.type for t in tensors]
         try:
