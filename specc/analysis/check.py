@@ -12,6 +12,7 @@ from typing import Optional
 from ..catalog.dims import is_int
 from ..catalog.layers import MAX_PARAMS
 from ..errors import Diagnostic, SpecError, did_you_mean
+from ..gc_pause import gc_paused
 from ..syntax import ast
 from ..syntax.spec import Spec
 from ..types import DTYPES, TensorType
@@ -58,6 +59,7 @@ class CheckedSpec:
         return [p.name for p in self.spec.models[self.model].params]
 
 
+@gc_paused
 def check(spec: Spec, model: str | None = None) -> CheckedSpec:
     """Analyse ``spec``; raise SpecError with every diagnostic if anything is wrong."""
     ctx = Context(blocks=spec.blocks, model_names=frozenset(spec.models))
@@ -193,7 +195,7 @@ def _total_size(ctx: Context, graph: GraphIR, memo: dict) -> None:
                   f"more than the {MAX_PARAMS:.0e} specc accepts; the largest layer here has {n:.2g}", layer.span,
                   "check the sizes for a typo", code="E740")
     nodes = len(graph.ops) + sum(n for _, _, n in sizes)
-    if nodes > MAX_NODES:
+    if nodes > MAX_NODES and len(graph.ops) <= MAX_NODES:     # else the graph itself was refused
         layer, _, n = max(sizes, key=lambda s: s[2])
         ctx.error(f"{graph.name} would run {nodes:,} operations with its blocks opened, more than the "
                   f"{MAX_NODES:,} specc accepts; this block instance alone runs {n:,}", layer.span,

@@ -64,11 +64,6 @@ class GraphLowerer(Applier):
             if returned is not None:
                 self.ctx.error("statement after return is never run", stmt.span, code="E101")
                 break
-            if len(self.ir.ops) > MAX_NODES:
-                self.ctx.error(f"{self.ir.name} runs more than the {MAX_NODES:,} operations specc accepts",
-                               stmt.span, "a model this large is a typo, or a repeat that went too far",
-                               code="E106")
-                return self.ir
             self._stmt_start = len(self.ir.ops)
             try:
                 if isinstance(stmt, ast.Return):
@@ -83,6 +78,11 @@ class GraphLowerer(Applier):
                     self.scope[stmt.target] = Poison()
                 elif isinstance(stmt, ast.Destructure):
                     self._bind_targets(stmt.targets, Poison(), stmt.span)
+            if len(self.ir.ops) > MAX_NODES:       # a repeat makes at most MAX_NODES stages: this stops it
+                self.ctx.error(f"{self.ir.name} runs more than the {MAX_NODES:,} operations specc accepts",
+                               stmt.span, "a model this large is a typo, or a repeat that went too far",
+                               code="E106")
+                return self.ir
         if returned is None:
             self.ctx.error(f"{self.ir.name} has no return", where, "end it with: return <expression>", code="E102")
         self._drop_dead_getitems()
