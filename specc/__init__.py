@@ -61,7 +61,7 @@ def build(spec, model: str | None = None):
 
 
 def to_source(spec, model: str | None = None) -> str:
-    """Standalone PyTorch source for the model (and the blocks it uses)."""
+    """Standalone PyTorch source for ``model`` (default: every model) and the blocks it uses."""
     from .compile.codegen import to_source as _to_source
 
     return _to_source(check(spec, model), model)

@@ -162,7 +162,8 @@ class Applier:
         rule = RULES.get(spec.type_name) if spec.source == "torch" else None
         try:
             if rule is None:
-                inferred, out = (), meta.infer_layer(self.ctx, spec, types)
+                inferred = ()
+                out, params = meta.infer_layer(self.ctx, spec, types)
             else:
                 lo, hi = rule.inputs
                 if not lo <= len(types) <= hi:
@@ -175,14 +176,14 @@ class Applier:
                 bound = self._bind(spec, rule, inferred, types)
                 check_args(spec.type_name, bound)
                 check_dims(bound, len(types[0].full))
-                check_size(spec.type_name, bound)
+                params = check_size(spec.type_name, bound)
                 out = rule.out(types, bound)
         except ArgProblem as p:
             raise self.ctx.fail(self._at(spec, f"{spec.type_name}(...): {p.message}"),
                                 self._arg_span(spec, rule, p.arg), p.hint, code="E152")
         except ShapeProblem as p:
             raise self.ctx.fail(self._at(spec, p.message), span, p.hint, code="E201")
-        inst = self._instance(spec, inferred, types, out, span)
+        inst = self._instance(spec, inferred, types, out, span, params)
         refs = tuple(t.ref for t in inputs)
         if spec.type_name == "MultiheadAttention" and len(refs) == 1:
             refs = refs * 3
@@ -230,8 +231,9 @@ class Applier:
         bound.update(rule.forced)
         return bound
 
-    def _instance(self, spec: LayerSpec, inferred: tuple, types, out, span: Span) -> LayerInst:
-        """The layer instance this application uses: a new one, or the shared one (checked)."""
+    def _instance(self, spec: LayerSpec, inferred: tuple, types, out, span: Span, params: int = 0) -> LayerInst:
+        """The layer instance this application uses: a new one, or the shared one (checked);
+        ``params`` is the size of a new one."""
         if spec.inst is not None:
             inst = spec.inst
             if [str(t) for t in inst.in_types] != [str(t) for t in types]:
@@ -252,7 +254,8 @@ class Applier:
             kwargs = {k: v for k, v in kwargs.items() if k not in rule.infer}
             kwargs.update(rule.forced)
         name = self.layer_names.fresh(spec.binding or f"{snake(spec.type_name)}_{self._count(spec.type_name)}")
-        inst = LayerInst(name, spec.source, spec.type_name, args, kwargs, spec.span, [span], list(types), out)
+        inst = LayerInst(name, spec.source, spec.type_name, args, kwargs, spec.span, [span], list(types), out,
+                         params=params)
         if spec.source == "torch" and spec.type_name in NN_MODULES:
             entry = NN_MODULES[spec.type_name]
             names = signatures.positional_names(entry)
@@ -306,6 +309,9 @@ class Applier:
                                     spans[i] if i < len(spans) else span, code="E190")
         if not tensors:
             raise self.ctx.fail(f"{stage.name} needs a tensor to work on", span, code="E190")
+        if len(tensors) < n:
+            raise self.ctx.fail(f"{stage.name} takes {n} tensors, got {len(tensors)}", span,
+                                f"in a pipeline the input is the first: x -> {stage.name}(y)", code="E190")
         a = self._function_args(stage, rule, rest, spans[n:], span)
         types = [t.type for t in tensors]
         try:

@@ -11,19 +11,18 @@ import math
 from typing import Optional
 
 from ..catalog.dims import is_int
-from ..catalog.layers import MAX_PARAMS, PARAM_ESTIMATES
-from ..catalog.signatures import defaults, positional_names
-from ..catalog.torch_tables import NN_MODULES
+from ..catalog.layers import MAX_PARAMS
 from ..errors import Diagnostic, SpecError, did_you_mean
+from ..gc_pause import gc_paused
 from ..syntax import ast
 from ..syntax.spec import Spec
 from ..types import DTYPES, TensorType
 from .context import Context, DataFacts, Failed
 from .data import DataPlan, analyse_data
 from .imports import load_imports
-from .ir import GraphIR, Program
+from .ir import GraphIR, LayerInst, Program
 from .losses import lower_loss
-from .lower import GraphLowerer
+from .lower import MAX_NODES, GraphLowerer
 from .optim import OptimSpec, check_drivable, check_optimizer, check_schedule
 
 
@@ -61,6 +60,7 @@ class CheckedSpec:
         return [p.name for p in self.spec.models[self.model].params]
 
 
+@gc_paused
 def check(spec: Spec, model: str | None = None, facts: DataFacts | None = None) -> CheckedSpec:
     """Analyse ``spec``; raise SpecError with every diagnostic if anything is wrong.
 
@@ -96,8 +96,9 @@ def check(spec: Spec, model: str | None = None, facts: DataFacts | None = None) 
     optimizer, schedule = check_optimizer(ctx, spec), check_schedule(ctx, spec)
     check_drivable(ctx, spec, optimizer, ctx.program, chosen)
     _monitor(ctx, spec, plan)
+    memo: dict = {}
     for graph in ctx.program.models.values():
-        _total_size(ctx, graph)
+        _total_size(ctx, graph, memo)
     if ctx.diags or spec.problems:
         diags = sorted([*spec.problems, *ctx.diags], key=lambda d: (d.span.line, d.span.column))
         raise SpecError([Diagnostic(d.message, d.span, d.hint, d.code, spec.path or "<spec>") for d in diags],
@@ -187,32 +188,35 @@ def _bind_field(ctx: Context, p: ast.Param, declared: TensorType) -> Optional[Te
     return TensorType(declared.dtype, tuple(dims))
 
 
-def _layer_params(ctx: Context, layer) -> list[tuple[int, object]]:
-    """(estimated parameters, span) of the sized torch layers under ``layer`` (blocks opened)."""
-    if layer.source == "block":
-        graph = ctx.program.blocks.get(layer.target)
-        return [(n, layer.span) for sub in (graph.layers.values() if graph else ()) for n, _ in _layer_params(ctx, sub)]
-    estimate = PARAM_ESTIMATES.get(layer.target) if layer.source == "torch" else None
-    if estimate is None:
-        return []
-    entry = NN_MODULES[layer.target]
-    names = positional_names(entry)
-    try:
-        return [(int(estimate({**defaults(entry), **dict(zip(names, layer.args)), **layer.kwargs})), layer.span)]
-    except (KeyError, TypeError, ValueError):
-        return []
+def _layer_size(program: Program, layer: LayerInst, memo: dict) -> tuple[int, int]:
+    """(parameters, operations) a layer adds to the built model, a block instance opened (its
+    graph once per instance: each instance has its own weights and module)."""
+    if layer.source != "block":
+        return layer.params, 0
+    if layer.target not in memo:
+        graph = program.blocks.get(layer.target)
+        parts = [_layer_size(program, sub, memo) for sub in (graph.layers.values() if graph else ())]
+        memo[layer.target] = (sum(p for p, _ in parts), len(graph.ops if graph else ()) + sum(n for _, n in parts))
+    return memo[layer.target]
 
 
-def _total_size(ctx: Context, graph: GraphIR) -> None:
-    """Each layer is bounded as it is checked; the whole model is bounded here, so that a
-    hundred layers just under the bound are refused too, at the largest of them."""
-    sizes = [p for layer in graph.layers.values() for p in _layer_params(ctx, layer)]
-    total = sum(n for n, _ in sizes)
-    if total > MAX_PARAMS:
-        n, span = max(sizes, key=lambda p: p[0])
-        ctx.error(f"{graph.name} would hold about {total:.2g} parameters ({4 * total / 2**30:,.0f} GiB as float32), "
-                  f"more than the {MAX_PARAMS:.0e} specc accepts; the largest layer here has {n:.2g}", span,
+def _total_size(ctx: Context, graph: GraphIR, memo: dict) -> None:
+    """Each layer and each graph is bounded as it is checked; the whole model, blocks opened, is
+    bounded here, so that a hundred layers just under the bound, or blocks of blocks of
+    repeats, are refused too, at their largest part."""
+    sizes = [(layer, *_layer_size(ctx.program, layer, memo)) for layer in graph.layers.values()]
+    params = sum(p for _, p, _ in sizes)
+    if params > MAX_PARAMS:
+        layer, n, _ = max(sizes, key=lambda s: s[1])
+        ctx.error(f"{graph.name} would hold about {params:.2g} parameters ({4 * params / 2**30:,.0f} GiB as float32), "
+                  f"more than the {MAX_PARAMS:.0e} specc accepts; the largest layer here has {n:.2g}", layer.span,
                   "check the sizes for a typo", code="E740")
+    nodes = len(graph.ops) + sum(n for _, _, n in sizes)
+    if nodes > MAX_NODES and len(graph.ops) <= MAX_NODES:     # else the graph itself was refused
+        layer, _, n = max(sizes, key=lambda s: s[2])
+        ctx.error(f"{graph.name} would run {nodes:,} operations with its blocks opened, more than the "
+                  f"{MAX_NODES:,} specc accepts; this block instance alone runs {n:,}", layer.span,
+                  "each use of a block builds its whole body again", code="E741")
 
 
 def _monitor(ctx: Context, spec: Spec, plan: Optional[DataPlan]) -> None:

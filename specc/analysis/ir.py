@@ -27,7 +27,9 @@ class LayerInst:
     ``alias.Name``) or "block" (``target`` is the key of a block GraphIR). ``args`` and
     ``kwargs`` are the constructor arguments with every inferred size written out. ``call``
     is set for a stateless layer that is compiled to a function, ``(dotted name, kwargs)``:
-    its applications are "function" ops and no submodule is made for it.
+    its applications are "function" ops and no submodule is made for it. ``params`` is the
+    estimated number of values in its parameters and buffers (0 for a block: its graph's
+    layers hold them).
     """
 
     name: str
@@ -40,6 +42,7 @@ class LayerInst:
     in_types: list = field(default_factory=list)
     out_type: Optional[ValueType] = None
     call: Optional[tuple[str, dict]] = None
+    params: int = 0
 
 
 @dataclass

@@ -26,13 +26,15 @@ from .context import Context, Failed
 from .ir import GraphIR, Op, _refs
 from .names import Namespace, safe
 from .values import (BlockSpec, Chain, Const, FuncStage, LayerSpec, Poison, Tensor, Tup, Value,
-                     copy_fresh, describe)
+                     copy_fresh, describe, stage_count)
 
 _FOLD = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.truediv,
          "//": operator.floordiv, "**": operator.pow}
 _OPERATOR = {"+": "operator.add", "-": "operator.sub", "*": "operator.mul", "/": "operator.truediv",
              "//": "operator.floordiv", "**": "operator.pow", "@": "operator.matmul"}
 MAX_REPEAT = 10_000
+MAX_NODES = 100_000
+"""The most operations one model may run, its blocks opened; also the most stages a repeat makes."""
 
 
 class GraphLowerer(Applier):
@@ -76,6 +78,11 @@ class GraphLowerer(Applier):
                     self.scope[stmt.target] = Poison()
                 elif isinstance(stmt, ast.Destructure):
                     self._bind_targets(stmt.targets, Poison(), stmt.span)
+            if len(self.ir.ops) > MAX_NODES:       # a repeat makes at most MAX_NODES stages: this stops it
+                self.ctx.error(f"{self.ir.name} runs more than the {MAX_NODES:,} operations specc accepts",
+                               stmt.span, "a model this large is a typo, or a repeat that went too far",
+                               code="E106")
+                return self.ir
         if returned is None:
             self.ctx.error(f"{self.ir.name} has no return", where, "end it with: return <expression>", code="E102")
         self._drop_dead_getitems()
@@ -304,6 +311,10 @@ class GraphLowerer(Applier):
         if n > MAX_REPEAT:
             raise self.ctx.fail(f"repeating {n} times is more than the {MAX_REPEAT} allowed", e.right.span,
                                 code="E120")
+        stages = stage_count(stage) * n
+        if stages > MAX_NODES:
+            raise self.ctx.fail(f"repeating {stage_count(stage):,} stages {n:,} times would make {stages:,} stages, "
+                                f"more than the {MAX_NODES:,} specc accepts", e.right.span, code="E120")
         return Chain([copy_fresh(stage) for _ in range(n)], e.span)
 
     def _expr_pipeline(self, e: ast.Pipeline):

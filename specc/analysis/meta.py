@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import inspect
 
-from ..catalog.layers import ShapeProblem
+from ..catalog.layers import ShapeProblem, check_param_count
 from ..errors import Span
 from ..types import TensorType, TupleType, ValueType
 
@@ -75,16 +75,24 @@ def _from_meta(value, back: dict[int, str]) -> ValueType:
     return TensorType.from_full(dtype, full)
 
 
-def run(factory, types: list[TensorType], what: str) -> ValueType:
-    """Build with ``factory()`` on the meta device and apply it to meta tensors of ``types``."""
+def run(factory, types: list[TensorType], what: str) -> tuple[ValueType, int]:
+    """Build with ``factory()`` on the meta device and apply it to meta tensors of ``types``.
+
+    Returns the output type and, when ``factory()`` made a module, the number of values in its
+    parameters and buffers (refused past the limit before the module is ever really built).
+    """
     import torch
 
     tensors, back = _to_meta(types)
     try:
         with torch.device("meta"):
             fn = factory()
+        size = 0
+        if isinstance(fn, torch.nn.Module):
+            size = sum(t.numel() for t in [*fn.parameters(), *fn.buffers()])
+            check_param_count(what, size)
         with torch.no_grad():
-            return _from_meta(fn(*tensors), back)
+            return _from_meta(fn(*tensors), back), size
     except ShapeProblem:
         raise
     except Exception as exc:  # the layer's own complaint, in its own words
@@ -93,8 +101,8 @@ def run(factory, types: list[TensorType], what: str) -> ValueType:
         raise ShapeProblem(f"{what} cannot take an input of shape {shapes}: {first}") from None
 
 
-def infer_layer(ctx, spec, types: list[TensorType]) -> ValueType:
-    """Output type of a layer without a table rule (torch.nn or imported)."""
+def infer_layer(ctx, spec, types: list[TensorType]) -> tuple[ValueType, int]:
+    """Output type and size (see :func:`run`) of a layer without a table rule (torch.nn or imported)."""
     import torch
 
     if spec.source == "torch":
@@ -130,7 +138,7 @@ def call_imported_function(lowerer, stage, lead, span: Span):
         return fn(*(next(it) if isinstance(v, Tensor) else v.value for v in values), **kwargs)
 
     try:
-        out = run(lambda: call, [t.type for t in tensors], stage.name)
+        out, _ = run(lambda: call, [t.type for t in tensors], stage.name)
     except ShapeProblem as p:
         raise lowerer.ctx.fail(p.message, span, p.hint, code="E205")
     args = tuple(v.ref if isinstance(v, Tensor) else v.value for v in values)

@@ -101,6 +101,13 @@ def copy_fresh(stage: Stage) -> Stage:
     return stage
 
 
+def stage_count(stage: Stage) -> int:
+    """How many stages ``stage`` applies, counted without expanding anything further."""
+    if isinstance(stage, Chain):
+        return sum(stage_count(s) for s in stage.stages)
+    return 1
+
+
 def describe(v: Value) -> str:
     """How a value is named in messages."""
     if isinstance(v, Tensor):

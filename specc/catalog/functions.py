@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from math import prod
 from typing import Callable
 
-from ..types import Ref, TensorType
+from ..types import BATCH, Ref, TensorType
 from .dims import fmt_shape, is_int
 from .layers import ShapeProblem
 
@@ -275,9 +275,8 @@ FUNCTIONS.update({
 })
 
 
-def broadcast(a: TensorType, b: TensorType, what: str) -> TensorType:
-    """PyTorch broadcasting of two full shapes (the batch aligns only with itself or 1)."""
-    fa, fb = a.full, b.full
+def _broadcast_dims(fa: tuple, fb: tuple) -> tuple | None:
+    """PyTorch broadcasting of two full shapes, or None; the batch aligns only with itself or 1."""
     n = max(len(fa), len(fb))
     fa = (1,) * (n - len(fa)) + tuple(fa)
     fb = (1,) * (n - len(fb)) + tuple(fb)
@@ -288,19 +287,52 @@ def broadcast(a: TensorType, b: TensorType, what: str) -> TensorType:
         elif x == 1:
             out.append(y)
         else:
-            raise ShapeProblem(f"{what} cannot broadcast {a.batched} with {b.batched}")
+            return None
+    return tuple(out)
+
+
+def broadcast(a: TensorType, b: TensorType, what: str) -> TensorType:
+    """PyTorch broadcasting of two full shapes (the batch aligns only with itself or 1)."""
+    out = _broadcast_dims(a.full, b.full)
+    if out is None:
+        raise ShapeProblem(f"{what} cannot broadcast {a.batched} with {b.batched}")
     dtype = "float" if "float" in (a.dtype, b.dtype) else a.dtype
-    return TensorType.from_full(dtype, tuple(out))
+    return TensorType.from_full(dtype, out)
+
+
+_MATMUL_HINT = ("shapes count as in PyTorch, with the batch as dim 0: for one dot product per example write "
+                "sum(x * y, dim=-1); for a matrix times a vector, x @ unsqueeze(y, -1)")
 
 
 def matmul_type(a: TensorType, b: TensorType) -> TensorType:
-    fa, fb = a.full, b.full
-    if len(fa) < 2 or len(fb) < 2:
-        if len(fb) == 1 and len(fa) >= 1 and fa[-1] == fb[0]:
-            return TensorType.from_full("float", tuple(fa[:-1]))
-        raise ShapeProblem(f"@ needs two dims on each side, got {a.batched} @ {b.batched}")
-    if fa[-1] != fb[-2] and is_int(fa[-1]) and is_int(fb[-2]):
-        raise ShapeProblem(f"@ needs the last dim of the left side to equal the second-to-last of the right, "
-                           f"got {a.batched} @ {b.batched}")
-    lead = broadcast(TensorType.from_full(a.dtype, tuple(fa[:-2])), TensorType.from_full(b.dtype, tuple(fb[:-2])), "@")
-    return TensorType.from_full("float", (*lead.full, fa[-2], fb[-1]))
+    """``a @ b`` exactly as ``torch.matmul`` does it on the batched tensors.
+
+    A 1-D side gets a dim of 1 added (in front on the left, behind on the right) that the result
+    drops again; the last dim of the left meets the second-to-last of the right; the dims before
+    those broadcast. The batch must come through as one broadcast dim: a product that sums over
+    it, or pairs every example with every other, mixes examples and is refused.
+    """
+    fa, fb = tuple(a.full), tuple(b.full)
+    what = f"{a.batched} @ {b.batched}"
+    if not fa or not fb:
+        raise ShapeProblem(f"@ needs at least one dim on each side, got {what}")
+    if a.dtype != b.dtype or a.dtype == "bool":
+        raise ShapeProblem(f"@ needs both sides of one number type (not bool), got {a.dtype} {a.batched} @ "
+                           f"{b.dtype} {b.batched}", "torch.matmul does not mix element types")
+    left = (1, *fa) if len(fa) == 1 else fa
+    right = (*fb, 1) if len(fb) == 1 else fb
+    k, k2 = left[-1], right[-2]
+    if BATCH in (k, k2):
+        raise ShapeProblem(f"@ would sum over the batch: {what}", _MATMUL_HINT)
+    if k != k2 and is_int(k) and is_int(k2):
+        raise ShapeProblem(f"@ needs the last dim of the left side to equal the "
+                           f"{'only' if len(fb) == 1 else 'second-to-last'} dim of the right, got {what}")
+    lead = _broadcast_dims(left[:-2], right[:-2])
+    if lead is None:
+        raise ShapeProblem(f"@ cannot broadcast the dims before the last two of {what}", _MATMUL_HINT)
+    rows = () if len(fa) == 1 else (left[-2],)
+    cols = () if len(fb) == 1 else (right[-1],)
+    full = (*lead, *rows, *cols)
+    if full.count(BATCH) > 1:
+        raise ShapeProblem(f"@ would pair every example with every other: {what}", _MATMUL_HINT)
+    return TensorType.from_full(a.dtype, full)

@@ -286,47 +286,95 @@ for _n in (1, 2, 3):
         RULES[f"Adaptive{_kind}Pool{_n}d"] = LayerRule(out=_adaptive_out(_n), dtype="any")
 
 
-# Parameter counts of the layers that can be made absurdly large by one typo (Linear(10**12)).
+# Parameters and buffers of the layers whose size the spec sets, from torch's own layouts (bias
+# included). A layer without an entry holds none, unless it has no table rule either: then the
+# analysis counts the module it builds on the meta device (``specc.analysis.meta``).
 MAX_PARAMS = 2 * 10**9
 
 
-def _conv_params(a: dict) -> int:
-    k = a["kernel_size"]
-    kernel = 1
-    for d in (k if isinstance(k, (list, tuple)) else [k]):
-        kernel *= d
-    return a["in_channels"] * a["out_channels"] * kernel // max(a.get("groups") or 1, 1)
+def _prod(v) -> int:
+    """The number of values of a size: ``3`` or ``[3, 4]``."""
+    n = 1
+    for d in (v if isinstance(v, (list, tuple)) else [v]):
+        n *= d
+    return n
+
+
+def _bias(a: dict, n) -> int:
+    return n if a.get("bias", True) else 0
+
+
+def _conv_params(n: int):
+    def count(a: dict) -> int:
+        kernel = _prod(_tuple(a["kernel_size"], n))      # one number stands for every spatial dim
+        weights = a["in_channels"] * a["out_channels"] * kernel // max(a.get("groups") or 1, 1)
+        return weights + _bias(a, a["out_channels"])
+    return count
 
 
 def _rnn_params(gates: int):
     def count(a: dict) -> int:
         h, layers = a["hidden_size"], a.get("num_layers") or 1
         dirs = 2 if a.get("bidirectional") else 1
-        return gates * h * (a["input_size"] + h * dirs) * layers * dirs
+        first = gates * h * (a["input_size"] + h)
+        later = gates * h * (h * dirs + h) * (layers - 1)
+        return dirs * (first + later + layers * _bias(a, 2 * gates * h))
     return count
 
 
+def _attention_params(a: dict) -> int:
+    e = a["embed_dim"]
+    return e * (e + (a.get("kdim") or e) + (a.get("vdim") or e)) + e * e + _bias(a, 4 * e)
+
+
+def _encoder_params(a: dict) -> int:
+    d, ff = a["d_model"], a["dim_feedforward"]
+    attention = _attention_params({"embed_dim": d, "bias": a.get("bias", True)})
+    return attention + 2 * d * ff + _bias(a, ff + d) + 2 * (d + _bias(a, d))
+
+
+def _norm_params(a: dict) -> int:
+    n = a["num_features"]
+    return (2 * n if a.get("affine") else 0) + (2 * n + 1 if a.get("track_running_stats") else 0)
+
+
+def _layer_norm_params(a: dict) -> int:
+    n = _prod(a["normalized_shape"])
+    return n + _bias(a, n) if a.get("elementwise_affine", True) else 0
+
+
 PARAM_ESTIMATES = {
-    "Linear": lambda a: a["in_features"] * a["out_features"],
+    "Linear": lambda a: a["in_features"] * a["out_features"] + _bias(a, a["out_features"]),
     "Embedding": lambda a: a["num_embeddings"] * a["embedding_dim"],
+    "PReLU": lambda a: a["num_parameters"],
+    "LayerNorm": _layer_norm_params,
     "LSTM": _rnn_params(4), "GRU": _rnn_params(3), "RNN": _rnn_params(1),
-    **{f"Conv{n}d": _conv_params for n in (1, 2, 3)},
-    **{f"ConvTranspose{n}d": _conv_params for n in (1, 2, 3)},
+    "MultiheadAttention": _attention_params,
+    "TransformerEncoderLayer": _encoder_params,
+    **{f"{kind}Norm{n}d": _norm_params for kind in ("Batch", "Instance") for n in (1, 2, 3)},
+    **{f"Conv{n}d": _conv_params(n) for n in (1, 2, 3)},
+    **{f"ConvTranspose{n}d": _conv_params(n) for n in (1, 2, 3)},
 }
 
 
-def check_size(name: str, bound: dict) -> None:
+def check_param_count(name: str, n) -> None:
     """Refuse, before anything is allocated, a layer whose weights could not fit anywhere."""
+    if isinstance(n, (int, float)) and not isinstance(n, bool) and n > MAX_PARAMS:
+        raise ShapeProblem(f"{name} would hold {n:.2g} parameters ({4 * n / 2**30:,.0f} GiB as float32), "
+                           f"more than the {MAX_PARAMS:.0e} specc accepts", "check the sizes for a typo")
+
+
+def check_size(name: str, bound: dict) -> int:
+    """The estimated parameters of a table layer built with ``bound`` (refused when too many)."""
     estimate = PARAM_ESTIMATES.get(name)
     if estimate is None:
-        return
+        return 0
     try:
         n = estimate(bound)
     except (TypeError, KeyError):
-        return
-    if isinstance(n, int) and n > MAX_PARAMS:
-        raise ShapeProblem(f"{name} would hold {n:.2g} parameters ({4 * n / 2**30:,.0f} GiB as float32), "
-                           f"more than the {MAX_PARAMS:.0e} specc accepts", "check the sizes for a typo")
+        return 0                         # an argument of the wrong kind: the layer's own checks say so
+    check_param_count(name, n)
+    return int(n) if isinstance(n, (int, float)) else 0
 
 
 def check_rank_for_pool(name: str, t: TensorType) -> None:

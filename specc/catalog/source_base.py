@@ -247,7 +247,8 @@ def check_samples(source: str, samples: int, bytes_per_example: int, arg: str = 
         raise SourceError(f"{source}(): samples={samples} would hold about {gib:.1f} GiB in "
                           f"memory; at most {MAX_SAMPLES} samples are allowed", arg="samples")
     if samples * bytes_per_example > MAX_BYTES:
-        raise SourceError(f"{source}(): {samples} examples of up to {bytes_per_example:,} bytes would hold "
+        examples = "one example" if samples == 1 else f"{samples} examples"
+        raise SourceError(f"{source}(): {examples} of up to {bytes_per_example:,} bytes would hold "
                           f"about {gib:,.1f} GiB in memory; at most {MAX_BYTES // 2**30} GiB are allowed", arg=arg)
 
 

@@ -110,6 +110,9 @@ def image_schema(a: dict, found: Labelled) -> Schema:
 def image_files(name: str, args: dict, base_dir: Path) -> tuple[dict, Labelled]:
     """Bound arguments and the labelled file list of ``image_folder`` or ``image_csv``."""
     a = bind(name, SOURCES[name].args, [], args)
+    h, w = as_size(a["size"])
+    # a large folder streams from disk, but every decoded image is held in memory
+    check_samples(name, 1, 4 * (1 if a["grayscale"] else 3) * h * w, arg="size")
     if name == "image_folder":
         return a, scan_image_folder(resolve(a["path"], base_dir))
     csv_path = resolve(a["csv"], base_dir)
@@ -205,6 +208,14 @@ def _typed_schema(fields: dict[str, TensorType], classes: int | None) -> Schema:
     return Schema(dict(fields), classes, None, None, features)
 
 
+def _example_bytes(t: TensorType) -> int:
+    """Bytes of one example of ``t``: the product of every dim, times the element's size."""
+    n = 8 if t.dtype == "long" else 4
+    for d in t.shape:
+        n *= d if isinstance(d, int) else 1
+    return n
+
+
 def generate_schema(args: dict, base_dir: Path | None = None) -> Schema:
     """``generate(samples, x=..., ...)``: ``args`` maps each field to its TensorType.
 
@@ -218,9 +229,8 @@ def generate_schema(args: dict, base_dir: Path | None = None) -> Schema:
     bad = [k for k, v in fields.items() if not isinstance(v, TensorType)]
     if bad:
         raise TypeError(f"generate_schema expects TensorType values; got {bad}")
-    width = max((t.shape[0] for t in fields.values() if t.shape and isinstance(t.shape[0], int)),
-                default=1)
-    check_samples("generate", a["samples"], 4 * width * len(fields))
+    sizes = {k: _example_bytes(t) for k, t in fields.items()}
+    check_samples("generate", a["samples"], sum(sizes.values()), arg=max(sizes, key=sizes.get))
     return _typed_schema(fields, None)
 
 

@@ -56,10 +56,10 @@ def _parser() -> argparse.ArgumentParser:
     s.add_argument("--model")
     s.add_argument("--json", action="store_true")
     s.add_argument("--wide", action="store_true", help="as wide as the table needs, even on a terminal")
-    k = sub.add_parser("compile", help="write the model as standalone PyTorch source")
+    k = sub.add_parser("compile", help="write the models as standalone PyTorch source")
     k.add_argument("file")
     k.add_argument("-o", "--output")
-    k.add_argument("--model")
+    k.add_argument("--model", help="write this model only (default: every model, one class each)")
     k.add_argument("--force", action="store_true", help="write -o over a spec or an imported file")
     k.add_argument("--with-data", action="store_true",
                    help="also write the data preprocessing as functions (reads the data, as a run does)")

@@ -21,6 +21,8 @@ METRICS = ("accuracy", "top5", "f1", "precision", "recall", "mae", "rmse", "r2")
 PLOTS = ("loss", "decision_boundary", "fit", *METRICS)   # a metric: its curve per epoch
 LOGS = ("tensorboard",)
 _DEVICE = re.compile(r"^(auto|cpu|mps|cuda(:\d+)?)$")
+MAX_THREADS = 1024
+"""CPU threads a run may ask for: more is a typo (OpenMP would reserve memory for every one)."""
 
 
 @dataclass(frozen=True)
@@ -181,8 +183,8 @@ class TrainOptions(_Options):
     @field_validator("threads")
     @classmethod
     def _threads(cls, v):
-        if v is not None and v < 1:
-            raise ValueError(f"must be at least 1, got {v}")
+        if v is not None and not 1 <= v <= MAX_THREADS:
+            raise ValueError(f"must be between 1 and {MAX_THREADS}, got {v}")
         return v
 
     @field_validator("seed")

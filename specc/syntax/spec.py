@@ -9,10 +9,15 @@ from pydantic import Field
 
 from ..errors import Diagnostic, Span, SpecError
 from ..files import FileProblem, read_file
+from ..gc_pause import gc_paused
 from . import ast
-from .parser import newlines, parse_tree
+from .parser import _span_at, newlines, parse_tree
 from .sections import DataOptions, TrainOptions, validate_entries
 from .to_ast import ToAst, check_depth
+
+MAX_CHARS = 1_000_000
+"""The longest spec specc parses (about 40,000 statements): parsing takes time in proportion to
+the text, about 0.3 ms a statement, so a longer one is refused at once, where it passes this."""
 
 _SINGLE = {"data": "data", "train": "train", "loss": "loss", "optimizer": "optimizer", "schedule": "schedule"}
 
@@ -85,6 +90,7 @@ class Spec(ast.Node):
         return Path(self.path).stem if self.path and not self.path.startswith("<") else "spec"
 
 
+@gc_paused
 def parse_spec(text: str, path: str = "<spec>", *, defer_sections: bool = False) -> Spec:
     """Parse and validate ``text``; raise SpecError carrying every diagnostic found.
 
@@ -93,6 +99,10 @@ def parse_spec(text: str, path: str = "<spec>", *, defer_sections: bool = False)
     in the data and train sections do not stop here: they are kept in ``Spec.problems`` for
     the check to report with everything else it finds.
     """
+    if len(text) > MAX_CHARS:
+        raise SpecError(Diagnostic(f"the spec is longer than the {MAX_CHARS:,} characters specc reads",
+                                   _span_at(text, MAX_CHARS), "put large inline data in a CSV file: csv(\"...\")",
+                                   code="E007", path=path), text)
     text = newlines(text)
     try:
         tree = parse_tree(text)

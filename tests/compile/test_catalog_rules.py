@@ -466,6 +466,50 @@ def test_softmax(d, log):
           function_oracle(lambda a: getattr(torch, name)(a, dim=d)))
 
 
+def per_example_matmul(a, b):
+    """torch.matmul on the batched tensors, refused (raises) where a PyTorch user would not get one
+    result per example: at batch sizes 2 and 3 (so that a size equal to the batch is no accident)
+    the result must keep the batch in front and hold, for each example, the product of that
+    example alone."""
+    for n in (3, BATCH):
+        x, y = a[:1].expand(n, *a.shape[1:]).clone(), b[:1].expand(n, *b.shape[1:]).clone()
+        x[1:] += torch.randn_like(x[1:])
+        y[1:] += torch.randn_like(y[1:])
+        out = torch.matmul(x, y)
+        alone = torch.cat([torch.matmul(x[i:i + 1], y[i:i + 1]) for i in range(n)])
+        if out.shape != alone.shape or not torch.equal(out, alone):
+            raise ValueError("the product mixes examples")
+    return torch.matmul(a, b)
+
+
+@settings(FAST, max_examples=150)
+@given(left=st.lists(st.integers(1, 3), min_size=1, max_size=3),
+       right=st.lists(st.integers(1, 3), min_size=1, max_size=3), call=st.booleans())
+def test_matmul(left, right, call):
+    x, y = torch.randn(BATCH, *left), torch.randn(BATCH, *right)
+    body = "matmul(x, y)" if call else "x @ y"
+    agree(spec_text({"x": f"float{dims(left)}", "y": f"float{dims(right)}"}, body), [x, y],
+          function_oracle(per_example_matmul))
+
+
+@pytest.mark.parametrize("left, right", [([4, 3], [3, 2]), (["seq", 3], [3, 2]), ([2, 4, 3], [2, 3, 1]),
+                                         ([1, 4, 3], [5, 3, 2]), ([4, 3], [3, 1])])
+def test_matmul_accepts_per_example_products(left, right):
+    """Control for test_matmul, whose draws are mostly refused: these keep one product per example."""
+    symbols = {"seq": SEQ}
+    x = torch.randn(BATCH, *(symbols.get(d, d) for d in left))
+    y = torch.randn(BATCH, *right)
+    assert agree(spec_text({"x": f"float{dims(left)}", "y": f"float{dims(right)}"}, "x @ y"), [x, y],
+                 function_oracle(per_example_matmul), symbols)
+
+
+@pytest.mark.parametrize("left, right", [("float[3, 4]", "long[4, 2]"), ("int[3, 4]", "long[4, 2]"),
+                                         ("bool[3, 4]", "bool[4, 2]")])
+def test_matmul_refuses_what_torch_cannot_multiply(left, right):
+    with pytest.raises(SpecError, match="number type"):
+        specc.check(specc.load(spec_text({"x": left, "y": right}, "x @ y")))
+
+
 def test_agree_can_fail():
     """Control: a rule that disagrees with torch is caught."""
     x = torch.randn(BATCH, 3, 4)

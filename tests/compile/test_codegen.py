@@ -359,3 +359,47 @@ model M(x: float[2]) {
     docs = [line.strip() for line in source.splitlines() if line.strip().startswith('"""Block')]
     assert docs == ['"""Block A() as used in the spec."""', '"""Block A_2(w=3) as used in the spec."""',
                     '"""Block A_2(w=5) as used in the spec."""']
+
+
+LIBRARY = """
+block Mlp(x: float[n], width: int) {
+    return x -> Linear(width) -> ReLU
+}
+model Small(x: float[4]) {
+    return x -> Mlp(width=8) -> Linear(2)
+}
+model Large(x: float[4]) {
+    return x -> Mlp(width=8) -> Mlp(width=16) -> Linear(3)
+}
+"""
+
+
+def test_compile_without_model_writes_every_model_with_its_blocks_once(tmp_path, capsys):
+    """It used to write the first model only, silently."""
+    from specc.cli.main import main
+
+    path = tmp_path / "library.spec"
+    path.write_text(LIBRARY)
+    assert main(["compile", str(path)]) == 0
+    source = capsys.readouterr().out
+    classes = [n.name for n in ast.parse(source).body if isinstance(n, ast.ClassDef)]
+    assert classes == ["Mlp", "Mlp_2", "Small", "Large"]
+    module = load_source(source, tmp_path, "compiled_library")
+    for name in ("Small", "Large"):
+        checked = specc.check(specc.load(path), name)
+        gm = build(checked)
+        model = getattr(module, name)()
+        model.load_state_dict(gm.state_dict(), strict=True)
+        (x,) = random_inputs(checked, gm)
+        with torch.no_grad():
+            assert equal(model(x), gm(x))
+
+
+def test_compile_with_model_writes_that_model_only(tmp_path, capsys):
+    from specc.cli.main import main
+
+    path = tmp_path / "library.spec"
+    path.write_text(LIBRARY)
+    assert main(["compile", str(path), "--model", "Small"]) == 0
+    source = capsys.readouterr().out
+    assert [n.name for n in ast.parse(source).body if isinstance(n, ast.ClassDef)] == ["Mlp", "Small"]

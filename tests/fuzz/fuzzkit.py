@@ -2,7 +2,8 @@
 
 * :func:`model_specs` draws spec texts from a small generator of model bodies (pipelines of
   layers, random sizes and option values, blocks, shared layers, destructuring, indexing,
-  hostile binding names) over tiny data sets; it is built so that most draws are valid specs.
+  hostile binding names, nested repeats, huge option values) over tiny data sets; it is built
+  so that most draws are valid specs.
 * :func:`mutated_specs` takes a real spec (``specs/``, the language examples, the fmt cases)
   and damages it: byte flips, token deletions, swapped lines and sections, huge and negative
   numbers, very long names, deep nesting, odd Unicode, NUL, invalid UTF-8.
@@ -66,6 +67,17 @@ HOSTILE_STRINGS = st.sampled_from([
 SIZE = st.integers(1, 12)
 ODD_SIZE = st.sampled_from([0, -1, -7, 10**6, 10**9, 10**12, 2**63, 10**40])
 
+HUGE = st.sampled_from(["1000000", "1000000000", "10000000000", "10 ** 12", "4611686018427387904", "1e10",
+                        "1e300"])
+# Layers with one option set to a huge value: each must be refused at check time (its size
+# estimated), or be harmless; never allocated. ``{h}`` is the huge value.
+HUGE_OPTIONS = ["PReLU(num_parameters={h})", "Linear({h}, bias=false)", "Embedding({h}, 4)", "EmbeddingBag({h}, 8)",
+                "Softmax(dim={h})", "LeakyReLU({h})", "Hardtanh(-1.0, {h})", "LayerNorm(eps={h})",
+                "Dropout(p={h})", "RNN({h})", "LSTM(4, num_layers={h})", "MultiheadAttention({h})",
+                "TransformerEncoderLayer(1, dim_feedforward={h})", "Bilinear({h}, {h}, 2)"]
+# Nested repeats: tiny ones that build, and products far past the bound (refused before expanding).
+NESTED_REPEATS = [(1, 2), (2, 3), (3, 1), (2, 2), (1, 1), (10000, 10000), (11, 10000), (1000, 1000)]
+
 ACTIVATIONS = ["ReLU", "Tanh", "Sigmoid", "GELU", "ELU", "SiLU", "Identity", "LeakyReLU(0.1)",
                "Dropout(0.1)", "LayerNorm", "BatchNorm1d", "Softmax(dim=-1)", "relu", "tanh",
                "sigmoid", "gelu", "dropout(0.2)", "log_softmax(dim=1)", "abs", "exp", "sin"]
@@ -120,6 +132,8 @@ class Body:
 def _layer(draw, width: int, body: Body) -> tuple[str, int]:
     """One pipeline stage applied to a ``float[width]`` value: its text and output width."""
     kind = draw(st.sampled_from(["linear", "act", "act", "repeat", "block", "odd", "string", "option", "option"]))
+    if kind == "odd":        # a size or an option past what is sensible, or repeats of repeats
+        kind = draw(st.sampled_from(["odd", "huge", "nested"]))
     if kind == "linear":
         n = draw(SIZE)
         return (f"Linear({n})" if draw(st.booleans()) else f"Linear({n}, bias=false)"), n
@@ -128,6 +142,11 @@ def _layer(draw, width: int, body: Body) -> tuple[str, int]:
     if kind == "repeat":
         n, k = draw(SIZE), draw(st.integers(1, 3))
         return f"(Linear({n}) -> {draw(st.sampled_from(ACTIVATIONS))}) * {k}", n
+    if kind == "nested":
+        n, (inner, outer) = draw(SIZE), draw(st.sampled_from(NESTED_REPEATS))
+        return f"((Linear({n}) -> {draw(st.sampled_from(ACTIVATIONS))}) * {inner}) * {outer}", n
+    if kind == "huge":
+        return draw(st.sampled_from(HUGE_OPTIONS)).format(h=draw(HUGE)), -1
     if kind == "block":
         name = draw(st.sampled_from(["Dense", "Mlp", "print", "forward", "Linear_", "self_"]))
         body.blocks[name] = (f"block {name}(x: float[n], width: int = 4, act: str = \"relu\") {{\n"
