@@ -21,6 +21,7 @@ from .data.batches import InMemoryBatches
 from .data.plan import batches, load_splits
 from .data.table import Table
 from .errors import Diagnostic, RunError, Span, SpecError
+from .training import distributed
 from .training.config import EarlyStop, TrainConfig
 from .training.errors import DivergenceError, TrainError
 from .training.loop import fit
@@ -245,7 +246,11 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
             tuning = Tuning.from_env()
         except ValueError as exc:
             raise RunError(str(exc), "unset it, or name settings from specc.training.tuning") from None
-    out_dir = _out_dir(checked, out, resume, force)
+    dist = distributed.from_env()
+    if dist is None:
+        out_dir = _out_dir(checked, out, resume, force)
+    else:
+        device, out_dir = _join_group(checked, dist, device, out, resume, force)
     config = config_from(checked, device, _checkpoint_dir(checked, out_dir))
     imports = loaded_modules(checked.spec)
     splits = load_splits(checked.spec, checked.data, checked.target)
@@ -260,13 +265,18 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
         train_b = batches(splits.train, checked.data, dev, shuffle)
         valid_b, test_b = (_held_out_batches(table, checked, dev, model, loss_fn, tuning)
                            if table is not None else None for table in (splits.valid, splits.test))
+        if dist is not None:
+            for b in (train_b, valid_b, test_b):
+                if b is not None:
+                    b.shard(dist.rank, dist.world)
         loss_name = getattr(checked.spec.loss.value, "id", None) or getattr(getattr(checked.spec.loss.value, "func", None), "id", None)
         result = fit(model, train_b, valid_b, test_b, checked.inputs, checked.target, loss_fn,
                      make_optimizer_factory(checked, dev.type, tuning.fused_optimizer),
                      make_scheduler_factory(checked), config, out_dir,
                      resume=resume, spec_hash=spec_hash(checked), progress=not quiet,
                      plot_data=_plot_data(splits, checked.inputs, checked.target), force=force,
-                     binary_threshold=0.5 if loss_name == "bce" else 0.0, hooks=hooks, tuning=tuning)
+                     binary_threshold=0.5 if loss_name == "bce" else 0.0, hooks=hooks, tuning=tuning,
+                     dist=dist)
     except DivergenceError as err:
         raise _divergence(checked, err) from None
     except TrainError as err:
@@ -278,9 +288,36 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
         if located is None:
             raise
         raise located from None
+    finally:
+        if dist is not None:
+            distributed.close()
     result.out_dir = out_dir
-    _tell(result, out_dir, quiet)
+    _tell(result, out_dir, quiet or (dist is not None and not dist.writer))
     return result
+
+
+def _join_group(checked: CheckedSpec, dist: distributed.Dist, device: str | None, out, resume: bool,
+                force: bool) -> tuple[str, Path]:
+    """Under a launcher: this process's device (``cuda`` -> its own GPU), the process group,
+    and the run folder that rank 0 chose (and made), the same on every rank."""
+    from .training.device import resolve_device
+
+    try:
+        name = distributed.device_for(dist, str(resolve_device(device or checked.spec.train_options.device)))
+        distributed.init(dist, checked.spec.train_options.backend, resolve_device(name))
+    except TrainError as err:
+        raise RunError(err.message, err.hint) from None
+    chosen = None
+    if dist.writer:
+        try:
+            chosen = (str(_out_dir(checked, out, resume, force)), None)
+        except RunError as err:
+            chosen = (None, (err.message, err.hint))
+    path, error = distributed.broadcast(chosen, resolve_device(name))
+    if error is not None:
+        distributed.close()
+        raise RunError(*error)
+    return name, Path(path)
 
 
 def _locate(checked: CheckedSpec, model, loss_fn, train_b, error: BaseException) -> SpecError | None:

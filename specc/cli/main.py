@@ -8,6 +8,7 @@ from __future__ import annotations
 import argparse
 import gc
 import json
+import os
 import signal
 import sys
 from pathlib import Path
@@ -42,6 +43,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--resume", action="store_true", help="continue from OUT/last.pt")
     r.add_argument("--force", action="store_true", help="resume across spec changes / reuse a used --out")
     r.add_argument("--quiet", action="store_true")
+    d = r.add_argument_group("distributed (through torch.distributed.run, i.e. torchrun)")
+    d.add_argument("--nproc", type=int, help="processes on this machine, one per device (default: train.devices)")
+    d.add_argument("--nnodes", type=int, default=1, help="machines taking part")
+    d.add_argument("--node-rank", type=int, default=0, help="this machine's number, 0 to nnodes-1")
+    d.add_argument("--master-addr", help="address of the machine with node rank 0")
+    d.add_argument("--master-port", type=int, help="a free port on that machine (default 29500)")
+    d.add_argument("--backend", choices=["gloo", "nccl"], help="default: nccl on CUDA, gloo on CPU")
     return p
 
 
@@ -138,10 +146,30 @@ def cmd_compile(args) -> int:
     return 0
 
 
+def _launch_args(args) -> list[str]:
+    """``specc run``'s own arguments, for each worker (without the launcher's)."""
+    out = [args.file, *(x for s in args.set for x in ("--set", s))]
+    for flag in ("out", "device"):
+        if getattr(args, flag):
+            out += [f"--{flag}", getattr(args, flag)]
+    out += [f"--{flag}" for flag in ("resume", "force", "quiet") if getattr(args, flag)]
+    return out + ["--set", f"train.backend={args.backend}"] if args.backend else out
+
+
 def cmd_run(args) -> int:
     from ..run import run_checked
+    from ..training.distributed import from_env
 
     checked = _load_checked(args.file, None, args.set)
+    nproc = args.nproc or checked.spec.train_options.devices
+    if from_env() is None and (nproc > 1 or args.nnodes > 1):
+        from .launch import launch, torchrun_command
+        if nproc < 1 or args.nnodes < 1 or not 0 <= args.node_rank < args.nnodes:
+            raise RunError("--nproc and --nnodes must be at least 1, and --node-rank below --nnodes")
+        return launch(torchrun_command(nproc, args.nnodes, args.node_rank, args.master_addr,
+                                       args.master_port, _launch_args(args)))
+    if args.backend:
+        checked = _load_checked(args.file, None, [*args.set, f"train.backend={args.backend}"])
     result = run_checked(checked, out=args.out, device=args.device, resume=args.resume, force=args.force,
                          quiet=args.quiet)
     if args.quiet:  # the reporter showed nothing; a skipped plot the spec asked for is still worth a line
@@ -160,13 +188,30 @@ def _report(err: SpecError) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    code = _main(args)
+    if code and os.environ.get("SPECC_LAUNCHED") and "RANK" in os.environ:
+        from .launch import EXIT_MARK
+        print(f"{EXIT_MARK}{code}", file=sys.stderr)     # for specc run --nproc
+    return code
+
+
+def _rank_prefix() -> str:
+    """``[rank 1] `` in a process of a distributed run, so a failure names its worker."""
+    world = os.environ.get("WORLD_SIZE", "1")
+    return f"[rank {os.environ.get('RANK')}] " if world.isdigit() and int(world) > 1 else ""
+
+
+def _main(args) -> int:
     try:
         return _COMMANDS[args.command](args)
     except SpecError as err:
+        if _rank_prefix():
+            print(f"specc: {_rank_prefix()}stopped on a mistake in the spec or its data:", file=sys.stderr)
         _report(err)
         return 2
     except RunError as exc:
-        print(f"specc: error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
+        print(f"specc: {_rank_prefix()}error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""),
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("specc: interrupted", file=sys.stderr)
@@ -174,8 +219,8 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # an internal error: short, unless --debug
         if args.debug:
             raise
-        print(f"specc: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-              file=sys.stderr)
+        print(f"specc: {_rank_prefix()}internal error: {type(exc).__name__}: {exc} "
+              "(run with --debug for the traceback)", file=sys.stderr)
         return 1
 
 

@@ -142,8 +142,10 @@ class TrainOptions(_Options):
     model: Optional[str] = None
     target: Optional[str] = None
     threads: Optional[int] = None
+    devices: int = 1
+    backend: Optional[Literal["gloo", "nccl"]] = None
 
-    @field_validator("epochs", "accumulate")
+    @field_validator("epochs", "accumulate", "devices")
     @classmethod
     def _at_least_one(cls, v):
         if v < 1:

@@ -13,6 +13,7 @@ from torch import nn, Tensor
 from specc.training import checkpoint
 from specc.training.config import TrainConfig
 from specc.training.control import StopFlag
+from specc.training.distributed import Dist
 from specc.training.errors import ResumeError
 from specc.training.outputs import split_metrics, write_outputs
 from specc.training.plots import PlotContext, fit_recorder, make_plots
@@ -49,7 +50,7 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
         resume: bool = False, spec_hash: str = "", progress: bool = True,
         plot_data: tuple[Tensor, Tensor] | None = None, *, force: bool = False,
         reporter: Reporter | None = None, hooks: Iterable[Any] = (),
-        binary_threshold: float = 0.0, tuning: Tuning | None = None) -> RunResult:
+        binary_threshold: float = 0.0, tuning: Tuning | None = None, dist: Dist | None = None) -> RunResult:
     """Train ``model`` and evaluate it after every epoch.
 
     Args:
@@ -75,6 +76,8 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
             for probabilities); see :mod:`specc.training.metrics`.
         tuning: the speed settings (:mod:`specc.training.tuning`); None: all on, less those
             that ``SPECC_TUNING`` turns off.
+        dist: this process's place in a distributed run (:mod:`specc.training.distributed`):
+            the batchers are sharded already; only rank 0 reports and writes files.
 
     Returns:
         A :class:`RunResult`. History rows hold ``epoch``, ``train.loss`` (mean over the
@@ -87,15 +90,16 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
         loss, gradient norm or weight (checkpoints already written stay intact).
         ResumeError: no checkpoint, or one of another spec or model.
     """
-    reporter = reporter if reporter is not None else make_reporter(progress, config.log_every)
+    writer = dist is None or dist.writer
+    reporter = reporter if reporter is not None else make_reporter(progress and writer, config.log_every)
     held_out = {split: b for split, b in (("valid", valid_batches), ("test", test_batches))
                 if b is not None}
     trainer = Trainer(model, train_batches, held_out, input_names, target_name, loss_fn,
                       make_optimizer, make_scheduler, config, reporter, hooks,
                       binary_threshold, spec_hash,
-                      tuning if tuning is not None else Tuning.from_env())
+                      tuning if tuning is not None else Tuning.from_env(), dist)
     trainer.ckpt_dir = _checkpoint_dir(config, out_dir, resume)
-    if trainer.ckpt_dir is not None:
+    if trainer.ckpt_dir is not None and writer:
         checkpoint.remove_temporaries(trainer.ckpt_dir)
     recorder = fit_recorder(config.plot, plot_data, trainer.device)
     if recorder is not None:
@@ -104,13 +108,13 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
         path = trainer.ckpt_dir / checkpoint.LAST
         trainer.restore(checkpoint.load(path), path, force)
 
-    stop = StopFlag()
+    stop = StopFlag(launched=dist is not None)
     stop.install()
     finished = False
     try:
         reporter.start(config.epochs, trainer.batches_per_epoch, trainer.epoch + 1)
         for epoch in range(trainer.epoch, config.epochs):
-            if trainer.monitor.should_stop or stop.requested:
+            if trainer.monitor.should_stop or trainer.stop_requested(stop):
                 break
             reporter.epoch_start(epoch + 1)
             started = time.perf_counter()
@@ -129,17 +133,17 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
     result = RunResult(
         metrics=split_metrics(trainer.history[-1]) if trainer.history else {},
         history=trainer.history, model=trainer.model,
-        interrupted=stop.requested and trainer.epoch < config.epochs,
+        interrupted=trainer.stop_requested(stop) and trainer.epoch < config.epochs,
         stopped_early=trainer.monitor.should_stop, monitor=trainer.monitor.key,
         best=trainer.monitor.best,
         compile_seconds=trainer.compile_seconds if config.compile else None)
-    if out_dir is not None:
+    if out_dir is not None and writer:
         out_dir = Path(out_dir)
         write_outputs(out_dir, trainer.history, result.metrics)
         context = PlotContext(out_dir, trainer.history, trainer.model, trainer.device, plot_data,
                               binary_threshold, recorder.frames if recorder else [])
         result.plots = make_plots(config.plot, context, reporter)
-    elif config.plot:
+    elif config.plot and writer:
         reporter.note("plots skipped: no output directory")
     result.notes = list(reporter.notes)
     return result

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 import math
+from typing import Callable
 
 import torch
 from torch import Tensor
@@ -236,12 +237,22 @@ class SplitMeter:
         for acc in self.metrics.values():
             acc.update(output, target)
 
-    def compute(self) -> dict[str, float]:
-        """``{"loss": ..., name: ...}`` with a single device-to-host copy."""
+    def compute(self, reduce: Callable[[Tensor], Tensor] | None = None) -> dict[str, float]:
+        """``{"loss": ..., name: ...}`` with a single device-to-host copy. ``reduce`` sums the
+        loss, the metric sums and every count over the ranks of a distributed run first."""
+        accs = list(self.metrics.values())
+        parts = [self.loss_sum] + [acc.sums for acc in accs]
+        if reduce is not None:
+            counts = torch.tensor([self.examples, *(acc.count for acc in accs)], dtype=self.loss_sum.dtype,
+                                  device=self.loss_sum.device)
+            flat = reduce(torch.cat(parts + [counts])).tolist()
+            self.examples = int(flat[-1 - len(accs)])
+            for acc, count in zip(accs, flat[len(flat) - len(accs):]):
+                acc.count = int(count)
+        else:
+            flat = torch.cat(parts).tolist()
         if self.examples == 0:
             raise TrainError("a held-out split produced no batches")
-        parts = [self.loss_sum] + [acc.sums for acc in self.metrics.values()]
-        flat = torch.cat(parts).tolist()
         out = {"loss": flat[0] / self.examples}
         at = 1
         for name, acc in self.metrics.items():
