@@ -28,7 +28,7 @@ from .syntax.fmt import quote
 from .syntax.overrides import DEFAULT_OPTIMIZER, apply_overrides
 from .syntax.sections import device_mistake
 from .syntax.spec import Spec, parse_spec
-from .training import checkpoint
+from .training import checkpoint, distributed
 from .training.config import EarlyStop, TrainConfig
 from .training.device import resolve_device
 from .training.errors import DivergenceError, MetricError, ResumeMismatch, TrainError
@@ -359,8 +359,13 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
     _probe_optim(checked, checked.spec.train_options.epochs)
     tuning = tuning if tuning is not None else tuning_from_env()
     dev = _device(checked, device)
-    ckpt_dir = _checkpoint_dir(checked, resume, force)
-    out_dir = _out_dir(checked, out, resume, force)
+    dist = distributed.from_env()
+    if dist is None:
+        ckpt_dir = _checkpoint_dir(checked, resume, force)
+        out_dir = _out_dir(checked, out, resume, force)
+    else:
+        dev, ckpt_dir, out_dir = _join_group(checked, dist, dev, out, resume, force)
+        device = str(dev)
     config = config_from(checked, device, ckpt_dir or out_dir)
     imports = loaded_modules(checked.spec)
     splits = load_splits(checked.spec, checked.data, checked.target)
@@ -372,12 +377,18 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
     train_b = None
     loss_name = _loss_name(checked)
     try:
-        if not resume or resumed is not None:   # a run folder made without a record keeps none
-            _write_record(checked, out_dir, splits, sets, config, str(dev), resumed)
+        if (not resume or resumed is not None) and (dist is None or dist.writer):
+            _write_record(checked, out_dir, splits, sets, config, str(dev), resumed)  # (a folder made
+            # without a record keeps none)
         shuffle = checked.data.shuffle
         train_b = batches(splits.train, checked.data, dev, shuffle)
         valid_b, test_b = (held_out_batches(table, checked, dev, model, loss_fn, tuning)
                            if table is not None else None for table in (splits.valid, splits.test))
+        if dist is not None:
+            for split, b in (("train", train_b), ("valid", valid_b), ("test", test_b)):
+                if b is not None:
+                    distributed.check_batches(b.num_examples, b.batch_size, dist.world, split)
+                    b.shard(dist.rank, dist.world)
         result = fit(model, train_b, valid_b, test_b, checked.inputs, checked.target, loss_fn,
                      make_optimizer_factory(checked, dev.type, tuning.fused_optimizer),
                      make_scheduler_factory(checked), config, out_dir,
@@ -386,7 +397,7 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
                      plot_data=_plot_data(splits, checked.inputs, checked.target), force=force,
                      binary_threshold=binary_threshold(loss_name), hooks=hooks, tuning=tuning,
                      title=f"{checked.model_name()} ({checked.spec.name}.spec)",
-                     loss_name=loss_name or "loss", model_name=checked.model)
+                     loss_name=loss_name or "loss", model_name=checked.model, dist=dist)
     except DivergenceError as err:
         raise _divergence(checked, err) from None
     except MetricError as err:
@@ -402,8 +413,11 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
         if located is None:
             raise
         raise located from None
+    finally:
+        if dist is not None:
+            distributed.close()
     result.out_dir = out_dir
-    _tell(result, out_dir, quiet)
+    _tell(result, out_dir, quiet or (dist is not None and not dist.writer))
     return result
 
 
@@ -466,6 +480,27 @@ def _write_record(checked: CheckedSpec, out_dir: Path, splits, sets, config: Tra
     if resumed is not None:
         new = new.model_copy(update={"spec_path": resumed.spec_path, "spec_hash": resumed.spec_hash})
     record.write_run_folder(out_dir, checked.spec, new, vocab, source=resumed is None)
+
+
+def _join_group(checked: CheckedSpec, dist: distributed.Dist, dev: torch.device, out, resume: bool,
+                force: bool) -> tuple[torch.device, Path | None, Path]:
+    """Under a launcher: this process's device (``cuda`` -> its own GPU), the process group,
+    and the checkpoint and run folders that rank 0 chose (and made), the same on every rank."""
+    dev = torch.device(distributed.device_for(dist, str(dev)))
+    try:
+        distributed.init(dist, checked.spec.train_options.backend, dev)
+    except TrainError as err:
+        raise RunError(err.message, err.hint) from None
+    folders = None
+    try:
+        if dist.writer:
+            folders = (_checkpoint_dir(checked, resume, force), _out_dir(checked, out, resume, force))
+    finally:   # the other ranks learn what rank 0 chose, or that it stopped (its error says why)
+        folders = distributed.broadcast(folders, dev)
+    if folders is None:
+        distributed.close()
+        raise RunError("rank 0 could not prepare the run (its message says why)")
+    return dev, *folders
 
 
 def _locate(checked: CheckedSpec, model, loss_fn, train_b, error: BaseException) -> SpecError | None:

@@ -72,6 +72,13 @@ def _parser() -> argparse.ArgumentParser:
     r.add_argument("--force", action="store_true", help="resume across spec changes / reuse a used --out")
     r.add_argument("--quiet", action="store_true")
     r.add_argument("--log", choices=["tensorboard"], help="also log every epoch there (as train.log)")
+    d = r.add_argument_group("distributed (through torch.distributed.run, i.e. torchrun)")
+    d.add_argument("--nproc", type=int, help="processes on this machine, one per device (default: train.devices)")
+    d.add_argument("--nnodes", type=int, default=1, help="machines taking part")
+    d.add_argument("--node-rank", type=int, default=0, help="this machine's number, 0 to nnodes-1")
+    d.add_argument("--master-addr", help="address of the machine with node rank 0")
+    d.add_argument("--master-port", type=int, help="a free port on that machine (default 29500)")
+    d.add_argument("--backend", choices=["gloo", "nccl"], help="default: nccl on CUDA, gloo on CPU")
     pr = sub.add_parser("predict", help="predict with a trained run on raw inputs")
     pr.add_argument("run", help="the run folder")
     pr.add_argument("inputs", nargs="*", metavar="INPUT", help="CSV files, image or text files or folders")
@@ -213,12 +220,33 @@ def _refuse_overwrite(output: Path, checked) -> None:
                        "choose another -o file (for example model.py), or add --force")
 
 
+def _launch_args(args) -> list[str]:
+    """``specc run``'s own arguments, for each worker (without the launcher's)."""
+    out = [args.file, *(x for s in args.set for x in ("--set", s))]
+    for flag in ("out", "device", "log", "backend"):
+        if getattr(args, flag):
+            out += [f"--{flag}", getattr(args, flag)]
+    return out + [f"--{flag}" for flag in ("resume", "force", "quiet") if getattr(args, flag)]
+
+
 def cmd_run(args) -> int:
     from ..run import run_spec
+    from ..syntax.overrides import apply_overrides
     from ..syntax.spec import read_spec_file
+    from ..training.distributed import from_env
 
-    sets = args.set + ([f"train.log={args.log}"] if args.log else [])
-    result = run_spec(read_spec_file(args.file, defer_sections=True), sets, out=args.out, device=args.device, resume=args.resume,
+    sets = (args.set + ([f"train.log={args.log}"] if args.log else [])
+            + ([f"train.backend={args.backend}"] if args.backend else []))
+    spec = read_spec_file(args.file, defer_sections=True)
+    nproc = args.nproc or apply_overrides(spec, sets).train_options.devices
+    if from_env() is None and (nproc > 1 or args.nnodes > 1):
+        from .launch import launch, torchrun_command
+        if nproc < 1 or args.nnodes < 1 or not 0 <= args.node_rank < args.nnodes:
+            raise RunError("--nproc and --nnodes must be at least 1, and --node-rank below --nnodes")
+        _load_checked(args.file, None, sets)      # a mistake is found before any worker starts
+        return launch(torchrun_command(nproc, args.nnodes, args.node_rank, args.master_addr,
+                                       args.master_port, _launch_args(args)))
+    result = run_spec(spec, sets, out=args.out, device=args.device, resume=args.resume,
                       force=args.force, quiet=args.quiet)
     if args.quiet:  # the reporter showed nothing; a skipped plot the spec asked for is still worth a line
         for note in result.notes:
@@ -305,12 +333,32 @@ def main(argv: list[str] | None = None) -> int:
     show = warnings.showwarning
     warnings.showwarning = functools.partial(_warning_line, show)
     try:
+        code = _main(args)
+    finally:
+        warnings.showwarning = show
+    if code and os.environ.get("SPECC_LAUNCHED") and "RANK" in os.environ:
+        from .launch import EXIT_MARK
+        print(f"{EXIT_MARK}{code}", file=sys.stderr)     # for specc run --nproc
+    return code
+
+
+def _rank_prefix() -> str:
+    """``[rank 1] `` in a process of a distributed run, so a failure names its worker."""
+    world = os.environ.get("WORLD_SIZE", "1")
+    return f"[rank {os.environ.get('RANK')}] " if world.isdigit() and int(world) > 1 else ""
+
+
+def _main(args) -> int:
+    try:
         return _COMMANDS[args.command](args)
     except SpecError as err:
+        if _rank_prefix():
+            print(f"specc: {_rank_prefix()}stopped on a mistake in the spec or its data:", file=sys.stderr)
         _report(err)
         return 2
     except RunError as exc:
-        print(f"specc: error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""), file=sys.stderr)
+        print(f"specc: {_rank_prefix()}error: {exc.message}" + (f"\nhint: {exc.hint}" if exc.hint else ""),
+              file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("specc: interrupted", file=sys.stderr)
@@ -318,11 +366,9 @@ def main(argv: list[str] | None = None) -> int:
     except Exception as exc:  # an internal error: short, unless --debug
         if args.debug:
             raise
-        print(f"specc: internal error: {type(exc).__name__}: {exc} (run with --debug for the traceback)",
-              file=sys.stderr)
+        print(f"specc: {_rank_prefix()}internal error: {type(exc).__name__}: {exc} "
+              "(run with --debug for the traceback)", file=sys.stderr)
         return 1
-    finally:
-        warnings.showwarning = show
 
 
 def entry() -> int:

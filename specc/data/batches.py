@@ -13,6 +13,10 @@ Both batchers share one interface:
 A batch is a ``dict[str, Tensor]`` on the device. A variable-length field ``f`` is padded
 only to the longest example of that batch, with ``pad_value``, and its true lengths come
 along as ``"f.lengths"`` (``long [B]``; the dot keeps the key apart from any field name).
+
+Distributed training (:mod:`specc.training.distributed`): ``shard(rank, world)`` makes a
+batcher yield only rank ``rank``'s part of each global batch, as ``DistributedSampler``
+does; ``len``, ``num_examples`` and ``global_size(b)`` still count the global batches.
 """
 from __future__ import annotations
 
@@ -53,6 +57,26 @@ def batch_count(n: int, batch_size: int, drop_last: bool) -> int:
     return n // batch_size if drop_last else -(-n // batch_size)
 
 
+def shard_range(n: int, rank: int, world: int) -> tuple[int, int]:
+    """Rank ``rank``'s contiguous part ``[lo, hi)`` of ``n`` examples (sizes differ by <= 1)."""
+    return rank * n // world, (rank + 1) * n // world
+
+
+class _Sharded:
+    """What both batchers share for distributed training."""
+
+    rank, world = 0, 1
+    batch_size: int
+    num_examples: int
+
+    def shard(self, rank: int, world: int) -> None:
+        self.rank, self.world = rank, world
+
+    def global_size(self, b: int) -> int:
+        """Examples in global batch ``b`` (over every rank)."""
+        return min(self.batch_size, self.num_examples - b * self.batch_size)
+
+
 def _repad(t: Tensor, lengths: Tensor, pad_value: Any) -> Tensor:
     """``t`` with every position past each example's length set to ``pad_value``."""
     past = torch.arange(t.shape[1]).unsqueeze(0) >= lengths.unsqueeze(1)
@@ -60,7 +84,7 @@ def _repad(t: Tensor, lengths: Tensor, pad_value: Any) -> Tensor:
     return t.masked_fill(past.to(t.device), torch.tensor(pad_value, dtype=t.dtype))
 
 
-class InMemoryBatches:
+class InMemoryBatches(_Sharded):
     """Batches of a Table whose tensors were moved to ``device`` once.
 
     Args:
@@ -121,22 +145,25 @@ class InMemoryBatches:
         for b in range(step, len(self)):
             start = b * self.batch_size
             stop = min(start + self.batch_size, self.num_examples)
-            yield self._shuffled(start, stop) if self.shuffle else self._sliced(start, stop)
+            lo, hi = shard_range(stop - start, self.rank, self.world)
+            part = (start + lo, start + hi)
+            yield self._shuffled(start, stop, *part) if self.shuffle else self._sliced(start, stop, *part)
 
-    def _sliced(self, start: int, stop: int) -> Batch:
+    def _sliced(self, start: int, stop: int, lo: int, hi: int) -> Batch:
+        """Rows ``lo:hi`` of the batch ``start:stop`` (padded to the whole batch's width)."""
         batch: Batch = {}
         for k, t in self.fields.items():
             if k in self.lengths:
                 width = int(self.lengths[k][start:stop].max())
-                batch[k] = t[start:stop, :width]
-                batch[lengths_key(k)] = self.lengths_on_device[k][start:stop]
+                batch[k] = t[lo:hi, :width]
+                batch[lengths_key(k)] = self.lengths_on_device[k][lo:hi]
             else:
-                batch[k] = t[start:stop]
+                batch[k] = t[lo:hi]
         return batch
 
-    def _shuffled(self, start: int, stop: int) -> Batch:
+    def _shuffled(self, start: int, stop: int, lo: int, hi: int) -> Batch:
         order_cpu, order = self._permutation()
-        index = order[start:stop]
+        index = order[lo:hi]
         batch: Batch = {}
         for k, t in self.fields.items():
             if k in self.lengths:
@@ -160,6 +187,7 @@ class EpochBatchSampler(Sampler[list[int]]):
         self.seed, self.drop_last = seed, drop_last
         self.epoch = 0
         self.start = 0
+        self.rank, self.world = 0, 1
 
     def __len__(self) -> int:
         return batch_count(self.n, self.batch_size, self.drop_last)
@@ -168,7 +196,8 @@ class EpochBatchSampler(Sampler[list[int]]):
         order = epoch_order(self.n, self.seed, self.epoch, self.shuffle).tolist()
         first, self.start = self.start, 0
         bs = self.batch_size
-        return iter([order[b * bs: (b + 1) * bs] for b in range(first, len(self))])
+        batches = [order[b * bs: (b + 1) * bs] for b in range(first, len(self))]
+        return iter([b[slice(*shard_range(len(b), self.rank, self.world))] for b in batches])
 
 
 def pad_collate(items: Sequence[dict[str, Tensor]], variable: frozenset[str] = frozenset(),
@@ -203,7 +232,7 @@ class TableDataset(Dataset):
                 for k, v in t.fields.items()}
 
 
-class StreamingBatches:
+class StreamingBatches(_Sharded):
     """Batches assembled by a DataLoader from a Dataset that loads examples on demand.
 
     Args:
@@ -233,6 +262,10 @@ class StreamingBatches:
 
     def __len__(self) -> int:
         return len(self.sampler)
+
+    def shard(self, rank: int, world: int) -> None:
+        super().shard(rank, world)
+        self.sampler.rank, self.sampler.world = rank, world
 
     def set_epoch(self, epoch: int) -> None:
         self.sampler.epoch = epoch

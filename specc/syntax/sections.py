@@ -162,6 +162,8 @@ class TrainOptions(_Options):
     monitor: Optional[str] = None
     log: Optional[Literal[LOGS]] = None
     log_every: int = 1
+    devices: int = 1
+    backend: Optional[Literal["gloo", "nccl"]] = None
 
     @field_validator("monitor")
     @classmethod
@@ -173,7 +175,7 @@ class TrainOptions(_Options):
             raise ValueError(f"is {v} but early_stop monitors {early.monitor}; set the monitor in one place")
         return _monitor(v)
 
-    @field_validator("epochs", "accumulate", "log_every")
+    @field_validator("epochs", "accumulate", "log_every", "devices")
     @classmethod
     def _at_least_one(cls, v):
         if v < 1:

@@ -40,11 +40,16 @@ class StopFlag:
     A second signal while a stop is pending raises KeyboardInterrupt at once, so a run that
     hangs can still be killed from the keyboard. Handlers are installed only from the main
     thread (Python allows no other) and the previous ones are put back by :meth:`restore`.
+
+    ``launched``: a worker of a distributed run, whose launcher answers Ctrl-C by sending
+    SIGTERM to every worker; a SIGTERM while a stop is pending is then ignored, so the
+    workers still stop together and save (the launcher kills them after 30 s regardless).
     """
 
     SIGNALS = (signal.SIGINT, signal.SIGTERM)
 
-    def __init__(self) -> None:
+    def __init__(self, launched: bool = False) -> None:
+        self.launched = launched
         self.requested = False
         self.signal_name = ""
         self._previous: dict[int, Any] = {}
@@ -61,6 +66,8 @@ class StopFlag:
         self._previous.clear()
 
     def _handle(self, signum: int, frame: Any) -> None:
+        if self.requested and self.launched and signum == signal.SIGTERM:
+            return
         if self.requested:
             self.restore()
             raise KeyboardInterrupt

@@ -45,11 +45,13 @@ class EpochLog:
         """The loss averaged over the epoch's examples (each batch weighted by its size)."""
         return math.fsum(v * n for v, n in zip(losses, self.sizes)) / sum(self.sizes)
 
-    def partial(self, losses: list[float], norms: list[float], seconds: float) -> dict:
-        """What a mid-epoch checkpoint stores to continue this log exactly."""
+    def partial(self, losses: list[float], norms: list[float], seconds: float,
+                sizes: list[int] | None = None) -> dict:
+        """What a mid-epoch checkpoint stores to continue this log exactly (``sizes``: the
+        steps' batch sizes, if not this log's own)."""
         return {
             "losses": torch.tensor(losses, dtype=torch.float64),
-            "sizes": list(self.sizes),
+            "sizes": list(self.sizes if sizes is None else sizes),
             "norms": torch.tensor(norms, dtype=torch.float64),
             "norm_steps": list(self.norm_steps),
             "seconds": self.carried_seconds + seconds,

@@ -18,6 +18,7 @@ from torch import nn, Tensor
 from specc.training import checkpoint
 from specc.training.config import TrainConfig
 from specc.training.control import StopFlag
+from specc.training.distributed import Dist
 from specc.training.errors import ResumeError
 from specc.training.outputs import HistoryFile, split_metrics, write_metrics
 from specc.training.plots import PlotContext, fit_recorder, make_plots
@@ -61,7 +62,7 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
         plot_data: tuple[Tensor, Tensor] | None = None, *, force: bool = False,
         reporter: Reporter | None = None, hooks: Iterable[Any] = (),
         binary_threshold: float = 0.0, tuning: Tuning | None = None, title: str = "",
-        loss_name: str = "loss", model_name: str = "") -> RunResult:
+        loss_name: str = "loss", model_name: str = "", dist: Dist | None = None) -> RunResult:
     """Train ``model`` and evaluate it after every epoch.
 
     Args:
@@ -90,6 +91,8 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
             that ``SPECC_TUNING`` turns off.
         title: what the plots' titles name (the model and spec, ``"MoonNet (moons.spec)"``).
         loss_name: the loss's name on the loss plot's axis.
+        dist: this process's place in a distributed run (:mod:`specc.training.distributed`):
+            the batchers are sharded already; only rank 0 reports and writes files.
 
     Returns:
         A :class:`RunResult`. History rows hold ``epoch``, ``train.loss`` (mean over the
@@ -104,13 +107,14 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
         ResumeError: no checkpoint, a damaged one, or one of another spec.
         ResumeMismatch: a checkpoint of another model, optimizer, schedule or batching.
     """
-    reporter = reporter if reporter is not None else make_reporter(progress, config.log_every)
+    writer = dist is None or dist.writer
+    reporter = reporter if reporter is not None else make_reporter(progress and writer, config.log_every)
     trainer = Trainer(model, train_batches, valid_batches, input_names, target_name, loss_fn,
                       make_optimizer, make_scheduler, config, reporter, hooks,
                       binary_threshold, spec_hash,
-                      tuning if tuning is not None else Tuning.from_env(), model_name)
+                      tuning if tuning is not None else Tuning.from_env(), model_name, dist)
     trainer.ckpt_dir = _checkpoint_dir(config, out_dir, resume)
-    if trainer.ckpt_dir is not None:
+    if trainer.ckpt_dir is not None and writer:
         checkpoint.remove_temporaries(trainer.ckpt_dir)
     recorder = fit_recorder(config.plot, plot_data, trainer.device)
     if recorder is not None:
@@ -118,16 +122,16 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
     if resume:
         path = trainer.ckpt_dir / checkpoint.LAST
         trainer.restore(checkpoint.load(path), path, force)
-    loggers = _loggers(config, out_dir, trainer.history, reporter)
+    loggers = _loggers(config, out_dir, trainer.history, reporter) if writer else []
     trainer.epoch_hooks += [logger.on_epoch_end for logger in loggers]
 
-    stop = StopFlag()
+    stop = StopFlag(launched=dist is not None)
     stop.install()
     finished = False
     try:
         reporter.start(config.epochs, trainer.batches_per_epoch, trainer.epoch + 1)
         for epoch in range(trainer.epoch, config.epochs):
-            if trainer.monitor.should_stop or stop.requested:
+            if trainer.monitor.should_stop or trainer.stop_requested(stop):
                 break
             reporter.epoch_start(epoch + 1)
             started = time.perf_counter()
@@ -145,7 +149,7 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
             stop.restore()
             reporter.close()
 
-    interrupted = stop.requested and trainer.epoch < config.epochs
+    interrupted = trainer.stop_requested(stop) and trainer.epoch < config.epochs
     monitor = trainer.monitor
     if monitor.should_stop and trainer.epoch < config.epochs:
         reporter.note(f"early stop after epoch {trainer.epoch}: {monitor.key} did not improve "
@@ -162,7 +166,7 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
         best=monitor.best, epoch=epoch,
         last=split_metrics(trainer.history[-1]) if trainer.history else {},
         compile_seconds=trainer.compile_seconds if config.compile else None)
-    if out_dir is not None:
+    if out_dir is not None and writer:
         out_dir = Path(out_dir)
         write_metrics(out_dir / "metrics.json",
                       _metrics_file(result, trainer.best_weights is not None))
@@ -170,7 +174,7 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
                               binary_threshold, recorder.frames if recorder else [],
                               title, loss_name)
         result.plots = make_plots(config.plot, context, reporter)
-    elif config.plot:
+    elif config.plot and writer:
         reporter.note("plots skipped: no output directory")
     result.notes = list(reporter.notes)
     return result

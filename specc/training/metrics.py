@@ -24,11 +24,15 @@ from __future__ import annotations
 
 from abc import ABC, abstractmethod
 import math
+from typing import Callable
 
 import torch
 from torch import Tensor
 
 from specc.training.errors import MetricError, TrainError
+
+Reduce = Callable[[Tensor], Tensor]
+"""Sums a tensor over the ranks of a distributed run (:func:`specc.training.distributed.reduce_sum`)."""
 
 
 def accumulation_dtype(device: torch.device) -> torch.dtype:
@@ -247,14 +251,34 @@ class MetricSet:
             at += size
         return out
 
-    def compute(self) -> dict[str, float]:
-        """Every metric, with a single device-to-host copy."""
-        return self.values(torch.cat(self.sums()).tolist()) if self.metrics else {}
+    def read(self, head: list[Tensor], reduce: Reduce | None = None) -> list[float]:
+        """``head`` (a loss sum, say) and every metric's sums, copied to the host at once. With
+        ``reduce`` (a distributed run) they are summed over the ranks first, and so are the
+        metrics' counts (kept as the totals)."""
+        flat = torch.cat([*head, *self.sums()])
+        if reduce is None:
+            return flat.tolist()
+        accs = list(self.metrics.values())
+        counts = torch.tensor([acc.count for acc in accs], dtype=flat.dtype, device=flat.device)
+        total = reduce(torch.cat([flat, counts])).tolist()
+        for acc, count in zip(accs, total[len(flat):]):
+            acc.count = int(count)
+        return total[:len(flat)]
 
-    def state(self) -> dict:
-        """The sums so far (on the CPU), for a mid-epoch checkpoint."""
-        return {"sums": [None if s is None else s.cpu() for s in self.sums()],
-                "counts": [acc.count for acc in self.metrics.values()]}
+    def compute(self, reduce: Reduce | None = None) -> dict[str, float]:
+        """Every metric, with a single device-to-host copy (``reduce``: as :meth:`read`)."""
+        return self.values(self.read([], reduce)) if self.metrics else {}
+
+    def state(self, reduce: Reduce | None = None) -> dict:
+        """The sums so far (on the CPU), for a mid-epoch checkpoint; with ``reduce``, summed
+        over the ranks (each rank's own sums are left as they are)."""
+        sums = [None if s is None else s.clone() for s in self.sums()]
+        counts = [acc.count for acc in self.metrics.values()]
+        if reduce is not None:
+            sums = [reduce(s) for s in sums]
+            counts = [int(c) for c in reduce(torch.tensor(counts, dtype=torch.float64,
+                                                          device=self.device)).tolist()]
+        return {"sums": [None if s is None else s.cpu() for s in sums], "counts": counts}
 
     def load(self, state: dict) -> None:
         """Continue from :meth:`state`."""
@@ -280,9 +304,11 @@ class SplitMeter:
         self.examples += n
         self.metrics.update(output, target)
 
-    def compute(self) -> dict[str, float]:
-        """``{"loss": ..., name: ...}`` with a single device-to-host copy."""
-        if self.examples == 0:
+    def compute(self, reduce: Reduce | None = None) -> dict[str, float]:
+        """``{"loss": ..., name: ...}`` with a single device-to-host copy; ``reduce`` sums the
+        loss, the metric sums and the counts over the ranks of a distributed run first."""
+        examples = torch.tensor([float(self.examples)], dtype=self.loss_sum.dtype, device=self.loss_sum.device)
+        flat = self.metrics.read([self.loss_sum, examples], reduce)
+        if flat[1] == 0:
             raise TrainError("a held-out split produced no batches")
-        flat = torch.cat([self.loss_sum, *self.metrics.sums()]).tolist()
-        return {"loss": flat[0] / self.examples, **self.metrics.values(flat[1:])}
+        return {"loss": flat[0] / flat[1], **self.metrics.values(flat[2:])}

@@ -42,10 +42,11 @@ from typing import Any, Callable, Iterable, Protocol
 import torch
 from torch import nn, Tensor
 
-from specc.training import checkpoint, resume
+from specc.training import checkpoint, distributed, resume
 from specc.training.config import TrainConfig, monitor_key, monitor_mode, split_and_metric
 from specc.training.control import Monitor, StopFlag, needs_closure, scheduler_stepping
 from specc.training.device import ThreadScope, mixed_precision, resolve_device
+from specc.training.distributed import Dist
 from specc.training.epoch_log import EpochLog
 from specc.training.errors import DivergenceError, ResumeError, TrainError
 from specc.training.metrics import MetricSet, SplitMeter
@@ -88,9 +89,13 @@ class Trainer:
                  input_names: list[str], target_name: str, loss_fn: Callable,
                  make_optimizer: Callable, make_scheduler: Callable | None,
                  config: TrainConfig, reporter: Reporter, hooks: Iterable[Any],
-                 threshold: float, spec_hash: str, tuning: Tuning = Tuning(), model_name: str = ""):
+                 threshold: float, spec_hash: str, tuning: Tuning = Tuning(), model_name: str = "",
+                 dist: Dist | None = None):
         self.config, self.reporter, self.spec_hash = config, reporter, spec_hash
         self.model_name = model_name
+        self.dist = dist
+        self.writes = dist is None or dist.writer     # only rank 0 writes checkpoints
+        self.reduce = distributed.reduce_sum if dist is not None else None
         self.tuning = tuning
         self.train_batches = train_batches
         self.held_out = {"valid": valid_batches} if valid_batches is not None else {}
@@ -112,7 +117,11 @@ class Trainer:
         self.best_weights: dict[str, Tensor] | None = None
 
         self.model = model.to(self.device)
-        self.forward = torch.compile(self.model) if config.compile else self.model
+        self.forward = self.model
+        if dist is not None:    # the training step through DDP; state and evaluation unwrapped
+            self.forward = nn.parallel.DistributedDataParallel(
+                self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
+        self.forward = torch.compile(self.forward) if config.compile else self.forward
         self.params = list(self.model.parameters())   # walked once, not on every step
         self.param_names = {id(p): name for name, p in self.model.named_parameters()}
         self.make_optimizer = make_optimizer
@@ -181,9 +190,13 @@ class Trainer:
                 hook(epoch + 1, i + 1)
             if self.reporter.wants_steps:
                 self.reporter.step(i + 1, loss, self.examples)
-            if stop.requested and i + 1 < n:
+            if self.stop_requested(stop) and i + 1 < n:
                 return False
         return True
+
+    def stop_requested(self, stop: StopFlag) -> bool:
+        """A stop asked for by a signal; in a distributed run, asked for on any rank."""
+        return stop.requested if self.dist is None else distributed.agree(stop.requested, self.device)
 
     def _to_device(self, batch: dict, move: bool) -> tuple[list[Tensor], Tensor]:
         inputs = [batch[name] for name in self.input_names]
@@ -212,6 +225,8 @@ class Trainer:
     def _backward(self, i: int, loss: Tensor) -> None:
         if self.config.accumulate > 1:
             loss = loss / self._group_size(i)
+        if self.dist is not None:   # DDP averages over ranks: weight by this rank's share
+            loss = loss * (self.dist.world * self.log.sizes[-1] / self.train_batches.global_size(i))
         (loss if self.scaler is None else self.scaler.scale(loss)).backward()
 
     def _group_size(self, i: int) -> int:
@@ -326,13 +341,36 @@ class Trainer:
                     _sync(self.device)
                     self.compile_seconds += time.perf_counter() - started
                     self.compiling_eval = False
-        return meter.compute()
+        return meter.compute(self.reduce)
 
     # ------------------------------------------------------------------ epoch boundaries
 
     def train_loss(self, epoch: int) -> float:
-        """The epoch's mean train loss; DivergenceError at the first non-finite value."""
-        return self.log.mean_loss(self._read_checked(epoch)[0])
+        """The epoch's mean train loss; DivergenceError at the first non-finite value. In a
+        distributed run, over every rank's examples (read on every rank, so all agree)."""
+        if self.dist is None:
+            return self.log.mean_loss(self._read_checked(epoch)[0])
+        losses, _ = self.log.read()
+        total = distributed.reduce_sum(torch.tensor(
+            [math.fsum(v * n for v, n in zip(losses, self.log.sizes)), sum(self.log.sizes)],
+            dtype=torch.float64, device=self._reduce_device()))
+        mean = float(total[0] / total[1])
+        if not math.isfinite(mean):
+            self._read_checked(epoch)          # this rank's own step, if the bad value is here
+            raise DivergenceError(epoch + 1, 0, mean, "loss")
+        return mean
+
+    def _global_steps(self, losses: list[float]) -> tuple[list[float], list[int]]:
+        """Each step's loss over every rank's examples, and the step's global batch size."""
+        sizes = self.log.sizes
+        t = distributed.reduce_sum(torch.tensor([v * n for v, n in zip(losses, sizes)] + list(sizes),
+                                                dtype=torch.float64, device=self._reduce_device()))
+        k = len(sizes)
+        totals = t.tolist()
+        return [totals[i] / totals[k + i] for i in range(k)], [int(n) for n in totals[k:]]
+
+    def _reduce_device(self) -> torch.device:
+        return self.device if self.device.type != "mps" else torch.device("cpu")
 
     def _read_checked(self, epoch: int) -> tuple[list[float], list[float]]:
         """The epoch's losses and gradient norms; DivergenceError at the first non-finite one."""
@@ -347,7 +385,7 @@ class Trainer:
         """Evaluate, record the history row, step schedulers, save checkpoints, run hooks."""
         row: dict[str, Any] = {"epoch": epoch + 1, "train.loss": self.train_loss(epoch)}
         if self.train_meter is not None:
-            row.update({f"train.{k}": v for k, v in self.train_meter.compute().items()})
+            row.update({f"train.{k}": v for k, v in self.train_meter.compute(self.reduce).items()})
         for split, batches in self.held_out.items():
             row.update({f"{split}.{k}": v for k, v in self.evaluate(split, batches).items()})
         row["lr"] = float(self.optimizer.param_groups[0]["lr"])
@@ -376,10 +414,14 @@ class Trainer:
     def save_partial(self, epoch: int, started: float) -> None:
         """Checkpoint an epoch stopped after ``step_in_epoch`` batches (exact resume)."""
         losses, norms = self._read_checked(epoch)  # never save a diverged run
+        sizes = None
+        if self.dist is not None:   # the checkpoint holds the steps' global losses and sizes
+            losses, sizes = self._global_steps(losses)
+        metrics = self.train_meter.state(self.reduce) if self.train_meter is not None else None
         if self.ckpt_dir is not None:
-            partial = self.log.partial(losses, norms, time.perf_counter() - started)
-            if self.train_meter is not None:
-                partial["metrics"] = self.train_meter.state()
+            partial = self.log.partial(losses, norms, time.perf_counter() - started, sizes)
+            if metrics is not None:
+                partial["metrics"] = metrics
             self.save([checkpoint.LAST], epoch, self.step_in_epoch, partial, at_once=True)
 
     def save(self, names: list[str], epoch: int, step: int, partial: dict | None = None,
@@ -391,6 +433,8 @@ class Trainer:
         first, so the first failed write (a full disk) stops the run here, naming its file."""
         self.writer.wait()
         self._check_weights(epoch, step)
+        if not self.writes:
+            return
         state = self.state(partial)
         if (self.tuning.throttled_checkpoints and not at_once
                 and time.perf_counter() - self.last_write < CHECKPOINT_INTERVAL):
@@ -468,9 +512,12 @@ class Trainer:
             self.monitor.best, self.monitor.counter = state["best"], state["early_stop_counter"]
             self._restore_best(path.parent / checkpoint.BEST)
         if state["partial"] is not None:
-            self.log = EpochLog(state["partial"])
-            if self.train_meter is not None:
-                self.train_meter.load(state["partial"]["metrics"])
+            partial = state["partial"]
+            if not self.writes:   # its global sums are carried (and summed in) by rank 0 alone
+                partial = {**partial, "losses": None, "sizes": []}
+            self.log = EpochLog(partial)
+            if self.train_meter is not None and self.writes:
+                self.train_meter.load(partial["metrics"])
             checkpoint.set_rng_state(state["rng"])
 
     def _restore_best(self, path: Path) -> None:

@@ -1,0 +1,93 @@
+"""``specc run SPEC --nproc N``: the same run on N processes, started by torch's own elastic
+launcher (``python -m torch.distributed.run``, i.e. torchrun), each process running
+``specc run`` as torchrun starts it (see :mod:`specc.training.distributed`).
+
+The spec is checked here first, so a mistake in it is one message and exit 2 before any
+worker starts. Workers' output passes through; torchrun's own report of a failed worker (a
+block of internals) is left out, since the worker has already printed its error with its
+rank. A Ctrl-C reaches every worker (they share the terminal's process group): they stop
+after the same step, rank 0 saves ``last.pt`` once, and the exit status is 130.
+"""
+from __future__ import annotations
+
+import os
+import re
+import signal
+import subprocess
+import sys
+import threading
+
+
+def torchrun_command(nproc: int, nnodes: int, node_rank: int, master_addr: str | None,
+                     master_port: int | None, run_args: list[str]) -> list[str]:
+    """The launcher's command line for ``specc run`` with ``run_args``."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
+           "--nnodes", str(nnodes), "--max-restarts", "0"]
+    if nnodes == 1 and master_addr is None:
+        cmd.append("--standalone")
+    else:
+        cmd += ["--node-rank", str(node_rank), "--master-addr", master_addr or "127.0.0.1",
+                "--master-port", str(master_port or 29500)]
+    if master_port is not None and "--standalone" in cmd:
+        cmd.remove("--standalone")
+        cmd += ["--master-addr", "127.0.0.1", "--master-port", str(master_port)]
+    return cmd + ["-m", "specc", "run", *run_args]
+
+
+_LAUNCHER_LOG = re.compile(r"^[DIWEC]\d{4} [\d:.]+ +\d+ torch/distributed/")
+_FAILED = ("failed (exitcode", "closing signal")
+
+
+class _Filter:
+    """Drops torchrun's own stderr: its log lines, and once it reports a failed worker (or
+    stops the others), everything after: its traceback and summary, and the stopped
+    workers' last words. Workers print before that, so their errors pass."""
+
+    def __init__(self):
+        self.reporting = False
+
+    def keep(self, line: str) -> bool:
+        if _LAUNCHER_LOG.match(line):
+            self.reporting = self.reporting or any(f in line for f in _FAILED)
+            return False
+        return not self.reporting
+
+
+def launch(command: list[str]) -> int:
+    """Run the launcher; pass workers' stderr through without torchrun's own lines. Returns
+    the exit status: 0, 130 after Ctrl-C, else the failing workers' (1 or 2)."""
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "1")      # torchrun's default, without its warning
+    env["SPECC_LAUNCHED"] = "1"
+    proc = subprocess.Popen(command, env=env, stderr=subprocess.PIPE, text=True, bufsize=1)
+    codes: list[int] = []
+    lines = _Filter()
+
+    def pump():
+        for line in proc.stderr:
+            code = _worker_exit(line)
+            if code is not None:
+                codes.append(code)
+            elif lines.keep(line):
+                sys.stderr.write(line)
+                sys.stderr.flush()
+    pumping = threading.Thread(target=pump, daemon=True)
+    pumping.start()
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)   # the workers handle Ctrl-C
+    try:
+        status = proc.wait()
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    pumping.join(timeout=5)
+    if status == 0:
+        return 0
+    return 130 if 130 in codes else max(codes, default=1)
+
+
+EXIT_MARK = "specc-worker-exit:"
+
+
+def _worker_exit(line: str) -> int | None:
+    """A worker's last stderr line under this launcher says its exit status (torchrun reports
+    only that some worker failed)."""
+    return int(line.split(":", 1)[1]) if line.startswith(EXIT_MARK) else None
