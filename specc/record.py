@@ -43,9 +43,11 @@ PATH_ARGS = {"csv": ("path",), "image_folder": ("path",), "image_csv": ("csv", "
              "text_folder": ("path",)}
 """The source arguments that name files, made absolute in ``spec.spec``."""
 
-RESUMABLE_KEYS = frozenset({"train.epochs", "train.log", "train.log_every", "train.plot"})
+RESUMABLE_KEYS = frozenset({"train.epochs", "train.log", "train.log_every", "train.plot", "train.devices",
+                            "train.backend"})
 """Entries a resumed run may change: where the run ends (more epochs to go on, or fewer to stop
-sooner: an epoch computes the same either way), and what the run shows, not what it computes."""
+sooner: an epoch computes the same either way), what the run shows, and how many processes
+share it (the batches are global: docs/distributed.md), not what it computes."""
 
 
 class _Plain(BaseModel):
