@@ -21,6 +21,7 @@ from .analysis.check import CheckedSpec, check
 from .analysis.context import DataFacts
 from .analysis.imports import loaded_modules
 from .catalog.datafiles import IMAGE_EXTENSIONS, files_under
+from .files import FileProblem, check_file, read_file
 from .catalog.source_base import SourceError
 from .catalog.sources import bind_args
 from .compile.fx_build import build
@@ -119,7 +120,7 @@ class Run:
 
     def _image_chunks(self, paths: list[Path], size: int) -> Iterator[tuple[list, Table]]:
         image = self.record.preprocessing.image
-        files = _expand(paths, IMAGE_EXTENSIONS)
+        files = _expand(paths, IMAGE_EXTENSIONS, "image")
         for start in range(0, len(files), size):
             part = files[start:start + size]
             xs = []
@@ -131,7 +132,7 @@ class Run:
             yield [str(f) for f in part], Table({"x": torch.stack(xs)})
 
     def _text_chunks(self, paths: list[Path], size: int) -> Iterator[tuple[list, Table]]:
-        files = _expand(paths, None)
+        files = _expand(paths, None, "text")
         for start in range(0, len(files), size):
             part = files[start:start + size]
             yield [str(f) for f in part], Table({}, texts={"text": [_read_utf8(f) for f in part]})
@@ -311,23 +312,32 @@ def _as_paths(inputs: Any) -> list[Path] | None:
     return None
 
 
-def _expand(paths: list[Path], extensions) -> list[Path]:
+def _expand(paths: list[Path], extensions, kind: str) -> list[Path]:
+    """The input files: each path, or the files of each folder; every one a regular file of
+    ``kind`` (:mod:`specc.files`), so a FIFO or a device is an error, not a hang."""
     files: list[Path] = []
     for p in paths:
-        if p.is_dir():
-            found = files_under(p, extensions)
-            if not found:
-                raise _bad(p, f"the folder {p} holds no input files")
-            files += found
-        elif p.is_file():
-            files.append(p)
-        else:
-            raise _bad(p, f"no such file or folder: {p}")
+        try:
+            if p.is_dir():
+                found = files_under(p, extensions, kind, "INPUT")
+                if not found:
+                    raise _bad(p, f"the folder {p} holds no input files")
+                files += found
+            else:
+                check_file(p, kind)
+                files.append(p)
+        except SourceError as err:
+            raise _bad(p, err.message) from None
+        except FileProblem as err:
+            raise _bad(p, f"no such file or folder: {p}" if err.missing else err.message) from None
     return files
 
 
 def _read_utf8(path: Path) -> str:
-    raw = path.read_bytes()
+    try:
+        raw = read_file(path, "text")
+    except FileProblem as err:
+        raise _bad(path, err.message) from None
     try:
         return raw.decode("utf-8-sig")
     except UnicodeDecodeError as exc:
@@ -338,8 +348,10 @@ def _read_utf8(path: Path) -> str:
 def _csv_rows(path: Path, columns: list[str], delimiter: str, size: int) -> Iterator[tuple[list, list]]:
     """The run's feature columns of a CSV, by name, ``size`` rows at a time (the target
     column and any other column are ignored)."""
-    if not path.is_file():
-        raise _bad(path, f"no such file: {path}")
+    try:
+        check_file(path, "streamed CSV")
+    except FileProblem as err:
+        raise _bad(path, f"no such file: {path}" if err.missing else err.message) from None
     with path.open(newline="", encoding="utf-8-sig") as f:
         reader = csv.reader(f, delimiter=delimiter)
         rows, labels = [], []

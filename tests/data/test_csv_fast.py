@@ -23,7 +23,6 @@ CASES = {
     "blank_lines_crlf_bom": ("\ufeffa,b,y\r\n\r\n1,2,0\r\n\n 3 , 4 ,1\r\n", {}),
     "features_subset": ("a,b,c,y\n1,2,3,0\n4,5,6,1\n", {"features": ["c", "a"], "target": "y"}),
     "semicolons": ("a;b;y\n1.5;2;0\n3;4;1\n", {"delimiter": ";"}),
-    "inf_and_nan": ("a,b,y\ninf,-inf,0\nnan,1,1\n", {}),
     "quoted_header": ('"a","b","y"\n1,2,0\n3,4,1\n', {}),
     "quoted_labels": ('a,b,y\n1,2,"ant"\n3,4,"zebra, striped"\n5,6,ant\n', {}),
     "quoted_numbers": ('a,b,y\n"1",2,0\n3,"4.5",1\n', {}),
@@ -52,6 +51,14 @@ def test_both_ways_give_the_same_table(tmp_path, monkeypatch, name):
     assert torch.equal(fast.fields["x"].isnan(), slow.fields["x"].isnan())
     assert torch.equal(fast.fields["y"], slow.fields["y"]) and fast.fields["y"].dtype == slow.fields["y"].dtype
     assert fast.class_names == slow.class_names
+
+
+def test_a_value_that_is_not_finite_is_named_by_both_ways(tmp_path, monkeypatch):
+    path = tmp_path / "inf_and_nan.csv"
+    path.write_text("a,b,y\n1,-inf,0\nnan,1,1\n", encoding="utf-8")
+    for load in (lambda: load_source("csv", {"path": str(path)}), lambda: reference(monkeypatch, path, {})):
+        with pytest.raises(SourceError, match=r"row 1 \(line 2\): column 'b' holds '-inf'; features must be finite"):
+            load()
 
 
 def test_string_labels_and_quoted_fields(tmp_path):

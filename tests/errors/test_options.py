@@ -68,9 +68,9 @@ CASES = {
     "transformer_activation": (_moons('Linear(4) -> TransformerEncoderLayer(2, activation="bogus") -> Linear(2)'),
                                6, 57, ["activation must be one of 'relu', 'gelu'", "got 'bogus'"]),
     "randint_bounds": (_data("generate(samples=20, x=randint(5, 1), y=x)").replace("float[2]", "long[1]").replace(
-        "Linear(2)", "Embedding(10, 2) -> Flatten"), 2, 36, ["low must be less than high", "randint(5, 1)"]),
+        "Linear(2)", "Embedding(10, 2) -> Flatten"), 2, 36, ["randint(low, high)", "low must be below high"]),
     "normal_std": (_data("generate(samples=20, x=normal(0, -1), y=x)").replace("float[2]", "float[1]"),
-                   2, 46, ["needs std >= 0", "got -1"]),
+                   2, 36, ["normal(mean, std)", "std must be at least 0"]),
     # train entries the first epoch would refuse
     "early_stop_min_delta": (_moons("Linear(2)", "epochs = 2, early_stop = early_stop(monitor=train.loss, "
                                     "min_delta=-1)"), 9, 34, ["min_delta: must not be negative", "got -1"]),

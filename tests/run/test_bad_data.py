@@ -95,13 +95,13 @@ train { epochs = 1 }
 
 @pytest.mark.parametrize("text, col", [("3,nan,1", "b"), ("3,inf,1", "b"), ("-inf,4,1", "a")])
 def test_csv_feature_that_is_not_finite(tmp_path, text, col):
-    make_csv(tmp_path, f"a,b,label\n1,2,0\n{text}\n")
+    """``check`` reads a CSV's header and target column only; the load names the bad cell."""
+    make_csv(tmp_path, f"a,b,label\n1,2,0\n{text}\n5,6,2\n")
     spec = write(tmp_path, 'csv("points.csv", target="label")')
-    for command in ("check", "run"):
-        result = specc(command, str(spec), "--out", str(tmp_path / "o"), "--quiet") if command == "run" \
-            else specc(command, str(spec))
-        expect(result, spec, 2, 17, "points.csv, row 2 (line 3)", f"column '{col}'", "finite")
-        assert "learning rate" not in result.stderr
+    assert specc("check", str(spec)).returncode == 0
+    result = specc("run", str(spec), "--out", str(tmp_path / "o"), "--quiet")
+    expect(result, spec, 2, 13, "points.csv, row 2 (line 3)", f"column '{col}'", "finite")
+    assert "learning rate" not in result.stderr
 
 
 def test_csv_regression_target_that_is_nan(tmp_path):

@@ -514,6 +514,8 @@ EVAL_EXEC_ALLOWED = {
     ("specc/training/plots.py", "model.eval()"),                       # nn.Module.eval: evaluation mode
     ("specc/training/trainer.py", "self.model.eval()"),                # the same
     ("specc/inference.py", "model.to(dev).eval()"),                    # the same
+    ("specc/export.py", "model = model.eval()"),                       # the same
+    ("specc/export.py", "subject = with_preprocessing(model, names, steps).eval() if steps else model"),
     ("specc/training/trainer.py", "evaluate every held-out split under eval() and no_grad()"),  # a docstring
 }
 
@@ -543,11 +545,15 @@ def test_git_grep_for_eval_and_exec_finds_only_the_reviewed_lines():
 
 def test_python_is_loaded_only_by_the_import_pass():
     """importlib (and its ``exec_module``) appears only where ``import`` lines are loaded, in
-    specc.training's table of its own lazy exports, and (its package metadata only, to read
-    torch's version) in the torch drift check."""
+    specc.training's table of its own lazy exports, (its package metadata only, to read
+    torch's version) in the torch drift check, and (``find_spec`` only, which locates a
+    package without running it) where export says which of its packages is missing."""
     users = {str(p.relative_to(ROOT)) for p in SOURCE_FILES
              if re.search(r"\bimportlib\b|__import__\(|\bexec_module\(|runpy", p.read_text(encoding="utf-8"))}
-    assert users <= {"specc/analysis/imports.py", "specc/training/__init__.py", "specc/catalog/torch_drift.py"}, users
+    assert users <= {"specc/analysis/imports.py", "specc/training/__init__.py", "specc/catalog/torch_drift.py",
+                     "specc/export.py"}, users
+    export = (ROOT / "specc/export.py").read_text(encoding="utf-8")
+    assert set(re.findall(r"\bimportlib\.[\w.]+", export)) == {"importlib.util.find_spec", "importlib.util"}
     drift = (ROOT / "specc/catalog/torch_drift.py").read_text(encoding="utf-8")
     assert set(re.findall(r"\bimportlib\.\w+", drift)) == {"importlib.metadata"}
     lazy = (ROOT / "specc/training/__init__.py").read_text(encoding="utf-8")
