@@ -28,7 +28,8 @@ optimizer = SGD(lr=0.1, momentum=0.9)
 
 train {{ epochs = 3, metrics = [accuracy] }}
 """
-# A layer that acts on one rank at one training step: SIGINT to itself, or an error.
+# A layer that acts on one rank at one training step (ACTOR_STEP, from the environment, so
+# that the file a resumed run imports is the same): SIGINT to itself, or an error.
 ACTOR = """\
 import os
 import signal
@@ -41,7 +42,7 @@ class Actor(nn.Module):
         global calls
         if self.training and os.environ.get("RANK") == "{rank}":
             calls += 1
-            if calls == {step}:
+            if calls == int(os.environ.get("ACTOR_STEP", "0")):
                 {action}
         return x
 """
@@ -56,8 +57,8 @@ def _spec(tmp_path, actor=None, name="mlp"):
     return path
 
 
-def _run(args, cwd, timeout=240):
-    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+def _run(args, cwd, timeout=240, **env_vars):
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1", **env_vars}
     return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True, text=True,
                           timeout=timeout)
 
@@ -104,18 +105,19 @@ def test_under_torchrun_with_the_default_run_folder(tmp_path, single):
 
 def test_interrupted_and_resumed_equals_uninterrupted(tmp_path):
     (tmp_path / "whole").mkdir()
-    whole = _spec(tmp_path / "whole", ACTOR.format(rank="-", step=0, action="pass"))
+    stop = ACTOR.format(rank="0", action="os.kill(os.getpid(), signal.SIGINT)")
+    whole = _spec(tmp_path / "whole", stop)
     done = _run(["-m", "specc", "run", str(whole), "--out", "run", "--nproc", "2", "--quiet"], whole.parent)
     assert done.returncode == 0, done.stderr
 
     (tmp_path / "cut").mkdir()
     # call 1 is check's shape probe; call 9 is the 8th step: epoch 2 (of 6 steps), step 2
-    cut = _spec(tmp_path / "cut", ACTOR.format(rank="0", step=9, action="os.kill(os.getpid(), signal.SIGINT)"))
-    stopped = _run(["-m", "specc", "run", str(cut), "--out", "run", "--nproc", "2", "--quiet"], cut.parent)
+    cut = _spec(tmp_path / "cut", stop)
+    stopped = _run(["-m", "specc", "run", str(cut), "--out", "run", "--nproc", "2", "--quiet"], cut.parent,
+                   ACTOR_STEP="9")
     assert stopped.returncode == 130, stopped.stderr
     state = torch.load(cut.parent / "run" / "last.pt", weights_only=True)
     assert (state["epoch"], state["step_in_epoch"]) == (1, 2)
-    (cut.parent / "actor.py").write_text(ACTOR.format(rank="-", step=0, action="pass"))
     resumed = _run(["-m", "specc", "run", str(cut), "--out", "run", "--nproc", "2", "--quiet", "--resume"],
                    cut.parent)
     assert resumed.returncode == 0, resumed.stderr
@@ -127,8 +129,9 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path):
 
 
 def test_a_failing_worker_stops_the_run_and_is_named(tmp_path):
-    spec = _spec(tmp_path, ACTOR.format(rank="1", step=9, action='raise MemoryError("rank one ran out")'))
-    done = _run(["-m", "specc", "run", str(spec), "--out", "run", "--nproc", "2", "--quiet"], tmp_path)
+    spec = _spec(tmp_path, ACTOR.format(rank="1", action='raise MemoryError("rank one ran out")'))
+    done = _run(["-m", "specc", "run", str(spec), "--out", "run", "--nproc", "2", "--quiet"], tmp_path,
+                ACTOR_STEP="9")
     assert done.returncode == 1
     assert "[rank 1] internal error: MemoryError: rank one ran out" in done.stderr
     assert "ChildFailedError" not in done.stderr and "Traceback" not in done.stderr
