@@ -413,11 +413,11 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
         if located is None:
             raise
         raise located from None
-    finally:
-        if dist is not None:
-            distributed.close()
+    if dist is not None:      # (a failing rank leaves the group as it exits; closing it here
+        distributed.close()   # could wait on ranks still inside a collective)
     result.out_dir = out_dir
-    _tell(result, out_dir, quiet or (dist is not None and not dist.writer))
+    if dist is None or dist.writer:
+        _tell(result, out_dir, quiet)
     return result
 
 
@@ -498,7 +498,6 @@ def _join_group(checked: CheckedSpec, dist: distributed.Dist, dev: torch.device,
     finally:   # the other ranks learn what rank 0 chose, or that it stopped (its error says why)
         folders = distributed.broadcast(folders, dev)
     if folders is None:
-        distributed.close()
         raise RunError("rank 0 could not prepare the run (its message says why)")
     return dev, *folders
 

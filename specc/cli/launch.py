@@ -34,22 +34,23 @@ def torchrun_command(nproc: int, nnodes: int, node_rank: int, master_addr: str |
     return cmd + ["-m", "specc", "run", *run_args]
 
 
-_LAUNCHER_LOG = re.compile(r"^[DIWEC]\d{4} [\d:.]+ +\d+ torch/distributed/")
-_FAILED = ("failed (exitcode", "closing signal")
+_LAUNCHER_LOG = re.compile(r"^[DIWEC]\d{4} [\d:.]+ +\d+ \S*torch/distributed/")
 
 
 class _Filter:
-    """Drops torchrun's own stderr: its log lines, and once it reports a failed worker (or
-    stops the others), everything after: its traceback and summary, and the stopped
-    workers' last words. Workers print before that, so their errors pass."""
+    """Drops torchrun's own stderr: its log lines, and, once it has logged something, the
+    traceback and summary it ends with when a worker failed or it was interrupted. The
+    workers print their errors and last words before that, so those pass."""
 
     def __init__(self):
-        self.reporting = False
+        self.spoke = False        # the launcher has logged a line
+        self.reporting = False    # ... and begun its closing traceback
 
     def keep(self, line: str) -> bool:
         if _LAUNCHER_LOG.match(line):
-            self.reporting = self.reporting or any(f in line for f in _FAILED)
+            self.spoke = True
             return False
+        self.reporting = self.reporting or (self.spoke and line.startswith("Traceback (most recent call last)"))
         return not self.reporting
 
 

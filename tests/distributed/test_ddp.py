@@ -163,3 +163,29 @@ def test_shards_split_each_global_batch(tmp_path):
     for i, batch in enumerate(whole):
         assert sum((p[i] for p in parts), []) == batch["x"].reshape(-1).tolist()
         assert whole.global_size(i) == len(batch["x"])
+
+
+def test_ctrl_c_stops_every_worker_and_saves_once(tmp_path):
+    """A Ctrl-C reaches the whole process group, as a terminal sends it: parent, launcher and
+    workers. Every worker stops, rank 0 saves last.pt and says so once, the status is 130."""
+    import signal
+    import time
+
+    spec = _spec(tmp_path)
+    spec.write_text(spec.read_text().replace("epochs = 3", "epochs = 500"))
+    env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "specc", "run", str(spec), "--out", "run", "--nproc", "2",
+                             "--quiet"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True, start_new_session=True)
+    history = tmp_path / "run" / "history.csv"
+    deadline = time.monotonic() + 180
+    while time.monotonic() < deadline and proc.poll() is None and \
+            not (history.exists() and len(history.read_text().splitlines()) > 2):
+        time.sleep(0.2)
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err
+    assert err.count("interrupted: last.pt saved in run") == 1 and "Traceback" not in err, err
+    assert torch.load(tmp_path / "run" / "last.pt", weights_only=True)["epoch"] >= 2
+    with pytest.raises(ProcessLookupError):   # no worker is left behind
+        os.killpg(proc.pid, 0)
