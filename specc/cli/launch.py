@@ -66,10 +66,10 @@ def launch(command: list[str]) -> int:
 
     def pump():
         for line in proc.stderr:
-            code = _worker_exit(line)
-            if code is not None:
-                codes.append(code)
-            elif lines.keep(line):
+            found = [int(c) for c in _EXIT.findall(line)]
+            codes.extend(found)
+            line = _EXIT.sub("", line) if found else line
+            if line.strip() and lines.keep(line):
                 sys.stderr.write(line)
                 sys.stderr.flush()
     pumping = threading.Thread(target=pump, daemon=True)
@@ -86,9 +86,6 @@ def launch(command: list[str]) -> int:
 
 
 EXIT_MARK = "specc-worker-exit:"
-
-
-def _worker_exit(line: str) -> int | None:
-    """A worker's last stderr line under this launcher says its exit status (torchrun reports
-    only that some worker failed)."""
-    return int(line.split(":", 1)[1]) if line.startswith(EXIT_MARK) else None
+"""What a worker under this launcher writes last on stderr, before its exit status (torchrun
+reports only that some worker failed); two workers' marks may share a line."""
+_EXIT = re.compile(re.escape(EXIT_MARK) + r"(\d+)\n?")

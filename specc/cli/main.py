@@ -338,7 +338,8 @@ def main(argv: list[str] | None = None) -> int:
         warnings.showwarning = show
     if code and os.environ.get("SPECC_LAUNCHED") and "RANK" in os.environ:
         from .launch import EXIT_MARK
-        print(f"{EXIT_MARK}{code}", file=sys.stderr)     # for specc run --nproc
+        sys.stderr.write(f"{EXIT_MARK}{code}\n")     # one write, for specc run --nproc
+        sys.stderr.flush()
     return code
 
 
