@@ -118,8 +118,8 @@ def preprocessing(prep) -> dict[str, Callable[[Tensor], Tensor]]:
 
     steps: dict[str, Callable[[Tensor], Tensor]] = {}
     if prep.image is not None and prep.image.normalize is not None:
-        norm = prep.image.normalize
-        steps[next(iter(prep.inputs))] = lambda x: torch.stack([apply_normalize(e, norm) for e in x.unbind(0)])
+        norm = prep.image.normalize   # per channel: broadcasts over [B, C, H, W] as over [C, H, W]
+        steps[next(iter(prep.inputs))] = lambda x: apply_normalize(x, norm)
     if prep.transform is not None:
         name, expr = prep.transform.field, prep.transform.expression()
         before = steps.get(name)
@@ -263,7 +263,12 @@ def export_model(model: nn.Module, inputs: list[tuple[str, TensorType]], fmt: st
             worst = 0.0
             for seed, (batch, length) in enumerate(SAMPLES):
                 args = sample_inputs(inputs, batch, length, high, seed)
-                want, got = _flat(subject(*args)), _flat(loaded(*args))
+                want = _flat(subject(*args))
+                try:
+                    got = _flat(loaded(*args))
+                except Exception as exc:  # noqa: BLE001 - the runtime refuses the file's own input
+                    raise ExportError(f"the {fmt} file fails on a batch of {batch}: {_reason(exc, model)}",
+                                      f"{exporter} fixed a size that varies; " + _other_formats(fmt)) from None
                 if len(want) != len(got) or any(w.shape != g.shape for w, g in zip(want, got)):
                     raise ExportError(f"the {fmt} file gives outputs of other shapes at batch {batch}"
                                       + (f", length {length}" if any(len(d) > 1 for d in dims.values()) else "")

@@ -78,6 +78,31 @@ def test_a_run_exports_from_the_cli(digits_run, capsys):
                                    atol=1e-5, rtol=1e-5)
 
 
+def test_image_normalisation_goes_into_the_graph(tmp_path):
+    from specc.data.images import apply_normalize
+    from specc.export import export_run
+
+    spec = tmp_path / "img.spec"
+    spec.write_text(f"""
+data {{
+    train = image_folder("{SPECS / 'data' / 'shapes'}", size=[8, 8], normalize=[[0.5, 0.4, 0.3], [0.2, 0.25, 0.3]])
+    valid = 20%
+    batch = 32
+}}
+model Tiny(x: float[3, 8, 8]) {{
+    return x -> Flatten -> Linear(data.classes)
+}}
+loss = cross_entropy
+""")
+    specc.train(spec, out=tmp_path / "run", epochs=1)
+    run = specc.load_run(tmp_path / "run")
+    for fmt in ("onnx", "torch-export"):
+        done = export_run(run, fmt, tmp_path / f"m{FORMATS[fmt].suffix}", preprocess=True)
+        pixels = torch.rand(5, 3, 8, 8)          # as the source decodes them: 0..1, a batch never seen
+        want = run.model(apply_normalize(pixels, [[0.5, 0.4, 0.3], [0.2, 0.25, 0.3]]))
+        torch.testing.assert_close(_load(fmt, done.path)(pixels), want.detach(), atol=1e-5, rtol=1e-5)
+
+
 def test_a_format_that_cannot_keep_a_dimension_says_so(tmp_path, capsys):
     from specc.cli.main import main
 
