@@ -23,14 +23,11 @@ def torchrun_command(nproc: int, nnodes: int, node_rank: int, master_addr: str |
     """The launcher's command line for ``specc run`` with ``run_args``."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--nproc-per-node", str(nproc),
            "--nnodes", str(nnodes), "--max-restarts", "0"]
-    if nnodes == 1 and master_addr is None:
+    if nnodes == 1 and master_addr is None and master_port is None:
         cmd.append("--standalone")
     else:
         cmd += ["--node-rank", str(node_rank), "--master-addr", master_addr or "127.0.0.1",
                 "--master-port", str(master_port or 29500)]
-    if master_port is not None and "--standalone" in cmd:
-        cmd.remove("--standalone")
-        cmd += ["--master-addr", "127.0.0.1", "--master-port", str(master_port)]
     return cmd + ["-m", "specc", "run", *run_args]
 
 
