@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import json
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -22,6 +23,7 @@ from .analysis.context import DataFacts
 from .analysis.imports import loaded_modules
 from .catalog.datafiles import IMAGE_EXTENSIONS, files_under
 from .files import FileProblem, check_file, read_file
+from .catalog.data_exprs import ExprProblem
 from .catalog.source_base import SourceError
 from .catalog.sources import bind_args
 from .compile.fx_build import build
@@ -34,14 +36,16 @@ from .data.plan import apply_transform, load_splits
 from .data.table import Table
 from .errors import Diagnostic, RunError, Span, SpecError
 from .record import PATH_ARGS, RunRecord, read_record, read_resolved, read_vocab
-from .run import held_out_batches, loss_function, tuning_from_env
+from .run import config_from, held_out_batches, loss_function, resolve_run_device, tuning_from_env
 from .syntax import ast
 from .syntax.sections import literal
 from .syntax.spec import Spec, parse_spec
 from .training import checkpoint
-from .training.device import ThreadScope, mixed_precision, resolve_device
+from .training.device import ThreadScope, mixed_precision
 from .training.errors import ResumeError, TrainError
+from .training.config import monitor_key
 from .training.metrics import SplitMeter
+from .training.trainer import metric_names
 
 KINDS = {"csv": "csv", "image_folder": "image", "image_csv": "image", "text_folder": "text"}
 """The raw inputs a run takes, by its train source; every other source takes values."""
@@ -137,13 +141,23 @@ class Run:
             part = files[start:start + size]
             yield [str(f) for f in part], Table({}, texts={"text": [_read_utf8(f) for f in part]})
 
+    @cached_property
+    def transform(self):
+        """The recorded ``data.transform`` as ``(field, expression)``, parsed once, or None."""
+        t = self.record.preprocessing.transform
+        return (t.field, t.expression()) if t is not None else None
+
     def _prepare(self, table: Table) -> Table:
         """The run's encoder (with its vocabulary) and transform, applied to a raw table."""
         prep = self.record.preprocessing
         if prep.encode is not None:
             table = apply_encoder(table, prep.encode.name, prep.encode.args, self.vocab)[0]
-        if prep.transform is not None and prep.transform.field in table.fields:
-            table = apply_transform(table, prep.transform.field, prep.transform.expression())
+        if self.transform is not None and self.transform[0] in table.fields:
+            try:
+                table = apply_transform(table, *self.transform)
+            except ExprProblem as p:   # the inputs, not the spec: the run's transform on them
+                raise _bad("INPUT", f"transform = {prep.transform.expr} on these inputs: {p.message}", p.hint) \
+                    from None
         return table
 
     def _model_inputs(self, table: Table) -> list[torch.Tensor]:
@@ -195,11 +209,8 @@ class Run:
 
     def _score(self, batches, loss_fn, split: str, auto_threads: bool) -> dict[str, float]:
         options = self.spec.train_options
-        names = list(options.metrics)
-        if options.early_stop is not None:
-            on, _, metric = options.early_stop.monitor.partition(".")
-            if on == split and metric != "loss" and metric not in names:
-                names.append(metric)
+        config = config_from(self.checked, None, self.path)     # the metrics training computed
+        names = metric_names(config, split, monitor_key(config, True), True)
         meter = SplitMeter(names, self.device, self.record.preprocessing.threshold)
         precision = mixed_precision(options.precision, self.device)
         target, size = self.checked.target, self.record.preprocessing.batch
@@ -254,10 +265,7 @@ def load_run(path: str | Path, device: str | None = None) -> Run:
     prep = record.preprocessing
     facts = DataFacts({k: f.type() for k, f in prep.fields.items()}, dict(prep.data_attrs), prep.classes)
     checked = check(spec, record.model, facts)
-    try:
-        dev = resolve_device(device or "cpu")
-    except TrainError as err:
-        raise RunError(err.message, err.hint) from None
+    dev = resolve_run_device(checked, device or "cpu")
     model = build(checked, checked.graph, loaded_modules(spec))
     best = path / checkpoint.BEST   # or in train.checkpoint's folder, when the spec named one
     if not best.is_file() and (Path(record.checkpoint) / checkpoint.BEST).is_file():
@@ -468,7 +476,10 @@ def _data_table(data: str, spec: Spec, seed: int) -> Table:
             exprs = {k.name: k.value for k in call.kwargs if k.name != "samples"}
             samples = next((_value(k.value) for k in call.kwargs if k.name == "samples"), None)
             bind_args(name, (), {"samples": samples})
-            return Table.from_tensors(generate(exprs, samples, seed))
+            try:
+                return Table.from_tensors(generate(exprs, samples, seed))
+            except ExprProblem as p:
+                raise _bad("--data", p.message, p.hint) from None
         args = bind_args(name, [_value(a) for a in call.args], {k.name: _value(k.value) for k in call.kwargs})
         if "(" not in data:
             args[PATH_ARGS[name][0]] = data

@@ -180,7 +180,7 @@ def _probe_optim(checked: CheckedSpec, epochs: int) -> None:
                           f"{checked.optimizer.name if what == 'optimizer' else checked.schedule.name}") from None
 
 
-def _device(checked: CheckedSpec, device: str | None) -> torch.device:
+def resolve_run_device(checked: CheckedSpec, device: str | None) -> torch.device:
     """The run's device, settled before anything is written: a ``--device`` name the language
     does not know is a mistake at that name; a device this machine lacks is an environment problem."""
     mistake = device_mistake(device) if device is not None else None
@@ -358,7 +358,7 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
     _require(checked)
     _probe_optim(checked, checked.spec.train_options.epochs)
     tuning = tuning if tuning is not None else tuning_from_env()
-    dev = _device(checked, device)
+    dev = resolve_run_device(checked, device)
     dist = distributed.from_env()
     if dist is None:
         ckpt_dir = _checkpoint_dir(checked, resume, force)
@@ -581,7 +581,6 @@ def _resume_mismatch(checked: CheckedSpec, err: ResumeMismatch) -> SpecError:
 
 
 def _tell(result, out_dir: Path, quiet: bool) -> None:
-    import sys
     if result.interrupted:
         print(f"interrupted: last.pt saved in {out_dir}; continue with --out {out_dir} --resume", file=sys.stderr)
     if quiet:

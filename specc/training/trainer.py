@@ -108,7 +108,7 @@ class Trainer:
         if self.batches_per_epoch == 0:
             raise TrainError("the train split produced no batches", hint="check data.train")
         self.monitor = _make_monitor(config, "valid" in self.held_out)
-        self.split_metrics = {split: _metric_names(config, split, self.monitor.key,
+        self.split_metrics = {split: metric_names(config, split, self.monitor.key,
                                                    "valid" in self.held_out)
                               for split in ("train", "valid", "test")}
         self.plateau_key = "valid.loss" if self.held_out else "train.loss"
@@ -567,7 +567,7 @@ def _make_monitor(config: TrainConfig, has_valid: bool) -> Monitor:
     return Monitor(key, early.mode or monitor_mode(key), early.min_delta, early.patience)
 
 
-def _metric_names(config: TrainConfig, split: str, monitor: str,
+def metric_names(config: TrainConfig, split: str, monitor: str,
                   has_valid: bool) -> tuple[str, ...]:
     """The metrics computed on ``split``: the configured (and plotted) ones on valid and test,
     on train only without a valid split; plus the monitored one when it is on this split."""

@@ -341,3 +341,27 @@ def test_regression_evaluate_reproduces_the_best_epoch_not_the_last(tmp_path):
     run = specc.load_run(moved(run_dir, tmp_path, proj))     # generated data: re-made from the seed
     assert run.evaluate() == _held_out(best_row(run_dir))
     assert run.history[run.best_epoch - 1]["valid.loss"] == min(r["valid.loss"] for r in run.history)
+
+
+def test_a_transform_the_inputs_make_infinite_is_one_message(tmp_path, capsys):
+    spec = REGRESSION.replace("transform = x / 4", "transform = log(x)")
+    _, run_dir, _ = train(tmp_path, spec.replace("uniform(0, 4)", "uniform(1, 4)"), epochs=1)
+    code, out, err = cli(capsys, "predict", str(run_dir), "--values", "[[2.0], [-1.0]]")
+    assert code == 2 and out == "", err
+    assert "transform = log(x) on these inputs: this expression gives nan for example 2" in err
+    assert "internal error" not in err
+
+
+def test_evaluate_with_early_stopping_and_no_monitor_scores_the_training_metrics(tmp_path, capsys):
+    spec = REGRESSION.replace("metrics = [mae]", "metrics = [mae], early_stop = early_stop(patience=3)")
+    _, run_dir, _ = train(tmp_path, spec, epochs=2)
+    code, out, err = cli(capsys, "evaluate", str(run_dir), "--json")
+    assert code == 0, err
+    scores, row = json.loads(out), best_row(run_dir)
+    assert (scores["loss"], scores["mae"]) == (row["valid.loss"], row["valid.mae"])
+
+
+def test_an_unknown_device_for_predict_is_a_usage_mistake(tmp_path, capsys):
+    _, run_dir, _ = train(tmp_path, REGRESSION, epochs=1)
+    code, _, err = cli(capsys, "predict", str(run_dir), "--values", "[[1.0]]", "--device", "gpu")
+    assert code == 2 and err.startswith("--device:1:1: error: unknown device 'gpu'"), err
