@@ -131,6 +131,9 @@ class Trainer:
                                    or self.scaler is not None):
             raise TrainError(f"{type(self.optimizer).__name__} evaluates the loss within its "
                              f"step; it runs without accumulate, clip_grad and fp16")
+        if self.closure_steps and dist is not None:   # ranks would take different numbers of passes
+            raise TrainError(f"{type(self.optimizer).__name__} evaluates the loss within its step; "
+                             "it runs in one process", hint="train it without --nproc / train.devices")
         self.clear_grads = self._clear_grads_function()
         self.steps_per_epoch = math.ceil(self.batches_per_epoch / config.accumulate)
         self.scheduler = (make_scheduler(self.optimizer, self.steps_per_epoch, config.epochs)
@@ -413,10 +416,15 @@ class Trainer:
 
     def save_partial(self, epoch: int, started: float) -> None:
         """Checkpoint an epoch stopped after ``step_in_epoch`` batches (exact resume)."""
-        losses, norms = self._read_checked(epoch)  # never save a diverged run
         sizes = None
-        if self.dist is not None:   # the checkpoint holds the steps' global losses and sizes
+        if self.dist is None:
+            losses, norms = self._read_checked(epoch)  # never save a diverged run
+        else:   # the checkpoint holds the steps' global losses and sizes, checked on every rank
+            losses, norms = self.log.read()
             losses, sizes = self._global_steps(losses)
+            bad = self.log.first_nonfinite(losses, norms, check_norms=self.scaler is None)
+            if bad is not None:
+                raise DivergenceError(epoch + 1, *bad)
         metrics = self.train_meter.state(self.reduce) if self.train_meter is not None else None
         if self.ckpt_dir is not None:
             partial = self.log.partial(losses, norms, time.perf_counter() - started, sizes)
@@ -513,8 +521,10 @@ class Trainer:
             self._restore_best(path.parent / checkpoint.BEST)
         if state["partial"] is not None:
             partial = state["partial"]
-            if not self.writes:   # its global sums are carried (and summed in) by rank 0 alone
-                partial = {**partial, "losses": None, "sizes": []}
+            if not self.writes:   # its global sums are carried (and summed in) by rank 0 alone;
+                # the other ranks carry zeros of the same length, so their step lists line up
+                partial = {**partial, "losses": torch.zeros_like(partial["losses"]),
+                           "sizes": [0] * len(partial["sizes"])}
             self.log = EpochLog(partial)
             if self.train_meter is not None and self.writes:
                 self.train_meter.load(partial["metrics"])

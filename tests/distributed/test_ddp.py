@@ -118,6 +118,12 @@ def test_interrupted_and_resumed_equals_uninterrupted(tmp_path):
     assert stopped.returncode == 130, stopped.stderr
     state = torch.load(cut.parent / "run" / "last.pt", weights_only=True)
     assert (state["epoch"], state["step_in_epoch"]) == (1, 2)
+    # stopped again in the same epoch: call 3 of the resumed run is its 2nd step, epoch 2 step 4
+    again = _run(["-m", "specc", "run", str(cut), "--out", "run", "--nproc", "2", "--quiet", "--resume"],
+                 cut.parent, ACTOR_STEP="3")
+    assert again.returncode == 130, again.stderr
+    state = torch.load(cut.parent / "run" / "last.pt", weights_only=True)
+    assert (state["epoch"], state["step_in_epoch"]) == (1, 4)
     resumed = _run(["-m", "specc", "run", str(cut), "--out", "run", "--nproc", "2", "--quiet", "--resume"],
                    cut.parent)
     assert resumed.returncode == 0, resumed.stderr
