@@ -45,6 +45,14 @@ IMAGE_EXTENSIONS = frozenset({".png", ".jpg", ".jpeg", ".bmp", ".gif", ".webp", 
                               ".tiff", ".ppm", ".pgm", ".pbm"})
 """What counts as an image file in a class folder (case-insensitive), as in torchvision."""
 
+WIDE_MODES = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0,
+              "I": 65535.0, "F": 1.0}
+"""Pillow's one-channel modes wider than 8 bits -> the value that becomes 1.0: 16-bit images
+are divided by 65535; 32-bit integer images (``I``) too, so they must hold 0..65535 (as
+16-bit files decoded by Pillow do); float images (``F``) are taken as they are. Every other
+mode is converted to 8-bit ``RGB``/``L`` and divided by 255 (:mod:`specc.data.images`, and
+the code ``specc compile --with-data`` writes)."""
+
 
 def resolve(path: str, base_dir: Path | str) -> Path:
     """A path as written in a spec, relative to the spec's folder unless absolute."""

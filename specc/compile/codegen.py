@@ -195,8 +195,13 @@ def to_source(checked: CheckedSpec, model: str | None = None, data=None) -> str:
         out += ["", ""] + _class(program.models[name], class_names, imports, f"Model {name} from the spec.")
     text = "\n".join(out) + "\n"
     if data is not None:
+        from ..catalog.data_exprs import ExprProblem
         from .datagen import data_source
-        text += data_source(*data, checked.data.transform)
+        try:
+            text += data_source(*data, checked.data.transform)
+        except ExprProblem as p:
+            raise SpecError(Diagnostic(p.message, p.span, p.hint, "E801", checked.spec.path or "<spec>"),
+                            checked.spec.source) from None
     return text
 
 

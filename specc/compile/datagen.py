@@ -9,26 +9,29 @@ Torch-free: it writes text.
 """
 from __future__ import annotations
 
-from ..catalog.data_exprs import ELEMENTWISE
-from ..catalog.text import PAD_ID, UNK_ID
+from ..catalog.data_exprs import ELEMENTWISE, ExprProblem
+from ..catalog.datafiles import WIDE_MODES
+from ..catalog.text import _WORD, PAD_ID, UNK_ID
 from ..syntax import ast
 from .codegen import const
 
-_OPS = ("+", "-", "*", "/", "**")
 
 
 def _expr(e, field: str) -> str:
     """A ``transform`` expression as Python over the tensor ``field`` (as specc evaluates it:
     ``/`` divides in float, functions apply to float)."""
     if isinstance(e, (ast.Number, ast.Percent)):
-        return repr(float(e.value))
+        return f"torch.tensor({float(e.value)!r})"    # a tensor, as specc evaluates a number
     if isinstance(e, ast.Name):
         return field
     if isinstance(e, ast.Neg):
         return f"-({_expr(e.operand, field)})"
-    if isinstance(e, ast.BinOp) and e.op in _OPS:
+    if isinstance(e, ast.BinOp):
         left = _expr(e.left, field)
         return f"({left}{'.float()' if e.op == '/' else ''} {e.op} {_expr(e.right, field)})"
+    if e.func.id not in ELEMENTWISE:
+        raise ExprProblem(f"{e.func.id}(...) draws random numbers; compile --with-data writes only "
+                          "deterministic transforms", e.span, "draw the values in data.train = generate(...)")
     return f"{ELEMENTWISE[e.func.id]}(({_expr(e.args[0], field)}).float())"
 
 
@@ -42,16 +45,25 @@ def _image(prep) -> list[str]:
         + (", normalised" if s.normalize is not None else "") + '."""',
         "    from PIL import Image",
         "",
-        "    with Image.open(path) as opened:",
-        f"        image = opened.convert({s.mode!r})",
-        "    pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)",
-        f"    x = pixels.view(image.height, image.width, {channels}).permute(2, 0, 1).to(torch.float32).div_(255.0)",
-        f"    if (image.height, image.width) != ({h}, {w}):",
+        "    with Image.open(path) as opened:   # more than 8 bits: scaled by the mode's range",
+        "        wide = opened.mode in WIDE_MODES",
+        f"        image = opened.convert('F' if wide else {s.mode!r})",
+        "        scale = WIDE_MODES.get(opened.mode, 255.0)",
+        "    h, w = image.height, image.width",
+        "    if wide:",
+        "        x = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.float32).view(1, h, w) / scale",
+        *([] if channels == 1 else ["        x = x.expand(3, h, w)"]),
+        "    else:",
+        "        pixels = torch.frombuffer(bytearray(image.tobytes()), dtype=torch.uint8)",
+        f"        x = pixels.view(h, w, {channels}).permute(2, 0, 1).to(torch.float32).div_(255.0)",
+        f"    if (h, w) != ({h}, {w}):",
         f"        x = F.interpolate(x.unsqueeze(0), size=({h}, {w}), mode='bilinear', antialias=True,",
-        "                          align_corners=False)[0].clamp_(0.0, 1.0)",
+        "                          align_corners=False)[0]",
+        "        if scale != 1.0:   # integer pixels lie in [0, 1]",
+        "            x = x.clamp_(0.0, 1.0)",
     ]
     if s.normalize is not None:
-        lines += [f"    mean, std = (torch.as_tensor(v, dtype=x.dtype).reshape(-1, 1, 1) for v in {const(_plain(s.normalize))})",
+        lines += [f"    mean, std = (torch.as_tensor(v, dtype=x.dtype).reshape(-1, 1, 1) for v in {const(s.normalize)})",
                   "    x = (x - mean) / std"]
     return lines + ["    return x.contiguous()"]
 
@@ -67,13 +79,9 @@ def _wrapped(head: str, items: list[str], tail: str, width: int = 100) -> list[s
     return lines + [line.rstrip(), tail] if line.strip() else lines + [tail]
 
 
-def _plain(value):
-    return tuple(_plain(v) for v in value) if isinstance(value, (list, tuple)) else value
-
-
 def _text(prep) -> list[str]:
     enc = prep.encode
-    lines = ["WORD = re.compile(r'[^\\W_]+')", "",
+    lines = [f"WORD = re.compile({_WORD.pattern!r})", "",
              "def words(text):", '    """Lowercased runs of letters and digits."""',
              "    return WORD.findall(text.lower())", ""]
     if enc.name == "bag_of_words":
@@ -106,16 +114,19 @@ def data_source(prep, vocab: list[str] | None, transform) -> str:
     if vocab is not None:
         out += [""] + _wrapped("VOCAB = [", [const(w) for w in vocab], "]")
     if prep.image is not None:
+        modes = ", ".join(f"{const(m)}: {const(v)}" for m, v in WIDE_MODES.items())
+        out += ["", f"WIDE_MODES = {{{modes}}}  # Pillow modes over 8 bits -> the value read as 1.0"]
         out += ["", ""] + _image(prep)
     if prep.encode is not None:
         out += ["", ""] + _text(prep)
-    if transform is not None:
+    transformed = transform is not None and transform[0] == name   # (a transform of the target stays out)
+    if transformed:
         field, expr = transform
         out += ["", "", f"def transform({field}):",
                 f'    """data.transform: {field} = {_expr(expr, field)}."""',
                 f"    value = {_expr(expr, field)}",
                 "    return value.float() if value.dtype != torch.long else value"]
-    out += ["", ""] + _preprocess(prep, name, info, transform is not None) + ["", ""] + _answer(prep)
+    out += ["", ""] + _preprocess(prep, name, info, transformed) + ["", ""] + _answer(prep)
     return "\n".join(out) + "\n"
 
 

@@ -2,7 +2,7 @@
 
 Every image goes through :func:`decode_image`: Pillow decodes it and converts it to ``RGB``
 (or ``L`` with ``grayscale``), the bytes become a ``float`` tensor ``[c, h, w]`` scaled to
-``[0, 1]`` (images of more than 8 bits by their own range: :data:`WIDE_MODES`), then
+``[0, 1]`` (images of more than 8 bits by their own range: ``catalog.datafiles.WIDE_MODES``), then
 ``F.interpolate(mode="bilinear", antialias=True)`` resizes it to ``size`` and an optional
 ``normalize=[mean, std]`` is applied. Pillow is imported only here, only when an image is
 decoded.
@@ -23,7 +23,7 @@ import torch.nn.functional as F
 from torch import Tensor
 from torch.utils.data import Dataset
 
-from specc.catalog.datafiles import read_data
+from specc.catalog.datafiles import WIDE_MODES, read_data
 from specc.catalog.source_base import SourceError, as_size
 from specc.data.table import Table
 from specc.errors import missing_dependency
@@ -32,12 +32,6 @@ STREAM_BUDGET = 2 * 2**30
 """Decoded bytes above which an image source is streamed from disk instead of held."""
 
 
-WIDE_MODES = {"I;16": 65535.0, "I;16L": 65535.0, "I;16B": 65535.0, "I;16N": 65535.0,
-              "I": 65535.0, "F": 1.0}
-"""Pillow's one-channel modes wider than 8 bits -> the value that becomes 1.0: 16-bit images
-are divided by 65535; 32-bit integer images (``I``) too, so they must hold 0..65535 (as
-16-bit files decoded by Pillow do); float images (``F``) are taken as they are. Every other
-mode is converted to 8-bit ``RGB``/``L`` and divided by 255."""
 
 
 def decode_image(path: Path, size: tuple[int, int], grayscale: bool,

@@ -129,3 +129,52 @@ def test_without_data_a_spec_cannot_compile_with_data(tmp_path, capsys):
     spec = _write(tmp_path, "lib.spec", "model M(x: float[2]) {\n    return x -> Linear(1)\n}\n")
     assert main(["compile", str(spec), "--with-data"]) == 2
     assert "has no data section" in capsys.readouterr().err
+
+
+def test_images_of_more_than_8_bits_are_scaled_as_the_run_scales_them(tmp_path, capsys):
+    import numpy as np
+    from PIL import Image
+
+    folder = tmp_path / "wide"
+    for cls, value in (("a", 40000), ("b", 1000)):
+        (folder / cls).mkdir(parents=True)
+        pixels = np.full((6, 5), value, dtype=np.uint16)
+        pixels[0, 0] = 65535
+        Image.fromarray(pixels).save(folder / cls / "0.png")   # mode I;16
+        Image.fromarray(pixels.astype(np.float32) / 70000).save(folder / cls / "1.tiff")  # mode F
+    spec = _write(tmp_path, "w.spec", f"""
+data {{
+    train = image_folder("{folder}", size=[4, 4], grayscale=true)
+    batch = 2
+}}
+model W(x: float[1, 4, 4]) {{
+    return x -> Flatten -> Linear(data.classes)
+}}
+loss = cross_entropy
+""")
+    gen = _generate(spec, tmp_path, capsys)
+    paths = sorted(folder.glob("*/*"))
+    want = torch.stack([decode_image(p, (4, 4), True) for p in paths])
+    assert torch.equal(gen.preprocess(paths), want)
+    assert float(want[0].max()) > 0.6          # 40000 / 65535, not saturated
+
+
+def test_only_a_transform_of_the_input_is_written_and_numbers_divide_as_tensors(tmp_path, capsys):
+    source = f'generate(samples=8, x=uniform(0, 1), y=2 * x)'
+    model = "model L(x: float[1]) {\n    return x -> Linear(1)\n}\nloss = mse\n"
+    gen = _generate(_write(tmp_path, "t.spec", f"data {{\n    train = {source}\n    transform = y / 100\n}}\n{model}"),
+                    tmp_path, capsys)
+    assert not hasattr(gen, "transform") and torch.equal(gen.preprocess([[0.5]]), torch.tensor([[0.5]]))
+    gen = _generate(_write(tmp_path, "u.spec", f"data {{\n    train = {source}\n    transform = 1 / (x + 10)\n}}\n{model}"),
+                    tmp_path, capsys)
+    x = torch.tensor([[0.5], [3.0]])
+    assert torch.equal(gen.preprocess(x.tolist()), 1 / (x + 10))
+
+
+def test_a_transform_that_draws_random_numbers_cannot_be_written(tmp_path, capsys):
+    spec = _write(tmp_path, "r.spec", "data {\n    train = generate(samples=8, x=uniform(0, 1), y=2 * x)\n"
+                  "    transform = x + uniform(0, 1)\n}\nmodel L(x: float[1]) {\n    return x -> Linear(1)\n}\n"
+                  "loss = mse\n")
+    assert main(["compile", str(spec), "--with-data"]) == 2
+    err = capsys.readouterr().err
+    assert f"{spec}:3:21: error: uniform(...) draws random numbers" in err and "internal error" not in err
