@@ -126,7 +126,7 @@ def preprocessing(prep) -> dict[str, Callable[[Tensor], Tensor]]:
 
         def transform(x):
             x = before(x) if before else x
-            value = evaluate(expr, {name: x}, x.shape[0], torch.Generator().manual_seed(0))
+            value = evaluate(expr, {name: x}, x.shape[0], torch.Generator().manual_seed(0), finite=False)
             return value.float() if value.dtype != torch.long else value
         steps[name] = transform
     return steps

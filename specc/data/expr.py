@@ -37,15 +37,17 @@ def _generator(call: ast.Call, n: int, gen: torch.Generator) -> torch.Tensor:
     return line.reshape(n, *([1] * (len(shape) - 1))).expand(shape).clone()
 
 
-def evaluate(e, fields: dict[str, torch.Tensor], n: int, gen: torch.Generator) -> torch.Tensor:
+def evaluate(e, fields: dict[str, torch.Tensor], n: int, gen: torch.Generator,
+             finite: bool = True) -> torch.Tensor:
     """The value of ``e`` for ``n`` examples; generators draw from ``gen`` in source order.
 
     Raises:
         ExprProblem: at the sub-expression that divides by zero or first gives nan or inf
-            (``log(x - 2)`` where ``x < 2``): data must be finite.
+            (``log(x - 2)`` where ``x < 2``): data must be finite. ``finite=False`` leaves
+            these checks out, for a graph that is traced once and run on any data (export).
     """
-    value = _value(e, fields, n, gen)
-    if value.is_floating_point():
+    value = _value(e, fields, n, gen, finite)
+    if finite and value.is_floating_point():
         bad = ~torch.isfinite(value)
         if bad.any():
             which = "nan" if value.isnan().any() else "inf"
@@ -55,22 +57,22 @@ def evaluate(e, fields: dict[str, torch.Tensor], n: int, gen: torch.Generator) -
     return value
 
 
-def _value(e, fields: dict[str, torch.Tensor], n: int, gen: torch.Generator) -> torch.Tensor:
+def _value(e, fields: dict[str, torch.Tensor], n: int, gen: torch.Generator, finite: bool) -> torch.Tensor:
     if isinstance(e, (ast.Number, ast.Percent)):
         return torch.tensor(float(e.value))
     if isinstance(e, ast.Name):
         return fields[e.id]
     if isinstance(e, ast.Neg):
-        return -evaluate(e.operand, fields, n, gen)
+        return -evaluate(e.operand, fields, n, gen, finite)
     if isinstance(e, ast.BinOp):
-        left = evaluate(e.left, fields, n, gen)
-        right = evaluate(e.right, fields, n, gen)
-        if e.op == "/" and (right == 0).any():
+        left = evaluate(e.left, fields, n, gen, finite)
+        right = evaluate(e.right, fields, n, gen, finite)
+        if finite and e.op == "/" and (right == 0).any():
             raise ExprProblem("division by zero", e.span)
         return _OPS[e.op](left.float() if e.op == "/" else left, right)
     name = e.func.id
     if name in ELEMENTWISE:
-        return getattr(torch, name)(evaluate(e.args[0], fields, n, gen).float())
+        return getattr(torch, name)(evaluate(e.args[0], fields, n, gen, finite).float())
     return _generator(e, n, gen)
 
 

@@ -71,11 +71,13 @@ def test_a_run_exports_from_the_cli(digits_run, capsys):
     # never over an existing file without --force
     assert main(["export", str(digits_run), "--format", "onnx", "--preprocess"]) == 1
     assert "already exists" in capsys.readouterr().err
-    assert main(["export", str(digits_run), "--format", "onnx", "--preprocess", "--force"]) == 0
-    assert "preprocessing included" in capsys.readouterr().out
-    with torch.no_grad():
-        torch.testing.assert_close(_load("onnx", digits_run / "model.onnx")(raw), run.model(raw / 16),
-                                   atol=1e-5, rtol=1e-5)
+    for fmt in ("onnx", "torch-export"):   # the transform traced as data-independent tensor ops
+        assert main(["export", str(digits_run), "--format", fmt, "--preprocess", "--force"]) == 0
+        said = capsys.readouterr().out
+        assert "preprocessing included" in said and f"via {'torch.onnx (dynamo)' if fmt == 'onnx' else 'torch.export'}" in said
+        with torch.no_grad():
+            torch.testing.assert_close(_load(fmt, digits_run / f"model{FORMATS[fmt].suffix}")(raw),
+                                       run.model(raw / 16), atol=1e-5, rtol=1e-5)
 
 
 def test_image_normalisation_goes_into_the_graph(tmp_path):
