@@ -104,7 +104,7 @@ def check_drivable(ctx: Context, spec, optimizer: Optional[OptimSpec], program: 
         for key, (refused, why, hint) in CLOSURE_REFUSES.items():
             if refused(getattr(options, key)):
                 where = entries[key].value.span
-                ctx.error(f"{optimizer.name} cannot run with {key} = {spec.source[where.start:where.end]}: {why}",
+                ctx.error(f"{optimizer.name} cannot run with {key} = {where.text(spec.source)}: {why}",
                           where, f"{hint}, or use another optimizer", code="E504")
     if optimizer.name in SPARSE_ONLY and model in program.models:
         dense = next(_dense_layers(program.models[model], program), None)

@@ -84,3 +84,11 @@ train { epochs = 2 }
 """)
     assert main(["check", str(spec)]) == 0
     assert main(["run", str(spec), "--out", str(tmp_path / "run"), "--quiet"]) == 0
+
+
+def test_a_refused_setting_from_set_is_quoted_from_the_set_text(tmp_path, capsys):
+    spec = tmp_path / "s.spec"
+    spec.write_text(LBFGS)
+    assert main(["run", str(spec), "--out", str(tmp_path / "r"), "--set", "train.accumulate=4"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("--set:1:18: error: LBFGS cannot run with accumulate = 4: it evaluates the loss"), err
