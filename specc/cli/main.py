@@ -186,11 +186,11 @@ def cmd_compile(args) -> int:
     data = None
     if args.with_data:
         from ..run import data_facts
-        data = data_facts(checked)
-        if len(data[0].inputs) != 1:
+        if len(checked.inputs) != 1:   # (before any data is read)
             raise RunError(f"--with-data writes the preprocessing of a model with one input; "
-                           f"{checked.model_name(args.model)} has {len(data[0].inputs)}",
+                           f"{checked.model_name(args.model)} has {len(checked.inputs)}",
                            "compile without --with-data")
+        data = data_facts(checked)
     source = to_source(checked, args.model, data)
     if args.output:
         if not args.force:
@@ -230,6 +230,7 @@ def _launch_args(args) -> list[str]:
 
 
 def cmd_run(args) -> int:
+    from ..analysis.check import check
     from ..run import run_spec
     from ..syntax.overrides import apply_overrides
     from ..syntax.spec import read_spec_file
@@ -238,12 +239,13 @@ def cmd_run(args) -> int:
     sets = (args.set + ([f"train.log={args.log}"] if args.log else [])
             + ([f"train.backend={args.backend}"] if args.backend else []))
     spec = read_spec_file(args.file, defer_sections=True)
-    nproc = args.nproc or apply_overrides(spec, sets).train_options.devices
+    overridden = apply_overrides(spec, sets) if sets else spec
+    nproc = args.nproc or overridden.train_options.devices
     if from_env() is None and (nproc > 1 or args.nnodes > 1):
         from .launch import launch, torchrun_command
         if nproc < 1 or args.nnodes < 1 or not 0 <= args.node_rank < args.nnodes:
             raise RunError("--nproc and --nnodes must be at least 1, and --node-rank below --nnodes")
-        _load_checked(args.file, None, sets)      # a mistake is found before any worker starts
+        check(overridden)      # a mistake is found before any worker starts
         return launch(torchrun_command(nproc, args.nnodes, args.node_rank, args.master_addr,
                                        args.master_port, _launch_args(args)))
     result = run_spec(spec, sets, out=args.out, device=args.device, resume=args.resume,
