@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import csv
 import json
+import math
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -21,7 +22,7 @@ import torch
 from .analysis.check import CheckedSpec, check
 from .analysis.context import DataFacts
 from .analysis.imports import loaded_modules
-from .catalog.datafiles import IMAGE_EXTENSIONS, files_under
+from .catalog.datafiles import IMAGE_EXTENSIONS, files_under, quote_field
 from .files import FileProblem, check_file, read_file
 from .catalog.data_exprs import ExprProblem
 from .catalog.source_base import SourceError
@@ -390,10 +391,15 @@ def _csv_rows(path: Path, columns: list[str], delimiter: str, size: int) -> Iter
 
 
 def _float(path: Path, line: int, column: str, text: str) -> float:
+    """A feature cell, refused as training refuses it: not a number, or not finite."""
+    where = f"{path}, line {line}: column {quote_field(column)} holds {quote_field(text.strip())}"
     try:
-        return float(text)
+        value = float(text)
     except ValueError:
-        raise _bad(path, f"{path}, line {line}: column '{column}' holds {text.strip()!r}, not a number") from None
+        raise _bad(path, f"{where}, not a number") from None
+    if not math.isfinite(value):
+        raise _bad(path, f"{where}; features must be finite numbers", "fill in or drop the rows with missing values")
+    return value
 
 
 def _value_chunks(record: RunRecord, inputs: Any, size: int) -> Iterator[tuple[list, Table]]:

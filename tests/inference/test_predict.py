@@ -96,6 +96,10 @@ def test_a_csv_without_a_trained_column_is_one_message(iris_run, tmp_path, capsy
     code, out, err = cli(capsys, "predict", str(run), str(bad), "--json")
     assert code == 2 and out == "" and f"{bad}, line 2: column 'petal_length' holds 'x', not a number" in err
     assert "Traceback" not in err
+    bad.write_text("sepal_length,sepal_width,petal_length,petal_width\n5.0,3.7,1.7,0.2\n5.0,nan,1.7,0.2\n")
+    code, out, err = cli(capsys, "predict", str(run), str(bad))
+    assert code == 2 and out == ""
+    assert f"{bad}, line 3: column 'sepal_width' holds 'nan'; features must be finite numbers" in err
 
 
 def test_load_run_gives_model_metrics_history_classes_and_predict(iris_run):
