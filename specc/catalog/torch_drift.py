@@ -57,10 +57,17 @@ def for_installed_torch(version: str, modules: dict, paths: dict, optimizers: di
     if installed is None or installed == version or os.environ.get(_INTROSPECTING):
         return version, modules, paths, optimizers, schedulers
     path = cache_path(installed)
+    failed = path.with_suffix(".failed")   # why an earlier run could not make them
     try:
         tables = _read(path, installed)
+        if tables is None and failed.is_file():   # not again on every check: one subprocess
+            raise Unavailable(f"{_earlier(failed)}, as an earlier run found (delete {failed} to try again)")
         if tables is None:
-            tables = _regenerate(path, installed)
+            try:
+                tables = _regenerate(path, installed)
+            except Unavailable as exc:
+                _remember(failed, str(exc))
+                raise
     except Unavailable as exc:
         warnings.warn(TorchTablesWarning(
             f"torch {installed} is installed but specc's signature tables are for torch {version}, and "
@@ -104,6 +111,23 @@ def _regenerate(path: Path, version: str) -> dict:
         raise Unavailable(f"its introspected signatures were not understood ({exc})") from None
     _write(path, {"format": FORMAT, "torch": version, **{k: doc[k] for k in (*SIGNATURE_TABLES, "NN_MODULE_PATHS")}})
     return tables
+
+
+def _earlier(failed: Path) -> str:
+    try:
+        with open(failed, "rb") as f:
+            return f.read(4096).decode("utf-8", errors="replace").strip() or "introspecting it failed"
+    except OSError:
+        return "introspecting it failed"
+
+
+def _remember(failed: Path, reason: str) -> None:
+    """Note why the tables could not be made, so later runs warn without trying again."""
+    try:
+        failed.parent.mkdir(parents=True, exist_ok=True)
+        failed.write_text(reason + "\n", encoding="utf-8")
+    except OSError:
+        pass    # then the next run tries again
 
 
 def _write(path: Path, doc: dict) -> None:

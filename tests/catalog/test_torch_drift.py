@@ -90,6 +90,11 @@ def test_tables_that_cannot_be_made_give_one_warning_line_and_the_shipped_tables
                            f"torch {torch_tables.TORCH_VERSION}")
     assert "this torch is broken" in line
     assert not (tmp_path / "cache" / "specc" / "torch_tables-2.14.0.json").exists()
+    # the next check warns the same way without importing the broken torch again
+    again = run_check(tmp_path, "2.14.0", broken_torch=True, text=good)
+    assert again.returncode == 0, again.stderr
+    [line] = again.stderr.splitlines()
+    assert "this torch is broken" in line and "as an earlier run found (delete " in line
 
 
 def test_tables_that_cannot_be_cached_are_used_with_one_warning_line(tmp_path):
