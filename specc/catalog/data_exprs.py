@@ -109,7 +109,7 @@ def _check_generator(e: ast.Call, name: str) -> None:
         raise ExprProblem("randint's bounds are whole numbers", e.span)
     if name in BOUNDS:
         holds, rule = BOUNDS[name]
-        if not holds(*(_number(a) for a in e.args)):
+        if not holds(low, high):
             raise ExprProblem(f"{name}({', '.join(params)}): {rule}", e.span)
 
 

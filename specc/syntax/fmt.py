@@ -32,8 +32,7 @@ _STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\
 
 def format_spec(text: str, path: str = "<spec>") -> str:
     """The canonical text of the spec ``text``; raises SpecError if it does not parse."""
-    spec = parse_spec(text, path)
-    return _Formatter(spec.source).file(spec.items)
+    return format_resolved(parse_spec(text, path))
 
 
 def format_resolved(spec: Spec) -> str:
