@@ -173,6 +173,10 @@ def _model(saved: Any, expected: dict[str, Tensor], check: _Check) -> None:
 
 
 def _optimizer(saved: Any, trainer: Any, global_step: int, check: _Check) -> None:
+    if trainer.closure_steps:   # its state is a curvature history, no per-parameter template
+        raise ResumeError(f"{check.path} is a run of {type(trainer.optimizer).__name__}, whose state "
+                          "(a curvature history) specc cannot check, so it does not resume it",
+                          hint="train it again from the start, or use another optimizer")
     expected = named_optimizer_state(trainer.optimizer, trainer.param_names)
     if not (isinstance(saved, dict) and isinstance(saved.get("state"), dict)
             and isinstance(saved.get("param_groups"), list)):

@@ -92,3 +92,14 @@ def test_a_refused_setting_from_set_is_quoted_from_the_set_text(tmp_path, capsys
     assert main(["run", str(spec), "--out", str(tmp_path / "r"), "--set", "train.accumulate=4"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("--set:1:18: error: LBFGS cannot run with accumulate = 4: it evaluates the loss"), err
+
+
+def test_an_interrupted_lbfgs_run_says_why_it_does_not_resume(tmp_path, capsys):
+    spec = tmp_path / "s.spec"
+    spec.write_text(LBFGS)
+    out = tmp_path / "r"
+    assert main(["run", str(spec), "--out", str(out), "--quiet"]) == 0
+    assert main(["run", str(spec), "--out", str(out), "--quiet", "--resume", "--set", "train.epochs=6"]) == 1
+    err = capsys.readouterr().err
+    assert "is a run of LBFGS, whose state (a curvature history) specc cannot check" in err
+    assert "damaged" not in err
