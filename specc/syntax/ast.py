@@ -91,6 +91,32 @@ class BinOp(Node):
     right: "Expr"
 
 
+CompareOp = Literal["==", "!=", "<", "<=", ">", ">="]
+
+
+class Compare(Node):
+    """``left op right``: on tensors a ``bool`` tensor, on constants folded. Never chained."""
+
+    kind: Literal["compare"] = "compare"
+    op: CompareOp
+    left: "Expr"
+    right: "Expr"
+
+
+class BoolOp(Node):
+    """``left and right``, ``left or right``: on compile-time values only."""
+
+    kind: Literal["boolop"] = "boolop"
+    op: Literal["and", "or"]
+    left: "Expr"
+    right: "Expr"
+
+
+class Not(Node):
+    kind: Literal["not"] = "not"
+    operand: "Expr"
+
+
 class Neg(Node):
     kind: Literal["neg"] = "neg"
     operand: "Expr"
@@ -140,8 +166,8 @@ class Pipeline(Node):
 
 
 Expr = Annotated[
-    Union[Name, Attr, Number, Percent, String, Const, Range, ListExpr, TupleExpr, BinOp, Neg,
-          Call, Index, Pipeline],
+    Union[Name, Attr, Number, Percent, String, Const, Range, ListExpr, TupleExpr, BinOp, Compare,
+          BoolOp, Not, Neg, Call, Index, Pipeline],
     Field(discriminator="kind"),
 ]
 
@@ -195,7 +221,32 @@ class Return(Node):
     values: list[Expr]
 
 
-Stmt = Annotated[Union[Assign, Destructure, Return], Field(discriminator="kind")]
+class Branch(Node):
+    """One branch of an ``if``: ``cond`` is None for the ``else``."""
+
+    kind: Literal["branch"] = "branch"
+    cond: Optional[Expr] = None
+    body: list["Stmt"]
+
+
+class If(Node):
+    """``if c { } else if d { } else { }``: decided when the model or block is specialised."""
+
+    kind: Literal["if"] = "if"
+    branches: list[Branch]
+
+
+class For(Node):
+    """``for a, (b, c) in iterable { }``: unrolled when checked; one target binds each item
+    whole, several unpack it."""
+
+    kind: Literal["for"] = "for"
+    targets: list[Union[NameTarget, TupleTarget]]
+    iter: Expr
+    body: list["Stmt"]
+
+
+Stmt = Annotated[Union[Assign, Destructure, Return, If, For], Field(discriminator="kind")]
 
 
 class Model(Node):
@@ -248,8 +299,9 @@ class Schedule(Node):
     value: Expr
 
 
-for _cls in (Attr, ListExpr, TupleExpr, BinOp, Neg, Keyword, Call, Slice, Index, Pipeline, Param,
-             TupleTarget, Assign, Destructure, Return, Model, Block, Entry, Loss, Optimizer, Schedule):
+for _cls in (Attr, ListExpr, TupleExpr, BinOp, Compare, BoolOp, Not, Neg, Keyword, Call, Slice, Index, Pipeline,
+             Param, TupleTarget, Assign, Destructure, Return, Branch, If, For, Model, Block, Entry, Loss,
+             Optimizer, Schedule):
     _cls.model_rebuild()
 
 

@@ -20,6 +20,8 @@ from .to_ast import KEYWORDS, token_span
 
 _OPEN = {"LPAR": "RPAR", "LSQB": "RSQB", "LBRACE": "RBRACE"}
 _CLOSE = set(_OPEN.values())
+# A line that ends with one of these continues on the next (section 10.11).
+_CONTINUES = {"->", "+", "-", "*", "/", "//", "@", "**", ",", "==", "!=", "<", "<=", ">", ">="}
 
 
 def grammar_path() -> Path:
@@ -32,20 +34,29 @@ def grammar_path() -> Path:
 
 
 class _ParenPostLexer:
-    """Drops newlines inside ( ) and [ ], as the language says (section 1)."""
+    """Drops newlines inside ( ) and [ ], as the language says (section 1), and after a line
+    that ends with an operator, ``and``, ``or`` or ``,`` (section 10.11)."""
 
     always_accept = ("_NL",)
 
     def process(self, stream):
         depth: list[str] = []
+        last = None
         for tok in stream:
             if tok.type in _OPEN:
                 depth.append(tok.type)
             elif tok.type in _CLOSE and depth:
                 depth.pop()
-            if tok.type == "_NL" and depth and depth[-1] != "LBRACE":
+            if tok.type == "_NL" and ((depth and depth[-1] != "LBRACE") or _continues(last)):
                 continue
+            last = tok
             yield tok
+
+
+def _continues(tok: Token | None) -> bool:
+    if tok is None or tok.type in ("NAME", "STRING"):
+        return False
+    return tok.type in ("AND", "OR") or str(tok) in _CONTINUES
 
 
 @dataclass(frozen=True)

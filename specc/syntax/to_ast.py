@@ -22,7 +22,7 @@ MAX_INT = 2**63 - 1
 # Reserved words (LANGUAGE section 1). The contextual lexer reads them as plain names where no
 # keyword can stand (``data.classes``, ``valid.loss``), so binding positions are checked here.
 KEYWORDS = frozenset("data model block loss optimizer schedule train import as return true false none full"
-                     .split())
+                     " not and or if else for in".split())
 
 
 def span_of(meta) -> Span:
@@ -125,6 +125,27 @@ class ToAst(Transformer_NonRecursive):
     matmul = _binop("@")
     pow = _binop("**")
 
+    def compare(self, meta, children):
+        left, op, right = children
+        return ast.Compare(op=str(op), left=left, right=right, span=span_of(meta))
+
+    def chained_compare(self, meta, children):
+        second = children[3]
+        self._problem(f"comparisons do not chain: '{children[1]} ... {second}'", token_span(second),
+                      "write each comparison once and join them with 'and': a < b and b < c")
+        return self.compare(meta, children[:3])
+
+    def and_test(self, meta, children):
+        left, right = children
+        return ast.BoolOp(op="and", left=left, right=right, span=span_of(meta))
+
+    def or_test(self, meta, children):
+        left, right = children
+        return ast.BoolOp(op="or", left=left, right=right, span=span_of(meta))
+
+    def not_test(self, meta, children):
+        return ast.Not(operand=children[0], span=span_of(meta))
+
     def neg(self, meta, children):
         return ast.Neg(operand=children[0], span=span_of(meta))
 
@@ -226,6 +247,20 @@ class ToAst(Transformer_NonRecursive):
 
     def return_stmt(self, meta, children):
         return ast.Return(values=children, span=span_of(meta))
+
+    def if_branch(self, meta, children):
+        cond, body = children
+        return ast.Branch(cond=cond, body=body, span=span_of(meta))
+
+    def else_branch(self, meta, children):
+        return ast.Branch(body=children[0], span=span_of(meta))
+
+    def if_stmt(self, meta, children):
+        return ast.If(branches=[c for c in children if c is not None], span=span_of(meta))
+
+    def for_stmt(self, meta, children):
+        *targets, iterable, body = children
+        return ast.For(targets=targets, iter=iterable, body=body, span=span_of(meta))
 
     # -------------------------------------------------------- top level
     def dotted_name(self, meta, children):

@@ -122,5 +122,6 @@ def test_quote_escapes():
 
 def test_format_spec_reports_syntax_errors():
     with pytest.raises(SpecError) as info:
-        format_spec("model M(x: float[2]) {\n    return x +\n}\n", "bad.spec")
-    assert info.value.path == "bad.spec" and info.value.line == 2
+        format_spec("model M(x: float[2]) {\n    return x *\n}\n", "bad.spec")
+    # a line ending with an operator continues, so the value is missing at the '}'
+    assert info.value.path == "bad.spec" and info.value.line == 3
