@@ -10,6 +10,8 @@ Comments are attached to the statement, entry or item they belong to: an own-lin
 to the next one (printed before it at its indentation), a trailing comment to the one on
 its line (printed after it, two spaces before ``#``). A statement written over several lines
 is printed on one: its own-line comments move before it and its trailing comments are joined.
+A statement longer than ONE_LINE_LIMIT whose value is a pipeline is broken before each ``->``,
+the stages aligned under the first (section 10.11).
 """
 from __future__ import annotations
 
@@ -25,7 +27,7 @@ ONE_LINE_LIMIT = 100
 
 # Binding strength of each grammar level (specc.lark): a sub-expression weaker than the place
 # it stands in gets parentheses, and no other parentheses are printed.
-PIPE, SUM, PRODUCT, UNARY, POWER, POSTFIX, ATOM = range(1, 8)
+OR, AND, NOT, COMPARE, PIPE, SUM, PRODUCT, UNARY, POWER, POSTFIX, ATOM = range(1, 12)
 _BINOP_LEVEL = {"+": SUM, "-": SUM, "*": PRODUCT, "/": PRODUCT, "//": PRODUCT, "@": PRODUCT, "**": POWER}
 _STRING_ESCAPES = str.maketrans({"\\": "\\\\", '"': '\\"', "\n": "\\n", "\t": "\\t"})
 
@@ -56,10 +58,11 @@ class _Expressions:
             "string": self.string, "const": self.const, "range": self.range, "list": self.list,
             "tuple": self.tuple, "binop": self.binop, "neg": self.neg, "call": self.call,
             "keyword": self.keyword, "index": self.index, "slice": self.slice,
-            "ellipsis": self.ellipsis, "pipeline": self.pipeline,
+            "ellipsis": self.ellipsis, "pipeline": self.pipeline, "compare": self.compare,
+            "boolop": self.boolop, "not": self.not_,
         }
 
-    def __call__(self, node, level: int = PIPE) -> str:
+    def __call__(self, node, level: int = OR) -> str:
         text, own = self.table[node.kind](node)
         return f"({text})" if own < level else text
 
@@ -99,6 +102,17 @@ class _Expressions:
             return f"{self(n.left, POSTFIX)} ** {self(n.right, UNARY)}", level
         return f"{self(n.left, level)} {n.op} {self(n.right, level + 1)}", level
 
+    def compare(self, n: ast.Compare):
+        # comparisons do not chain: a comparison on either side gets parentheses
+        return f"{self(n.left, PIPE)} {n.op} {self(n.right, PIPE)}", COMPARE
+
+    def boolop(self, n: ast.BoolOp):
+        level = AND if n.op == "and" else OR
+        return f"{self(n.left, level)} {n.op} {self(n.right, level + 1)}", level
+
+    def not_(self, n: ast.Not):
+        return f"not {self(n.operand, NOT)}", NOT
+
     def neg(self, n: ast.Neg):
         return f"-{self(n.operand, UNARY)}", UNARY
 
@@ -120,7 +134,10 @@ class _Expressions:
         return "...", ATOM
 
     def pipeline(self, n: ast.Pipeline):
-        return " -> ".join(self(s, SUM) for s in n.stages), PIPE
+        return " -> ".join(self.stages(n)), PIPE
+
+    def stages(self, n: ast.Pipeline) -> list[str]:
+        return [self(s, SUM) for s in n.stages]
 
 
 @dataclass(frozen=True)
@@ -144,7 +161,7 @@ class _Formatter:
             "return": self.return_, "entry": self.entry,
         }
         self.blocks = {"model": self.definition, "block": self.definition,
-                       "data": self.section, "train": self.section}
+                       "data": self.section, "train": self.section, "if": self.if_, "for": self.for_}
         # comments by (id of the node they belong to, slot): lead, trail, head, close, foot
         self.attached: dict[tuple[int, str], list[Comment]] = defaultdict(list)
 
@@ -159,10 +176,12 @@ class _Formatter:
 
     # ---------------------------------------------------------------- comment placement
     def children(self, node):
-        if node.kind in ("model", "block"):
+        if node.kind in ("model", "block", "branch", "for"):
             return node.body
         if node.kind in ("data", "train"):
             return node.entries
+        if node.kind == "if":
+            return node.branches
         return node.items if node.kind == "file" else None
 
     def head_end(self, node) -> int:
@@ -171,11 +190,22 @@ class _Formatter:
             return node.span.line
         if node.kind == "file":
             return 0
-        after = node.params[-1].span if node.params else node.name_span
-        for lineno in range(after.end_line, len(self.lines) + 1):
+        if node.kind == "if":
+            return self.head_end(node.branches[0])
+        if node.kind == "branch" and node.cond is None:   # else: the '{' after the keyword
+            start = (node.span.line, node.span.column)
+        else:
+            if node.kind == "branch":
+                after = node.cond.span
+            elif node.kind == "for":
+                after = node.iter.span
+            else:
+                after = node.params[-1].span if node.params else node.name_span
+            start = (after.end_line, after.end_column)
+        for lineno in range(start[0], len(self.lines) + 1):
             line = self.lines[lineno - 1]
-            if lineno == after.end_line:
-                line = line[after.end_column - 1:]
+            if lineno == start[0]:
+                line = line[start[1] - 1:]
             if "{" in split_comment(line)[0]:
                 return lineno
         return node.span.line
@@ -246,7 +276,34 @@ class _Formatter:
     def node(self, node, depth: int) -> list[str]:
         if node.kind in self.blocks:
             return self.blocks[node.kind](node, depth)
-        return [INDENT * depth + self.statements[node.kind](node) + self.trailing(node, "trail")]
+        pad = INDENT * depth
+        line = self.statements[node.kind](node)
+        value = node.values[0] if node.kind == "return" and len(node.values) == 1 else getattr(node, "value", None)
+        if len(pad + line) > ONE_LINE_LIMIT and isinstance(value, ast.Pipeline):
+            line = self.broken(line[:len(line) - len(self.expr(value))], value, pad)
+        return [pad + line + self.trailing(node, "trail")]
+
+    def broken(self, head: str, pipe: ast.Pipeline, pad: str) -> str:
+        """``head`` and the pipeline, one stage a line, each ``->`` under the first stage."""
+        first, *rest = self.expr.stages(pipe)
+        under = "\n" + pad + " " * len(head)
+        return head + first + "".join(f"{under}-> {s}" for s in rest)
+
+    def if_(self, node: ast.If, depth: int) -> list[str]:
+        pad, out, prev = INDENT * depth, [], None
+        for br in node.branches:
+            cond = f" {self.expr(br.cond)}" if br.cond is not None else ""
+            keyword = "if" if prev is None else "} else if" if br.cond is not None else "} else"
+            close = self.trailing(prev, "close") if prev is not None else ""
+            out.append(f"{pad}{keyword}{cond} {{" + close + self.trailing(br, "head"))
+            out += self.body(br, br.body, depth + 1)
+            prev = br
+        return out + [pad + "}" + self.trailing(prev, "close")]
+
+    def for_(self, node: ast.For, depth: int) -> list[str]:
+        pad = INDENT * depth
+        head = f"for {self.target_list(node.targets)} in {self.expr(node.iter)} {{" + self.trailing(node, "head")
+        return [pad + head, *self.body(node, node.body, depth + 1), pad + "}" + self.trailing(node, "close")]
 
     def definition(self, node, depth: int) -> list[str]:
         params = ", ".join(self.param(p) for p in node.params)
@@ -288,7 +345,10 @@ class _Formatter:
         return f"{self.targets(n.targets)} = {self.expr(n.value)}"
 
     def targets(self, t: ast.TupleTarget) -> str:
-        return ", ".join(i.name if i.kind == "name_target" else f"({self.targets(i)})" for i in t.items)
+        return self.target_list(t.items)
+
+    def target_list(self, items) -> str:
+        return ", ".join(i.name if i.kind == "name_target" else f"({self.targets(i)})" for i in items)
 
     def return_(self, n: ast.Return) -> str:
         return "return " + self.expr.join(n.values)
