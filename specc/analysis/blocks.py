@@ -48,6 +48,7 @@ def specialise(lowerer, spec: BlockSpec, inputs: list[Tensor], span: Span) -> st
     scope_consts = {k: v for k, v in bindings.items() if is_int(v)}
     sub = GraphLowerer(ctx, name, "block", [(p.name, t) for p, t in zip(tensor_params, types)],
                        settings={**scope_consts, **settings})
+    sub.symbolic = {d for d, a in bindings.items() if not is_int(a)}
     ctx.block_stack.append(block.name)
     errors = ctx.errors_seen
     try:

@@ -32,9 +32,17 @@ _FOLD = {"+": operator.add, "-": operator.sub, "*": operator.mul, "/": operator.
          "//": operator.floordiv, "**": operator.pow}
 _OPERATOR = {"+": "operator.add", "-": "operator.sub", "*": "operator.mul", "/": "operator.truediv",
              "//": "operator.floordiv", "**": "operator.pow", "@": "operator.matmul"}
+# comparison -> (Python operator, fx target, name of its result)
+_COMPARE = {"==": (operator.eq, "operator.eq", "eq"), "!=": (operator.ne, "operator.ne", "ne"),
+            "<": (operator.lt, "operator.lt", "lt"), "<=": (operator.le, "operator.le", "le"),
+            ">": (operator.gt, "operator.gt", "gt"), ">=": (operator.ge, "operator.ge", "ge")}
 MAX_REPEAT = 10_000
 MAX_NODES = 100_000
 """The most operations one model may run, its blocks opened; also the most stages a repeat makes."""
+
+
+class _TooLarge(Exception):
+    """The graph passed MAX_NODES (reported): lowering stops."""
 
 
 class GraphLowerer(Applier):
@@ -47,6 +55,7 @@ class GraphLowerer(Applier):
         self.loss = loss
         self.tuple_values: set[str] = set()   # ops whose result is a tuple (unpacked by getitem)
         self._stmt_start = 0                   # len(ir.ops) when the current statement began
+        self._misplaced_return = False         # a return inside an if or a for was reported
         # a value must not hide an imported module in the generated forward (input F_ vs import F)
         self.values = Namespace(taken={safe(alias) for alias in ctx.imports})
         self.layer_names = Namespace()
@@ -56,14 +65,34 @@ class GraphLowerer(Applier):
             safe_name = self.values.fresh(pname)
             self.ir.inputs.append((safe_name, t))
             self.scope[pname] = Tensor(Ref(safe_name), t)
+        # dims that vary between batches: no if or for can be decided on them (blocks.py sets a block's)
+        self.symbolic = {d for _, t in inputs for d in t.shape if isinstance(d, str)}
 
     # ------------------------------------------------------------ statements
     def run(self, body: list, where: Span) -> GraphIR:
+        try:
+            returned = self._statements(body, top=True)
+        except _TooLarge:
+            return self.ir
+        if returned is None and not self._misplaced_return:
+            self.ctx.error(f"{self.ir.name} has no return", where, "end it with: return <expression>", code="E102")
+        self._drop_dead_getitems()
+        return self.ir
+
+    def _statements(self, body: list, top: bool = False):
+        """Lower ``body`` in order; the Return it ends with, if any. ``top``: the model's or
+        block's own body, the only place a ``return`` may stand."""
         returned = None
-        for stmt in body:
+        for i, stmt in enumerate(body):
             if returned is not None:
                 self.ctx.error("statement after return is never run", stmt.span, code="E101")
                 break
+            if isinstance(stmt, ast.Return) and not top:
+                self._misplaced_return = True
+                self.ctx.error("'return' cannot stand inside an if or a for", stmt.span,
+                               "bind the result in every branch (or iteration) and return it at the end of the body",
+                               code="E140")
+                continue
             self._stmt_start = len(self.ir.ops)
             try:
                 if isinstance(stmt, ast.Return):
@@ -71,22 +100,144 @@ class GraphLowerer(Applier):
                     self._return(stmt)
                 elif isinstance(stmt, ast.Assign):
                     self._assign(stmt)
-                else:
-                    self._destructure(stmt)
-            except Failed:
-                if isinstance(stmt, ast.Assign):
-                    self.scope[stmt.target] = Poison()
                 elif isinstance(stmt, ast.Destructure):
-                    self._bind_targets(stmt.targets, Poison(), stmt.span)
+                    self._destructure(stmt)
+                elif isinstance(stmt, ast.If):
+                    self._if(stmt, body[i + 1:])
+                else:
+                    self._for(stmt)
+            except Failed:
+                for name in bound_names([stmt]):
+                    self.scope[name] = Poison()
             if len(self.ir.ops) > MAX_NODES:       # a repeat makes at most MAX_NODES stages: this stops it
                 self.ctx.error(f"{self.ir.name} runs more than the {MAX_NODES:,} operations specc accepts",
                                stmt.span, "a model this large is a typo, or a repeat that went too far",
                                code="E106")
-                return self.ir
-        if returned is None:
-            self.ctx.error(f"{self.ir.name} has no return", where, "end it with: return <expression>", code="E102")
-        self._drop_dead_getitems()
-        return self.ir
+                raise _TooLarge()
+        return returned
+
+    def _if(self, stmt: ast.If, rest: list) -> None:
+        """Lower the branch whose condition holds; the others are only name-resolved."""
+        self._branch_names(stmt, rest)
+        taken, decided = None, True
+        for br in stmt.branches:
+            try:
+                holds = br.cond is None or self._compile_time_bool(br.cond, "the condition of 'if'")
+            except Failed:
+                decided = False
+                break
+            if holds:
+                taken = br
+                break
+        known = set(self.scope)
+        for br in stmt.branches:
+            if br is not taken:
+                self._resolve(([br.cond] if br.cond is not None else []) + br.body, known)
+        if taken is not None:
+            self._statements(taken.body)
+        if not decided:
+            raise Failed()
+
+    def _branch_names(self, stmt: ast.If, rest: list) -> None:
+        """A name bound by some branches only (and not before the if) must not be used after it."""
+        binds = [set(bound_names(br.body)) for br in stmt.branches]
+        if stmt.branches[-1].cond is not None:
+            binds.append(set())           # no else: the if may bind nothing
+        partial = set().union(*binds) - set.intersection(*binds) - set(self.scope)
+        for name in sorted(partial, key=lambda n: next(i for i, b in enumerate(binds) if n in b)):
+            use = first_use(name, rest)
+            if use is None:
+                continue
+            lines = [br.span.line for br, b in zip(stmt.branches, binds) if name in b]
+            missing = [br.span.line for br, b in zip(stmt.branches, binds) if name not in b]
+            where = (f"the branch at line {missing[0]} does not" if missing
+                     else "there is no else branch")
+            self.ctx.error(f"'{name}' is used after the if at line {stmt.span.line}, but only some of its branches "
+                           f"bind it: the branch at line {lines[0]} binds it, {where}", use.span,
+                           f"bind '{name}' in every branch, or before the if", code="E141")
+
+    def _compile_time_bool(self, e, what: str) -> bool:
+        """``e`` as a constant true or false, decided now; a tensor or a non-boolean is an error."""
+        self._no_symbolic_dims(e, what)
+        v = self.expr(e)
+        if isinstance(v, Const) and isinstance(v.value, bool):
+            return v.value
+        if isinstance(v, (Tensor, Tup)):
+            name = next((n.id for n in names_in(e) if isinstance(self.scope.get(n.id), (Tensor, Tup))), None)
+            shown = f"'{name}'" if name is not None else "it"
+            raise self.ctx.fail(f"{what} is decided at compile time; {shown} is a tensor - use where(...)", e.span,
+                                "where(cond, a, b) chooses between tensors element by element", code="E142")
+        hint = "compare it: write 'n != 0' rather than 'n'" if isinstance(v, Const) and _is_number(v.value) else None
+        raise self.ctx.fail(f"{what} must be true or false, got {describe(v)}", e.span, hint, code="E143")
+
+    def _no_symbolic_dims(self, e, what: str) -> None:
+        for n in names_in(e):
+            if n.id not in self.scope and n.id in self.symbolic:
+                raise self.ctx.fail(f"{what} is decided at compile time, but '{n.id}' is a dim that varies between "
+                                    "batches", n.span, f"use a setting or a fixed size for '{n.id}'", code="E144")
+
+    def _for(self, stmt: ast.For) -> None:
+        """Unroll the loop: each iteration binds the loop variables and lowers the body afresh."""
+        self._no_symbolic_dims(stmt.iter, "what a for loop runs over")
+        if isinstance(stmt.iter, ast.Range):
+            items = [Const(i) for i in range(stmt.iter.lo, stmt.iter.hi + 1)]
+        else:
+            v = self.expr(stmt.iter)
+            if isinstance(v, Const) and isinstance(v.value, (list, tuple)):
+                items = [Const(i) for i in v.value]
+            elif isinstance(v, Tup):
+                items = list(v.items)
+            else:
+                raise self.ctx.fail(f"a for loop is unrolled at compile time: it runs over a list, a tuple or a range "
+                                    f"of constants, got {describe(v)}", stmt.iter.span,
+                                    "write the values out: for c in [64, 128] or for i in 1..4", code="E145")
+        if len(items) > MAX_REPEAT:
+            raise self.ctx.fail(f"a for loop of {len(items):,} iterations is more than the {MAX_REPEAT:,} allowed",
+                                stmt.iter.span, code="E146")
+        if not items:
+            self._resolve(stmt.body, set(self.scope) | set(bound_names([stmt])))
+        target = stmt.targets[0] if len(stmt.targets) == 1 else ast.TupleTarget(items=stmt.targets, span=stmt.span)
+        for item in items:
+            self._bind_loop(target, item, stmt)
+            self._statements(stmt.body)
+
+    def _bind_loop(self, target, item: Value, stmt: ast.For) -> None:
+        if isinstance(target, ast.TupleTarget) and isinstance(item, Const):
+            if not isinstance(item.value, (list, tuple)) or len(item.value) != len(target.items):
+                got = (f"{len(item.value)} values" if isinstance(item.value, (list, tuple))
+                       else f"the constant {item.value!r}")
+                raise self.ctx.fail(f"cannot unpack {got} into the {len(target.items)} loop variables", target.span,
+                                    f"each item must hold {len(target.items)} values, one per variable",
+                                    code="E147")
+            for t, i in zip(target.items, item.value):
+                self._bind_loop(t, Const(i), stmt)
+            return
+        self._bind_targets(target, item, stmt.span)
+
+    def _resolve(self, stmts: list, known: set) -> None:
+        """Report unknown names in code that is not lowered (an untaken branch, an empty loop)."""
+        known = set(known)
+        for node in stmts:
+            if isinstance(node, ast.For):
+                self._resolve([node.iter], known)
+                known |= set(bound_names([node]))
+                self._resolve(node.body, known)
+                continue
+            if isinstance(node, ast.If):
+                for br in node.branches:
+                    self._resolve(([br.cond] if br.cond is not None else []) + br.body, known)
+                known |= set(bound_names([node]))
+                continue
+            for n in names_in(node):
+                if n.id not in known and not self._global_name(n.id):
+                    hint = did_you_mean(n.id, [*known, *self.ctx.blocks, *NN_MODULES, *FUNCTIONS])
+                    self.ctx.error(f"unknown name '{n.id}'", n.span, hint, code="E113")
+            known |= set(bound_names([node]))
+
+    def _global_name(self, name: str) -> bool:
+        return (name in self.ctx.blocks or name in NN_MODULES or name in FUNCTIONS or name == "data"
+                or name in self.ctx.imports or name in self.ctx.failed_imports or name in self.symbolic
+                or (self.loss and name in LOSSES))
 
     def _assign(self, stmt: ast.Assign) -> None:
         v = self.expr(stmt.value)
@@ -286,6 +437,49 @@ class GraphLowerer(Applier):
         base = {"+": "add", "-": "sub", "*": "mul", "/": "truediv", "//": "floordiv", "**": "pow", "@": "matmul"}[e.op]
         return self.emit("function", _OPERATOR[e.op], args, {}, out, e.span, base)
 
+    def _expr_compare(self, e: ast.Compare):
+        left, right = self.expr(e.left), self.expr(e.right)
+        fold, target, base = _COMPARE[e.op]
+        if isinstance(left, Const) and isinstance(right, Const):
+            try:
+                return Const(bool(fold(left.value, right.value)))
+            except TypeError:
+                raise self.ctx.fail(f"'{e.op}' cannot compare {left.value!r} and {right.value!r}", e.span,
+                                    code="E119") from None
+        for side in (left, right):
+            if not isinstance(side, Tensor) and not (isinstance(side, Const) and isinstance(side.value, (int, float))):
+                raise self.ctx.fail(f"'{e.op}' compares tensors and numbers, got {describe(side)}", e.span,
+                                    code="E118")
+        lt = left.type if isinstance(left, Tensor) else _scalar(left.value)
+        rt = right.type if isinstance(right, Tensor) else _scalar(right.value)
+        try:
+            out = broadcast(lt, rt, f"'{e.op}'")
+        except ShapeProblem as p:
+            raise self.ctx.fail(p.message, e.span, p.hint, code="E200")
+        args = tuple(x.ref if isinstance(x, Tensor) else x.value for x in (left, right))
+        return self.emit("function", target, args, {}, TensorType("bool", out.shape, out.batch_dim), e.span, base)
+
+    def _expr_boolop(self, e: ast.BoolOp):
+        left = self._truth(e.left, f"'{e.op}'")
+        if left == (e.op == "or"):          # decided by the left side, as in Python
+            self._resolve([e.right], set(self.scope))
+            return Const(left)
+        return Const(self._truth(e.right, f"'{e.op}'"))
+
+    def _expr_not(self, e: ast.Not):
+        return Const(not self._truth(e.operand, "'not'"))
+
+    def _truth(self, e, what: str) -> bool:
+        """An operand of and/or/not: a compile-time true or false."""
+        v = self.expr(e)
+        if isinstance(v, Const) and isinstance(v.value, bool):
+            return v.value
+        if isinstance(v, (Tensor, Tup)):
+            raise self.ctx.fail(f"{what} works on compile-time true/false values, got {describe(v)}", e.span,
+                                "on tensors, compare (h > 0) and choose with where(cond, a, b)", code="E148")
+        hint = "compare it: write 'n != 0' rather than 'n'" if isinstance(v, Const) and _is_number(v.value) else None
+        raise self.ctx.fail(f"{what} works on true and false, got {describe(v)}", e.span, hint, code="E148")
+
     def _fold(self, e: ast.BinOp, a, b):
         if not (_is_number(a) and _is_number(b)) or e.op == "@":
             raise self.ctx.fail(f"'{e.op}' cannot combine {a!r} and {b!r}", e.span, code="E119")
@@ -354,6 +548,51 @@ class GraphLowerer(Applier):
 
     def _expr_call(self, e: ast.Call):
         return self.call(e)
+
+
+def names_in(node):
+    """Every Name that ``node`` (an AST node or a list of them) reads, in source order."""
+    stack = [node]
+    while stack:
+        n = stack.pop()
+        if isinstance(n, list):
+            stack.extend(reversed(n))
+        elif isinstance(n, ast.Name):
+            yield n
+        elif isinstance(n, ast.Node):
+            stack.extend(reversed([getattr(n, f) for f in type(n).model_fields if f != "span"]))
+
+
+def bound_names(stmts: list) -> list[str]:
+    """The names that ``stmts`` bind, nested branches and loop bodies included."""
+    out: list[str] = []
+    for stmt in stmts:
+        if isinstance(stmt, ast.Assign):
+            out.append(stmt.target)
+        elif isinstance(stmt, ast.Destructure):
+            out += _target_names(stmt.targets)
+        elif isinstance(stmt, ast.For):
+            out += [n for t in stmt.targets for n in _target_names(t)] + bound_names(stmt.body)
+        elif isinstance(stmt, ast.If):
+            out += [n for br in stmt.branches for n in bound_names(br.body)]
+    return out
+
+
+def _target_names(t) -> list[str]:
+    if isinstance(t, ast.NameTarget):
+        return [t.name] if t.name != "_" else []
+    return [n for i in t.items for n in _target_names(i)]
+
+
+def first_use(name: str, stmts: list):
+    """The first Name reading ``name`` in ``stmts`` before a statement rebinds it; None if none."""
+    for stmt in stmts:
+        use = next((n for n in names_in(stmt) if n.id == name), None)
+        if use is not None:
+            return use
+        if isinstance(stmt, (ast.Assign, ast.Destructure)) and name in bound_names([stmt]):
+            return None
+    return None
 
 
 def _is_number(v) -> bool:

@@ -21,7 +21,8 @@ from ..errors import Diagnostic, SpecError
 from ..types import Ref, TensorType, TupleType
 
 _INFIX = {"operator.add": "+", "operator.sub": "-", "operator.mul": "*", "operator.truediv": "/",
-          "operator.floordiv": "//", "operator.pow": "**", "operator.matmul": "@"}
+          "operator.floordiv": "//", "operator.pow": "**", "operator.matmul": "@", "operator.eq": "==",
+          "operator.ne": "!=", "operator.lt": "<", "operator.le": "<=", "operator.gt": ">", "operator.ge": ">="}
 
 
 def const(v) -> str:
