@@ -196,7 +196,9 @@ class GraphLowerer(Applier):
                                 stmt.iter.span, code="E146")
         if not items:
             self._resolve(stmt.body, set(self.scope) | set(bound_names([stmt])))
-        target = stmt.targets[0] if len(stmt.targets) == 1 else ast.TupleTarget(items=stmt.targets, span=stmt.span)
+        first, last = stmt.targets[0].span, stmt.targets[-1].span
+        where = Span(first.line, first.column, first.start, last.end, last.end_line, last.end_column)
+        target = stmt.targets[0] if len(stmt.targets) == 1 else ast.TupleTarget(items=stmt.targets, span=where)
         for item in items:
             self._bind_loop(target, item, stmt)
             self._statements(stmt.body)

@@ -227,6 +227,11 @@ def _token_diagnostic(exc: UnexpectedToken, text: str) -> Diagnostic:
     if tok.type == "_NL" and tok.start_pos is not None and text[tok.start_pos:].startswith("#"):
         span = _span_at(text, tok.start_pos)
     what = _describe(tok)
+    before = re.search(r"([A-Za-z_]+)[\t \f]*$", text[:tok.start_pos or 0])
+    if tok.type == "EQUAL" and before is not None and before.group(1) in KEYWORDS:
+        word = before.group(1)
+        return Diagnostic(f"'{word}' is a keyword and cannot be used as a variable", _span_at(text, before.start(1)),
+                          f"choose another name, such as '{word}_'", code="E020")
     if "COMMA" in expected and tok.type in _VALUE_START and ("RPAR" in expected or "RSQB" in expected):
         return Diagnostic(f"missing ',' before {what}", span, "separate arguments and items with commas",
                           code="E011")
