@@ -266,6 +266,79 @@ class Tiny431(nn.Module):
         return torch.sigmoid(self.output(h))  # (B, 1)
 
 
+class BasicBlock(nn.Module):
+    """ResNet's BasicBlock as torchvision writes it: two 3x3 convolutions, and a 1x1 projection
+    shortcut where the stride or the width changes (resnet18.spec's ``if``)."""
+
+    def __init__(self, in_channels: int, channels: int, stride: int = 1):
+        super().__init__()
+        self.conv1 = nn.Conv2d(in_channels, channels, 3, stride=stride, padding=1, bias=False)
+        self.bn1 = nn.BatchNorm2d(channels)
+        self.conv2 = nn.Conv2d(channels, channels, 3, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(channels)
+        self.downsample = None
+        if stride != 1 or in_channels != channels:
+            self.downsample = nn.Sequential(nn.Conv2d(in_channels, channels, 1, stride=stride, bias=False),
+                                            nn.BatchNorm2d(channels))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        out = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        shortcut = x if self.downsample is None else self.downsample(x)
+        return F.relu(out + shortcut)
+
+
+class Bottleneck(nn.Module):
+    """ResNet-50's Bottleneck (torchvision's, the stride on the 3x3 convolution): 1x1 down to
+    ``width``, 3x3, 1x1 up to ``4 * width``, with the same projection rule as BasicBlock."""
+
+    def __init__(self, in_channels: int, width: int, stride: int = 1):
+        super().__init__()
+        out = 4 * width
+        self.conv1 = nn.Conv2d(in_channels, width, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(width)
+        self.conv2 = nn.Conv2d(width, width, 3, stride=stride, padding=1, bias=False)
+        self.bn2 = nn.BatchNorm2d(width)
+        self.conv3 = nn.Conv2d(width, out, 1, bias=False)
+        self.bn3 = nn.BatchNorm2d(out)
+        self.downsample = None
+        if stride != 1 or in_channels != out:
+            self.downsample = nn.Sequential(nn.Conv2d(in_channels, out, 1, stride=stride, bias=False),
+                                            nn.BatchNorm2d(out))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = F.relu(self.bn1(self.conv1(x)))
+        h = F.relu(self.bn2(self.conv2(h)))
+        h = self.bn3(self.conv3(h))
+        return F.relu(h + (x if self.downsample is None else self.downsample(x)))
+
+
+class ResNet(nn.Module):
+    """torchvision's ResNet: a 7x7 stem, four stages of ``blocks[i]`` blocks (the first of each
+    stage from the second on has stride 2), average pooling and a linear head. With BasicBlock
+    and (2, 2, 2, 2) it is ResNet-18 (11,689,512 parameters, resnet18.spec); with Bottleneck
+    and (3, 4, 6, 3), ResNet-50 (25,557,032)."""
+
+    def __init__(self, block=BasicBlock, blocks=(2, 2, 2, 2), classes: int = 1000):
+        super().__init__()
+        expansion = 4 if block is Bottleneck else 1
+        self.conv1 = nn.Conv2d(3, 64, 7, stride=2, padding=3, bias=False)
+        self.bn1 = nn.BatchNorm2d(64)
+        self.maxpool = nn.MaxPool2d(3, stride=2, padding=1)
+        layers, in_channels = [], 64
+        for i, (width, n) in enumerate(zip((64, 128, 256, 512), blocks)):
+            for j in range(n):
+                layers.append(block(in_channels, width, stride=2 if i > 0 and j == 0 else 1))
+                in_channels = width * expansion
+        self.layers = nn.Sequential(*layers)
+        self.avgpool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(in_channels, classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.maxpool(F.relu(self.bn1(self.conv1(x))))  # (B, 64, 56, 56)
+        h = self.layers(h)  # (B, 512 * expansion, 7, 7)
+        return self.fc(torch.flatten(self.avgpool(h), 1))  # (B, classes)
+
+
 # Spec file name -> a zero-argument factory for the oracle it mirrors (a class whose defaults
 # match the spec, or the class with the sizes the spec uses).
 REFERENCE_MODELS: dict[str, Callable[[], nn.Module]] = {
@@ -281,6 +354,7 @@ REFERENCE_MODELS: dict[str, Callable[[], nn.Module]] = {
     "digits.spec": DigitsMLP,
     "news.spec": NewsMLP,
     "tiny431.spec": Tiny431,
+    "resnet18.spec": ResNet,
 }
 
 

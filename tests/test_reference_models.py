@@ -32,6 +32,7 @@ HAND_COUNTS = {
     "digits.spec": (64 * 500 + 500) + (500 * 10 + 10),
     "news.spec": (200 * 100 + 100) + (100 * 100 + 100) + (100 * 3 + 3),
     "tiny431.spec": (4 * 3 + 3) + (3 * 1 + 1),
+    "resnet18.spec": 11_689_512,    # torchvision's published count for resnet18
 }
 
 # Per-example input shape and output shape of each spec's oracle.
@@ -47,6 +48,7 @@ SHAPES = {
     "digits.spec": ((64,), (10,)),
     "news.spec": ((200,), (3,)),
     "tiny431.spec": ((4,), (1,)),
+    "resnet18.spec": ((3, 224, 224), (1000,)),
 }
 
 
@@ -166,3 +168,7 @@ def test_local_my_linear_matches_the_one_custom_linear_spec_imports():
         assert name_a == name_b and torch.equal(a, b)
     x = torch.randn(4, 2)
     assert torch.equal(theirs(x), ours(x))
+
+
+def test_resnet50_has_torchvisions_parameter_count():
+    assert R.parameter_count(R.ResNet(R.Bottleneck, (3, 4, 6, 3))) == 25_557_032

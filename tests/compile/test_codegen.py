@@ -27,6 +27,30 @@ def swish(x, beta=1.0):
 '''
 
 INLINE = {
+    "control_flow_and_comparisons": """
+block Stage(x: float[n], width: int, gate: bool = false) {
+    h = x -> Linear(width) -> ReLU
+    if gate and width > 4 {
+        h = h -> ReLU -> Linear(n)
+    } else if n != width {
+        h = h + (x -> Linear(width))
+    } else {
+        h = h + x
+    }
+    return h
+}
+model Net(x: float[6]) {
+    shared = Linear(6)
+    h = x
+    for width, gate in [(6, false), (8, true), (8, false)] {
+        h = h -> Stage(width=width, gate=gate)
+    }
+    for i in 1..2 {
+        h = shared(h -> Linear(6))
+    }
+    return h, h -> ReLU > 0, x <= 0.5
+}
+""",
     "blocks_two_settings_and_shared_instance": """
 block Res(x: float[n], width: int = 8) {
     h = x -> Linear(width) -> ReLU -> Linear(n)
