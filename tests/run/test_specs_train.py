@@ -101,3 +101,10 @@ def test_tiny431(tmp_path):
     x = torch.tensor([[1, 0, 1, 0], [1, 0, 1, 1], [0, 1, 0, 1]], dtype=torch.float)
     out = r.model.eval()(x).reshape(-1)
     assert out[0] > 0.8 and out[1] > 0.8 and out[2] < 0.2
+
+
+def test_resnet18(tmp_path):
+    """One epoch (two steps of four 224x224 images): the spec's if and for train like any model."""
+    r = train("resnet18", tmp_path)
+    assert torch.isfinite(torch.tensor(r.metrics["train"]["loss"]))
+    assert sum(p.numel() for p in r.model.parameters()) == 11_689_512
