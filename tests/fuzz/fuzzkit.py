@@ -48,7 +48,7 @@ HOSTILE_NAMES = ["print", "open", "eval", "exec", "compile", "getattr", "__impor
                  "type", "match", "case", "yield", "await", "Linear", "relu", "mean", "cat", "x_",
                  "_", "__", "_private", "v" * 300, "h", "h_1", "out", "pass", "global", "del"]
 SPEC_KEYWORDS = set("data model block loss optimizer schedule train import as return true false none "
-                    "full".split())
+                    "full not and or if else for in".split())
 BIND_NAMES = [n for n in HOSTILE_NAMES if n not in ("_",)]
 TYPE_NAMES = ["Net", "print", "Module", "Tensor", "nn", "torch", "F", "object", "type", "self", "super",
               "class", "__init__", "B" * 200, "Sequential", "Linear", "MoonNet"]
@@ -171,7 +171,7 @@ def _stmt(draw, body: Body, cur: str) -> str:
     w = body.widths[cur]
     dest = draw(st.sampled_from(BIND_NAMES)) if draw(st.integers(0, 3)) == 0 else f"h{len(body.lines)}"
     kind = draw(st.sampled_from(["pipe", "pipe", "shared", "residual", "cat", "destructure", "index",
-                                 "arith", "apply"]))
+                                 "arith", "apply", "if", "for", "compare", "continued"]))
     if kind == "pipe":
         stages, width = [], w
         for _ in range(draw(st.integers(1, 4))):
@@ -211,12 +211,61 @@ def _stmt(draw, body: Body, cur: str) -> str:
                                                 f"{dest} = {cur} - {cur} * 0.5",
                                                 f"{dest} = mean(unsqueeze({cur}, 1), dim=1)"])))
         width = w
+    elif kind in ("if", "for", "compare", "continued"):
+        width = _control(draw, body, kind, cur, dest, w)
     else:
         n = draw(SIZE)
         body.lines.append(f"{dest} = Linear({n})({cur})")
         width = n
     body.widths[dest] = width
     return dest
+
+
+# Conditions: compile-time ones that hold or not, and ones the checks must refuse (a tensor, a
+# number, an unknown name, a chain); {w} is the width of the value read, {cur} its name.
+CONDITIONS = ["{w} > 3", "{w} == {n}", "true and not false", "1 < 2 or false", "not ({w} != {n} and true)",
+              "data.classes >= 2", "{cur} > 0", "3", "seq > 2", "1 < 2 < 3", "not {cur}", "\"a\" == \"a\"",
+              "{w} >= 2 and {w} <= 1000"]
+LOOPS = ["[({n}, 1), ({n}, 2)]", "1..{k}", "[{n}, {n}]", "({n}, {n}, {n})", "[1, 2]", "{cur}", "1..20000", "[]",
+         "[[{n}, 0]]"]
+
+
+def _control(draw, body: Body, kind: str, cur: str, dest: str, w: int) -> int:
+    """Version 1.1 statements: if/else, for, comparisons, lines that continue; the new width."""
+    n, k = draw(SIZE), draw(st.integers(1, 3))
+    if kind == "if":
+        cond = draw(st.sampled_from(CONDITIONS)).format(w=w, n=n, cur=cur)
+        then, other = f"{dest} = {cur} -> Linear({n})", f"{dest} = {cur} -> Linear({n}) -> ReLU"
+        layout = draw(st.sampled_from(["{c} {{\n        {a}\n    }} else {{\n        {b}\n    }}",
+                                       "{c} {{ {a} }}\n    else if {c} {{ {b} }} else {{ {b} }}",
+                                       "{c} {{\n        {a}\n    }}"]))   # no else: dest may be unbound after
+        body.lines.append("if " + layout.format(c=cond, a=then, b=other))
+        return n
+    if kind == "for":
+        over = draw(st.sampled_from(LOOPS)).format(n=n, k=k, cur=cur)
+        shared = draw(st.sampled_from(BIND_NAMES))
+        one = draw(st.sampled_from(["{d} = {d} -> Linear({n}) -> ReLU", "{d} = {d} -> {s}",
+                                    "if i > 1 {{ {d} = {d} + 1 }}"])).format(d=dest, n=n, s=shared)
+        two = "{d} = {d} -> Linear(a) -> Tanh".format(d=dest)
+        body.lines.append(f"{shared} = Linear({n})")
+        body.lines.append(f"{dest} = {cur} -> Linear({n})")
+        head = "a, b" if over.startswith("[(") or over.startswith("[[") or draw(st.booleans()) else "i" \
+            if "1.." in over else "a"
+        inner = two if head != "i" else one
+        body.lines.append(f"for {head} in {over} {{\n        {inner}\n    }}")
+        return n
+    if kind == "compare":
+        op = draw(st.sampled_from(["==", "!=", "<", "<=", ">", ">="]))
+        body.lines.append(draw(st.sampled_from([f"{dest}_mask = {cur} {op} 0", f"{dest}_mask = {cur} -> ReLU {op} {cur}",
+                                                f"{dest}_mask = 0.5 {op} {cur}"])))
+        body.lines.append(draw(st.sampled_from([f"{dest} = {cur} * ({cur} {op} 0)", f"{dest} = {cur}",
+                                                f"{dest} = {cur} + {dest}_mask"])))
+        return w
+    body.lines.append(draw(st.sampled_from([f"{dest} = {cur}\n        -> Linear({w})  # continued\n        -> ReLU",
+                                            f"{dest} = {cur} ->\n        Linear({w}) ->\n        Tanh",
+                                            f"{dest} = {cur} +\n        # between\n        {cur}",
+                                            f"{dest} = cat({cur},\n        {cur}, dim=-1) -> Linear({w})"])))
+    return w
 
 
 @st.composite
