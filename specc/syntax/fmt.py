@@ -296,7 +296,9 @@ class _Formatter:
             keyword = "if" if prev is None else "} else if" if br.cond is not None else "} else"
             close = self.trailing(prev, "close") if prev is not None else ""
             out.append(f"{pad}{keyword}{cond} {{" + close + self.trailing(br, "head"))
-            out += self.body(br, br.body, depth + 1)
+            # a comment on its own line between '}' and 'else' opens the branch it stood before
+            leads = sorted(self.attached[(id(br), "lead")], key=lambda c: c.line)
+            out += [INDENT * (depth + 1) + c.text for c in leads] + self.body(br, br.body, depth + 1)
             prev = br
         return out + [pad + "}" + self.trailing(prev, "close")]
 

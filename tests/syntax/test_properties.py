@@ -170,6 +170,51 @@ def mutated_specs(draw):
     return text
 
 
+# ---------------------------------------------------------------- (b2) version 1.1 control flow
+_STAGES = st.sampled_from(["Linear(64)", "ReLU", "Conv2d(64, 3, stride=2, padding=1, bias=false)", "BatchNorm2d",
+                           "Dropout(0.5)", "mean(dim=1)", "(Linear(8) -> ReLU) * 2", "h"])
+_VALUES = st.sampled_from(["a > 1", "not a == 2", "a != 1 or b", "(a < b) == c", "a and b or not c",
+                           "-a ** 2 >= 3 - b", "x -> f > 0", "not (a or b) and c", "(x -> f) + 1 <= y -> g",
+                           "[a < b, not c]", "f(a == b, k=c >= 2)", "a or (b and c)"])
+
+
+@st.composite
+def control_texts(draw):
+    """Model bodies of if/else if/else, nested for loops, comparisons and long pipelines, their
+    lines continued after operators and before '->' at random."""
+    def pipeline():
+        stages = draw(st.lists(_STAGES, min_size=1, max_size=14))
+        text = " -> ".join(["x", *stages])
+        if draw(st.booleans()):
+            text += f" {draw(st.sampled_from(['==', '<', '>=']))} 0"
+        return text
+
+    def statements(depth):
+        out = []
+        for _ in range(draw(st.integers(1, 3))):
+            kind = draw(st.sampled_from(["assign", "assign", "if", "for"] if depth < 3 else ["assign"]))
+            if kind == "assign":
+                out.append(f"h = {draw(st.one_of(_VALUES, st.builds(lambda: pipeline())))}")
+            elif kind == "if":
+                text = f"if {draw(_VALUES)} {{\n{statements(depth + 1)}\n}}"
+                for _ in range(draw(st.integers(0, 2))):
+                    text += draw(st.sampled_from([" else if ", "\nelse if "])) + \
+                        f"{draw(_VALUES)} {{\n{statements(depth + 1)}\n}}"
+                if draw(st.booleans()):
+                    text += draw(st.sampled_from([" else ", "\n  # c\nelse "])) + f"{{ {statements(3)} }}"
+                out.append(text)
+            else:
+                over = draw(st.sampled_from(["[(64, 1), (128, 2)]", "1..6", "stages", "(a, b)", "[]"]))
+                names = draw(st.sampled_from(["i", "a, b", "(a, b), c"]))
+                out.append(f"for {names} in {over} {{\n{statements(depth + 1)}\n}}")
+        return "\n".join(out)
+
+    body = statements(0)
+    body = body.replace(" -> ", draw(st.sampled_from([" -> ", "\n    -> ", " ->\n  # between\n  "])))
+    body = body.replace(" or ", draw(st.sampled_from([" or ", " or\n    "])))
+    return f"model Net(x: float[2]) {{\n{body}\nreturn x\n}}\n"
+
+
 # ---------------------------------------------------------------- (c) formatting what parses
 def check_layout(text: str, newline: str, indent: str) -> None:
     check_format(text.replace("    ", indent).replace("\n", newline))
@@ -182,9 +227,20 @@ test_generated_items = quick(30, given(items())(check_text))
 test_mutated_specs = quick(110, given(mutated_specs())(check_text))
 test_layout_variants = quick(20, given(*LAYOUTS)(check_layout))
 
+
+def check_control(text: str) -> None:
+    parse_spec(text)              # every generated text is valid syntax
+    check_format(text)
+    # a long pipeline is broken before its '->': no line holds a stage after one over the limit
+    assert all(len(line.split(" -> ")[0]) <= 100 for line in format_spec(text).split("\n"))
+
+
+test_control_flow_formats_stably = quick(60, given(control_texts())(check_control))
+
 test_grammar_texts_fuzz = fuzz(given(whole_files())(check_text))
 test_generated_items_fuzz = fuzz(given(items())(check_text))
 test_mutated_specs_fuzz = fuzz(given(mutated_specs())(check_text))
+test_control_flow_fuzz = fuzz(given(control_texts())(check_control))
 
 
 def test_the_corpus_is_there():
