@@ -16,6 +16,7 @@ _SETTING_TYPES = {
     "float": lambda v: isinstance(v, (int, float)) and not isinstance(v, bool),
     "bool": lambda v: isinstance(v, bool),
     "str": lambda v: isinstance(v, str),
+    "list": lambda v: isinstance(v, (list, tuple)),   # of constants, for a for loop (version 1.1)
 }
 _SAME_DTYPE = {"long": "index", "int": "index"}
 
@@ -110,7 +111,7 @@ def _settings(lowerer, spec: BlockSpec) -> dict:
                            f"write {block.name}({p.name}=...)", code="E216")
         check = _SETTING_TYPES.get(p.type.dtype)
         if check is None:
-            raise ctx.fail(f"unknown setting type '{p.type.dtype}'", p.type.span, "use int, float, bool or str",
+            raise ctx.fail(f"unknown setting type '{p.type.dtype}'", p.type.span, "use int, float, bool, str or list",
                            code="E217")
         if not check(value):
             raise ctx.fail(f"setting '{p.name}' of block {block.name} is {p.type.dtype}, got {value!r}", where,

@@ -152,3 +152,31 @@ model Net(x: float[4]) {
 }
 """)
     assert checked.graph.output_types[0].batched == "(B, 3)"
+
+
+def test_a_loop_runs_over_a_list_setting_of_a_block(tmp_path):
+    _, gm = built(tmp_path, """
+block Stage(x: float[n], widths: list = [4, 8]) {
+    h = x
+    for w in widths {
+        h = h -> Linear(w) -> ReLU
+    }
+    return h
+}
+model Net(x: float[3]) {
+    return x -> Stage(widths=[5, 6, 7]) -> Stage
+}
+""")
+    assert params(gm) == (3 * 5 + 5) + (5 * 6 + 6) + (6 * 7 + 7) + (7 * 4 + 4) + (4 * 8 + 8)
+
+
+def test_a_list_setting_refuses_a_number(tmp_path):
+    with pytest.raises(SpecError, match="setting 'widths' of block Stage is list, got 3"):
+        built(tmp_path, """
+block Stage(x: float[n], widths: list) {
+    return x
+}
+model Net(x: float[3]) {
+    return x -> Stage(widths=3)
+}
+""")
