@@ -56,6 +56,7 @@ class GraphLowerer(Applier):
         self.tuple_values: set[str] = set()   # ops whose result is a tuple (unpacked by getitem)
         self._stmt_start = 0                   # len(ir.ops) when the current statement began
         self._misplaced_return = False         # a return inside an if or a for was reported
+        self._iterations = 0                   # loop iterations unrolled so far
         # a value must not hide an imported module in the generated forward (input F_ vs import F)
         self.values = Namespace(taken={safe(alias) for alias in ctx.imports})
         self.layer_names = Namespace()
@@ -194,6 +195,11 @@ class GraphLowerer(Applier):
         if len(items) > MAX_REPEAT:
             raise self.ctx.fail(f"a for loop of {len(items):,} iterations is more than the {MAX_REPEAT:,} allowed",
                                 stmt.iter.span, code="E146")
+        self._iterations += len(items)
+        if self._iterations > MAX_NODES:    # nested loops whose bodies make no operations
+            self.ctx.error(f"the loops of {self.ir.name} run more than {MAX_NODES:,} iterations in all",
+                           stmt.iter.span, "a model this large is a typo, or loops nested too deep", code="E146")
+            raise _TooLarge()
         if not items:
             self._resolve(stmt.body, set(self.scope) | set(bound_names([stmt])))
         first, last = stmt.targets[0].span, stmt.targets[-1].span
