@@ -55,3 +55,31 @@ def test_bidi_controls_are_refused_where_they_stand(tmp_path, capsys, char, wher
     code, err, path = check(tmp_path, capsys, where.format(c=char).encode())
     assert code == 2
     assert f"{path}:{line}:{col}: error: the file holds the bidirectional control character U+{ord(char):04X}" in err
+
+
+# ---------------------------------------------------------------- line continuation (10.11)
+@pytest.mark.parametrize("end", [b"\r\n", b"\n"])
+def test_continued_lines_keep_exact_positions(tmp_path, capsys, end):
+    lines = [b"model M(x: float[2]) {", b"    h = x ->", b"        # between", b"        Linear(4) *",
+             b"        2", b"", b"        -> Bogus", b"    return h", b"}", b""]
+    code, err, path = check(tmp_path, capsys, end.join(lines))
+    assert code == 2
+    assert f"{path}:7:12: error: unknown name 'Bogus'" in err, err
+
+
+def test_else_on_the_line_after_the_brace(tmp_path, capsys):
+    code, err, _ = check(tmp_path, capsys, b"model M(x: float[2]) {\n    if 1 > 2 {\n        h = x\n    }\n"
+                                          b"    # why\n    else {\n        h = -x\n    }\n    return h\n}\n")
+    assert code == 0, err
+
+
+@pytest.mark.parametrize("name", [b"elsewhere", b"else_", b"or_", b"format"])
+def test_a_name_that_starts_like_a_keyword_is_a_new_statement(tmp_path, capsys, name):
+    raw = b"model M(x: float[2]) {\n    if true {\n        h = x\n    }\n    " + name + b" = x ->\n        Bogus\n    return h\n}\n"
+    code, err, path = check(tmp_path, capsys, raw)
+    assert code == 2 and f"{path}:6:9: error: unknown name 'Bogus'" in err, err
+
+
+def test_a_keyword_before_equals_is_named(tmp_path, capsys):
+    code, err, path = check(tmp_path, capsys, b"model M(x: float[2]) {\n    in = x\n    return x\n}\n")
+    assert code == 2 and f"{path}:2:5: error: 'in' is a keyword and cannot be used as a variable" in err, err
