@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 import operator
+import re
 
 from ..catalog.functions import FUNCTIONS, broadcast, matmul_type
 from ..catalog.layers import ShapeProblem
@@ -311,8 +312,12 @@ class GraphLowerer(Applier):
                 raise self.ctx.fail(f"'{e.op}' on a size that varies between batches gives no whole number; "
                                     "sizes combine with + - * //", e.span, code="E119")
             return None
-        words = [_size_text(x.size if isinstance(x, SymInt) else x.value) for x in (left, right)]
-        return f"{words[0]} {e.op} {words[1]}"
+        a, b = (x.size if isinstance(x, SymInt) else x.value for x in (left, right))
+        if e.op in ("+", "-") and isinstance(b, int):
+            return _shifted(a, b if e.op == "+" else -b)
+        if e.op == "+" and isinstance(a, int):
+            return _shifted(b, a)
+        return f"{_size_text(a)} {e.op} {_size_text(b)}"
 
     def emit_int(self, op: str, target: str, args: tuple, size, span: Span, base: str) -> SymInt:
         """An op that computes a whole number when the model runs (a size, 10.4)."""
@@ -398,6 +403,16 @@ class GraphLowerer(Applier):
 
     def _expr_call(self, e: ast.Call):
         return self.call(e)
+
+
+def _shifted(size: str, k: int) -> str:
+    """``size + k`` with the whole numbers added up: ``t - 1`` plus 1 is ``t`` again."""
+    m = re.fullmatch(r"(.+) ([+-]) (\d+)", size)
+    base, offset = (m.group(1), int(m.group(3)) * (1 if m.group(2) == "+" else -1)) if m else (size, 0)
+    total = offset + k
+    if total == 0:
+        return base
+    return f"{_size_text(base)} {'+' if total > 0 else '-'} {abs(total)}"
 
 
 def _size_text(size) -> str:
