@@ -535,7 +535,7 @@ class Applier:
         result = None
         for op, target, args, kwargs in steps:
             args = tuple(result.ref if x is PREV else x for x in _plain(args))
-            kwargs = {k: self.device_ref(tensors) if v is DEVICE else v for k, v in _plain(kwargs).items()}
+            kwargs = {k: self.device_ref(span) if v is DEVICE else v for k, v in _plain(kwargs).items()}
             if op == "module":
                 inst = self._instance(LayerSpec(target, "torch", list(args), dict(kwargs), span), (), types, out, span)
                 result = self._call_layer(inst, tuple(t.ref for t in tensors), out, span)
@@ -562,9 +562,12 @@ class Applier:
                 spans.append(where)
         return replace(stage, kwargs=kwargs, kwarg_spans=kw_spans), values, spans
 
-    def device_ref(self, tensors: list) -> Ref:
+    def device_ref(self, span: Span) -> Ref:
         """Where a builder makes its tensor: the device of the graph's first input, read once."""
         if getattr(self, "_device", None) is None:
+            if not self.ir.inputs:
+                raise self.ctx.fail("a builder (arange, ones, zeros, causal_mask) works inside a model or block",
+                                    span, code="E196")
             first = self.ir.inputs[0][0]
             name = self.values.fresh("device")
             self.ir.ops.append(Op(name, "attr", "device", (Ref(first),), {}, DeviceType(), Span()))
