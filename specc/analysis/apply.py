@@ -8,7 +8,7 @@ from __future__ import annotations
 from dataclasses import replace
 
 from ..catalog import signatures
-from ..catalog.dims import is_int
+from ..catalog.dims import is_int, is_number
 from ..catalog.functions import DEVICE, FUNCTIONS, PREV, REQUIRED
 from ..catalog.layer_args import ArgProblem, check_args, check_dims
 from ..catalog.layers import (PARAM_SHAPES, RULES, ShapeProblem, check_param_count, check_rank_for_pool, check_size,
@@ -24,8 +24,8 @@ from .ir import LayerInst, Op
 from .names import snake
 from .values import BlockSpec, Chain, Const, FuncStage, LayerSpec, Poison, Tensor, Tup, Value, describe
 
-INITS = {"zeros": 0, "ones": 0, "normal": 2, "uniform": 2}
-"""A Parameter's initialisers (10.5), with how many numbers each takes."""
+INITS = {"zeros": (), "ones": (), "normal": ("mean", "std"), "uniform": ("a", "b")}
+"""A Parameter's initialisers (10.5), with the numbers each takes."""
 
 _DTYPE_WORDS = {"float": "float", "index": "token ids (long)", "any": "any"}
 
@@ -236,7 +236,7 @@ class Applier:
             raise self.ctx.fail(self._at(spec, p.message), span, p.hint, code="E201")
         if types[0].batch_dim is None:           # an unbatched input: the layer's rule, without the batch
             out = _unbatched(out)
-        op_kwargs, weightless = self._forward_kwargs(spec, types, out, kwargs or {}, kw_spans or {}, span)
+        op_kwargs, weightless = self._forward_kwargs(spec, types, kwargs or {}, kw_spans or {}, span)
         if weightless:                           # need_weights=false: torch returns (output, None)
             out = TupleType((out.items[0],))
         inst = self._instance(spec, inferred, types, out, span, params)
@@ -252,15 +252,14 @@ class Applier:
             return self.emit("function", inst.call[0], refs, inst.call[1], out, span, inst.name)
         return self.emit("module", inst.name, refs, dict(kwargs or {}), out, span, inst.name)
 
-    def _forward_kwargs(self, spec: LayerSpec, types: list, out, kwargs: dict, kw_spans: dict, span: Span):
+    def _forward_kwargs(self, spec: LayerSpec, types: list, kwargs: dict, kw_spans: dict, span: Span):
         """The keyword arguments of one application (10.1), checked against the layer's forward:
         ``(kwargs for the call, whether the attention weights are left out)``."""
         if not kwargs:
             return {}, False
-        forward = FORWARDS.get(spec.type_name, ())
-        names = [n for n, kind, _ in forward if kind in ("pos", "kwonly")][len(types):]
-        if spec.type_name == "MultiheadAttention":
-            names = [n for n, kind, _ in forward if kind in ("pos", "kwonly")][3:]
+        params = [n for n, kind, _ in FORWARDS.get(spec.type_name, ()) if kind in ("pos", "kwonly")]
+        # the tensors given fill the first parameters (self-attention passes one for all three)
+        names = params[3 if spec.type_name == "MultiheadAttention" else len(types):]
         op_kwargs = {}
         for k, v in kwargs.items():
             where = kw_spans.get(k, span)
@@ -455,17 +454,16 @@ class Applier:
         args = []
         for a in (e.args if isinstance(e, ast.Call) else []):
             v = self.expr(a)
-            if not (isinstance(v, Const) and _is_number(v.value)):
+            if not (isinstance(v, Const) and is_number(v.value)):
                 raise self.ctx.fail(f"{name}(...) takes numbers, got {describe(v)}", a.span, code="E222")
             args.append(float(v.value))
+        written = f"{name}({', '.join(INITS[name])})" if INITS[name] else name
         if isinstance(e, ast.Call) and e.kwargs:
-            raise self.ctx.fail(f"{name}(...) takes its numbers by position", e.kwargs[0].span,
-                                f"write {name}({', '.join(['mean', 'std'] if name == 'normal' else ['a', 'b'])})"
-                                if INITS[name] else f"write init={name}", code="E222")
-        if len(args) != INITS[name]:
-            want = f"{name}({', '.join(['mean', 'std'] if name == 'normal' else ['a', 'b'])})" if INITS[name] else name
-            raise self.ctx.fail(f"{name} takes {INITS[name]} number(s), got {len(args)}", e.span, f"write init={want}",
+            raise self.ctx.fail(f"{name}(...) takes its numbers by position", e.kwargs[0].span, f"write init={written}",
                                 code="E222")
+        if len(args) != len(INITS[name]):
+            raise self.ctx.fail(f"{name} takes {len(INITS[name])} number(s), got {len(args)}", e.span,
+                                f"write init={written}", code="E222")
         if name == "normal" and args[1] <= 0:
             raise self.ctx.fail(f"normal(mean, std) needs a positive std, got {args[1]:g}", e.args[1].span,
                                 code="E222")
@@ -515,7 +513,7 @@ class Applier:
         for i, v in enumerate(tensors):
             if isinstance(v, Poison):
                 raise Failed()
-            if rule.scalars and isinstance(v, Const) and _is_number(v.value):
+            if rule.scalars and isinstance(v, Const) and is_number(v.value):   # the number is passed as it is
                 tensors[i] = Tensor(v.value, TensorType("float" if isinstance(v.value, float) else "long", (), None))
             elif not isinstance(v, Tensor):
                 raise self.ctx.fail(f"{stage.name} wants a tensor as argument {i + 1}, got {describe(v)}",
@@ -708,10 +706,6 @@ def _plain(value):
     if isinstance(value, dict):
         return {k: _plain(v) for k, v in value.items()}
     return value
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _skipped(name: str) -> int:

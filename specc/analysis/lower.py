@@ -11,13 +11,12 @@ from __future__ import annotations
 
 import math
 import operator
-import re
 
 from ..catalog.functions import FUNCTIONS, broadcast, matmul_type
 from ..catalog.layers import ShapeProblem
 from ..catalog.losses import LOSSES
 from ..catalog.torch_tables import NN_MODULES
-from ..catalog.dims import is_int
+from ..catalog.dims import arith, is_int
 from ..errors import Span, did_you_mean
 from ..syntax import ast
 from ..syntax.to_ast import MAX_INT
@@ -313,11 +312,9 @@ class GraphLowerer(Applier):
                                     "sizes combine with + - * //", e.span, code="E119")
             return None
         a, b = (x.size if isinstance(x, SymInt) else x.value for x in (left, right))
-        if e.op in ("+", "-") and isinstance(b, int):
-            return _shifted(a, b if e.op == "+" else -b)
-        if e.op == "+" and isinstance(a, int):
-            return _shifted(b, a)
-        return f"{_size_text(a)} {e.op} {_size_text(b)}"
+        if e.op == "//" and b == 0:
+            raise self.ctx.fail("division by zero", e.right.span, code="E119")
+        return arith(a, e.op, b)
 
     def emit_int(self, op: str, target: str, args: tuple, size, span: Span, base: str) -> SymInt:
         """An op that computes a whole number when the model runs (a size, 10.4)."""
@@ -403,20 +400,6 @@ class GraphLowerer(Applier):
 
     def _expr_call(self, e: ast.Call):
         return self.call(e)
-
-
-def _shifted(size: str, k: int) -> str:
-    """``size + k`` with the whole numbers added up: ``t - 1`` plus 1 is ``t`` again."""
-    m = re.fullmatch(r"(.+) ([+-]) (\d+)", size)
-    base, offset = (m.group(1), int(m.group(3)) * (1 if m.group(2) == "+" else -1)) if m else (size, 0)
-    total = offset + k
-    if total == 0:
-        return base
-    return f"{_size_text(base)} {'+' if total > 0 else '-'} {abs(total)}"
-
-
-def _size_text(size) -> str:
-    return f"({size})" if isinstance(size, str) and " " in size else str(size)
 
 
 def signature_dims(params, types: list[TensorType]) -> tuple[dict, dict]:
