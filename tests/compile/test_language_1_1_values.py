@@ -165,3 +165,16 @@ model M(a: float[4], b: float[4]) {
 def test_padded_classifier_trains(tmp_path):
     result = specc.train(HERE / "padded_classifier.spec", out=tmp_path / "run")
     assert torch.isfinite(torch.tensor(result.metrics["train"]["loss"]))
+
+
+@pytest.mark.parametrize("name", CAUSAL, ids=lambda n: n.removesuffix(".spec"))
+def test_builders_make_their_tensors_on_the_inputs_device(name, tmp_path, monkeypatch):
+    """The masks and positions are made where the input is: on the meta device here (a tensor
+    made on the CPU would refuse to meet them), as on a GPU."""
+    c = checked(name)
+    source = assert_same_as_build(c, tmp_path, name.removesuffix(".spec"), monkeypatch)
+    assert "torch.ones(t, t, device=" in source
+    tokens = torch.zeros(2, 5, dtype=torch.long, device="meta")
+    assert build(c).to("meta")(tokens).shape == (2, 5, 50)
+    with pytest.raises(RuntimeError, match="device"):              # control: a CPU tensor does not mix
+        torch.zeros(5, device="meta") + torch.arange(5)
