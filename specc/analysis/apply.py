@@ -11,8 +11,8 @@ from ..catalog import signatures
 from ..catalog.dims import is_int, is_number
 from ..catalog.functions import DEVICE, FUNCTIONS, PREV, REQUIRED
 from ..catalog.layer_args import ArgProblem, check_args, check_dims
-from ..catalog.layers import (PARAM_SHAPES, RULES, ShapeProblem, check_param_count, check_rank_for_pool, check_size,
-                              functional_form)
+from ..catalog.layers import (FORWARD_MASKS, PARAM_SHAPES, RULES, ShapeProblem, check_param_count,
+                              check_rank_for_pool, check_size, functional_form)
 from ..catalog.losses import LOSSES
 from ..catalog.torch_tables import FORWARDS, NN_MODULES
 from ..errors import Span, did_you_mean
@@ -53,7 +53,8 @@ class Applier:
                 return spec
             if name in FUNCTIONS or (self.loss and name in LOSSES):
                 stage = FuncStage(name, args, kwargs, e.span, arg_spans, kw_spans)
-                if (args and isinstance(args[0], (Tensor, Tup))) or (name in FUNCTIONS and FUNCTIONS[name].tensors == 0):
+                builder = name in FUNCTIONS and FUNCTIONS[name].tensors == 0     # arange(t): nothing to wait for
+                if builder or (args and isinstance(args[0], (Tensor, Tup))):
                     return self.call_function(stage, [], e.span)
                 return stage
             if name in NN_MODULES:
@@ -276,7 +277,7 @@ class Applier:
                 self._check_mask(spec.type_name, k, v.type, types, where)
                 op_kwargs[k] = v.ref
             elif isinstance(v, Const) and isinstance(v.value, (bool, int, float)):
-                if k in _MASKS.get(spec.type_name, {}):
+                if k in FORWARD_MASKS.get(spec.type_name, {}):
                     raise self.ctx.fail(f"{spec.type_name}: '{k}' takes a tensor or none, got {describe(v)}", where,
                                         code="E145")
                 op_kwargs[k] = v.value
@@ -294,8 +295,8 @@ class Applier:
         return op_kwargs, weightless
 
     def _check_mask(self, layer: str, k: str, mask: TensorType, types: list, where: Span) -> None:
-        """A mask passed to a layer by keyword, against the layer's inputs (:data:`_MASKS`)."""
-        kinds = _MASKS.get(layer, {})
+        """A mask passed to a layer by keyword, against the layer's inputs (:data:`FORWARD_MASKS`)."""
+        kinds = FORWARD_MASKS.get(layer, {})
         if k not in kinds:
             raise self.ctx.fail(f"{layer}: '{k}' takes no tensor", where, code="E145")
         query = types[0]
@@ -673,15 +674,6 @@ class Applier:
         if not (isinstance(c, Const) and is_int(c.value)):
             raise self.ctx.fail(f"an index must be a whole number, got {describe(c)}", e.span, code="E127")
         return c.value
-
-
-# The masks a layer's forward takes by keyword: "attn" is (query length, key length), without a
-# batch dim; "padding" is (B, key length).
-_MASKS = {
-    "MultiheadAttention": {"attn_mask": "attn", "key_padding_mask": "padding"},
-    "TransformerEncoderLayer": {"src_mask": "attn", "src_key_padding_mask": "padding"},
-    "TransformerDecoderLayer": {"tgt_mask": "attn", "tgt_key_padding_mask": "padding"},
-}
 
 
 def _tensor_params(block: ast.Block) -> list[str]:

@@ -240,7 +240,8 @@ class GraphLowerer(Applier):
                                 code="E112")
         if e.id in self.ctx.imports:
             raise self.ctx.fail(f"'{e.id}' is an imported module: use {e.id}.Name", e.span, code="E112")
-        candidates = [*self.scope, *self.dims, *self.ctx.blocks, *NN_MODULES, *FUNCTIONS, *(LOSSES if self.loss else ())]
+        candidates = [*self.scope, *self.dims, *self.ctx.blocks, *NN_MODULES, *FUNCTIONS,
+                      *(LOSSES if self.loss else ())]
         hint = did_you_mean(e.id, candidates)
         raise self.ctx.fail(f"unknown name '{e.id}'", e.span, hint, code="E113")
 

@@ -297,7 +297,7 @@ FUNCTIONS.update({
 
 
 def _size(v, what: str):
-    """A size argument: a positive whole number, or a dim that varies between batches."""
+    """A size argument: a whole number (0 or more), or a dim that varies between batches."""
     if isinstance(v, SymInt):
         return v.size
     if not is_int(v) or v < 0:
@@ -306,8 +306,6 @@ def _size(v, what: str):
 
 
 def _sizes(a, what: str) -> tuple:
-    if not a["shape"]:
-        raise ShapeProblem(f"{what} needs at least one size")
     return tuple(_size(d, what) for d in a["shape"])
 
 
@@ -365,7 +363,8 @@ def _padding_out(ts, a, loss):
 
 def _masked_fill_out(ts, a, loss):
     x, mask = ts
-    _need_dtype("masked_fill", mask, ("bool",), "a mask", "make one with causal_mask(n), padding_mask(tokens) or bool(x)")
+    _need_dtype("masked_fill", mask, ("bool",), "a mask",
+                "make one with causal_mask(n), padding_mask(tokens) or bool(x)")
     value = a["value"]
     if isinstance(value, bool) or not isinstance(value, (int, float)):
         raise ShapeProblem(f"masked_fill: value is a number, got {value!r}")

@@ -286,6 +286,15 @@ for _n in (1, 2, 3):
         RULES[f"Adaptive{_kind}Pool{_n}d"] = LayerRule(out=_adaptive_out(_n), dtype="any")
 
 
+# The masks a layer's forward takes by keyword (10.1): "attn" is (query length, key length),
+# without a batch dim; "padding" is (B, key length). Other tensors are not taken by keyword.
+FORWARD_MASKS = {
+    "MultiheadAttention": {"attn_mask": "attn", "key_padding_mask": "padding"},
+    "TransformerEncoderLayer": {"src_mask": "attn", "src_key_padding_mask": "padding"},
+    "TransformerDecoderLayer": {"tgt_mask": "attn", "tgt_key_padding_mask": "padding"},
+}
+
+
 # Parameters and buffers of the layers whose size the spec sets, from torch's own layouts (bias
 # included). A layer without an entry holds none, unless it has no table rule either: then the
 # analysis counts the module it builds on the meta device (``specc.analysis.meta``).
