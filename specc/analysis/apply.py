@@ -357,7 +357,9 @@ class Applier:
         ``params`` is the size of a new one."""
         if spec.inst is not None:
             inst = spec.inst
-            if [str(t) for t in inst.in_types] != [str(t) for t in types]:
+            if not inst.uses:                    # its weight was used before it was applied (tok.weight)
+                inst.in_types, inst.out_type = list(types), out
+            elif [str(t) for t in inst.in_types] != [str(t) for t in types]:
                 old = ", ".join(t.batched for t in inst.in_types)
                 new = ", ".join(t.batched for t in types)
                 # its own sizes must agree; other dims may differ (a Linear over lengths 64 and 32)
@@ -482,11 +484,7 @@ class Applier:
             known = ", ".join(sorted(n for n in PARAM_SHAPES if "Transpose" not in n and not n[-2:-1].isdigit()))
             raise self.ctx.fail(f"specc does not know the parameters of {spec.type_name}", e.span,
                                 f"it knows them for {known} and the convolutions and norms", code="E223")
-        inst = spec.inst
-        if inst is None:
-            raise self.ctx.fail(f"{owner}.{e.attr}: {owner} = {spec.type_name}(...) is not applied yet, so its sizes "
-                                "are not known", e.span,
-                                f"apply it first ({owner}(x) or x -> {owner}), then use {owner}.{e.attr}", code="E224")
+        inst = spec.inst or self._unapplied(spec, e)
         entry = NN_MODULES[inst.target]
         shapes = PARAM_SHAPES[inst.target]({**signatures.defaults(entry),
                                             **dict(zip(signatures.positional_names(entry), inst.args)), **inst.kwargs})
@@ -496,6 +494,29 @@ class Applier:
             raise self.ctx.fail(f"{owner} = {inst.target}(...) has no parameter '{e.attr}'", e.span, hint, code="E225")
         return self.emit("param", f"{inst.name}.{e.attr}", (), {}, TensorType("float", shapes[e.attr], None), e.span,
                          f"{owner}_{e.attr}")
+
+    def _unapplied(self, spec: LayerSpec, e: ast.Attr) -> LayerInst:
+        """The instance of a layer whose weight is used before it is applied: possible when the
+        spec writes all its sizes (``Embedding(1000, 128)``); the first application fills in the
+        input it sees."""
+        rule = RULES.get(spec.type_name)
+        owner = e.value.id
+        if rule is None or rule.infer:
+            raise self.ctx.fail(f"{owner}.{e.attr}: {owner} = {spec.type_name}(...) is not applied yet, so its sizes "
+                                "are not known", e.span,
+                                f"apply it first ({owner}(x) or x -> {owner}), then use {owner}.{e.attr}", code="E224")
+        try:
+            bound = self._bind(spec, rule, (), [])
+            check_args(spec.type_name, bound)
+            params = check_size(spec.type_name, bound)
+        except ArgProblem as p:
+            raise self.ctx.fail(f"{spec.type_name}(...): {p.message}", self._arg_span(spec, rule, p.arg), p.hint,
+                                code="E152")
+        except ShapeProblem as p:
+            raise self.ctx.fail(p.message, spec.span, p.hint, code="E201")
+        inst = self._instance(spec, (), [], None, e.span, params)
+        inst.uses.clear()
+        return inst
 
     # ------------------------------------------------------------ functions
     def call_function(self, stage: FuncStage, lead: list[Value], span: Span) -> Value:

@@ -36,7 +36,7 @@ def _rows(checked: CheckedSpec, graph: GraphIR, module: nn.Module, prefix: str, 
         sub = module.get_submodule(name) if layer.call is None else None   # a layer compiled to a function
         lines = sorted({s.line for s in layer.uses})
         shared = f"applied {len(layer.uses)}x (lines {', '.join(map(str, lines))})" if len(layer.uses) > 1 else ""
-        out = layer.out_type.batched if hasattr(layer.out_type, "batched") else str(layer.out_type)
+        out = layer.out_type.batched if hasattr(layer.out_type, "batched") else str(layer.out_type or "-")
         kind = f"block {layer.target}" if layer.source == "block" else layer.target
         params = sum(p.numel() for p in sub.parameters()) if sub is not None else 0
         rows.append({"name": qual, "type": kind, "output_shape": out, "params": params, "shared_with": shared})

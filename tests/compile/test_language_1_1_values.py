@@ -178,3 +178,22 @@ def test_builders_make_their_tensors_on_the_inputs_device(name, tmp_path, monkey
     assert build(c).to("meta")(tokens).shape == (2, 5, 50)
     with pytest.raises(RuntimeError, match="device"):              # control: a CPU tensor does not mix
         torch.zeros(5, device="meta") + torch.arange(5)
+
+
+def test_a_weight_used_before_its_layer_is_applied(tmp_path, monkeypatch):
+    """An Embedding writes all its sizes, so its weight exists before it is applied; the first
+    application fills in the input it sees (a Linear's would not: tests/errors/shape)."""
+    path = tmp_path / "early.spec"
+    path.write_text("""model M(tokens: long[t]) {
+    tok = Embedding(50, 8)
+    w = tok.weight
+    h = tokens -> tok
+    spare = Embedding(3, 4)
+    return linear(h, w), spare.weight
+}
+""", encoding="utf-8")
+    c = specc.check(specc.load(path))
+    rows = {r["name"]: r for r in summarise(c, build(c))["layers"]}
+    assert (rows["tok"]["output_shape"], rows["tok"]["params"]) == ("(B, t, 8)", 400)
+    assert (rows["spare"]["output_shape"], rows["spare"]["params"]) == ("-", 12)
+    assert_same_as_build(c, tmp_path, "early", monkeypatch)
