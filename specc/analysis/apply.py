@@ -291,7 +291,8 @@ class Applier:
         weightless = spec.type_name == "MultiheadAttention" and op_kwargs.get("need_weights") is False
         if spec.type_name == "MultiheadAttention" and op_kwargs.get("average_attn_weights") is False and not weightless:
             raise self.ctx.fail("MultiheadAttention: average_attn_weights=false (weights per head) is not "
-                                "supported by specc", kw_spans["average_attn_weights"], code="E145")
+                                "supported by specc", kw_spans["average_attn_weights"],
+                                "leave it out: the weights are averaged over the heads", code="E145")
         return op_kwargs, weightless
 
     def _check_mask(self, layer: str, k: str, mask: TensorType, types: list, where: Span) -> None:
