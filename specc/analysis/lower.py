@@ -259,8 +259,11 @@ class GraphLowerer(Applier):
                 raise Failed()
             raise self.ctx.fail(f"unknown namespace '{base}'", e.value.span,
                                 did_you_mean(base, ["data", *self.ctx.imports]), code="E115")
-        if isinstance(e.value, ast.Name) and isinstance(self.scope[e.value.id], (LayerSpec, BlockSpec)):
-            return self.layer_param(self.scope[e.value.id], e)
+        owner = self.scope[e.value.id] if isinstance(e.value, ast.Name) else None
+        if isinstance(owner, Poison):
+            raise Failed()
+        if isinstance(owner, (LayerSpec, BlockSpec)):
+            return self.layer_param(owner, e)
         raise self.ctx.fail("only data.<name> and <import>.<Name> can be used with '.'", e.span, code="E116")
 
     def _expr_neg(self, e: ast.Neg):
