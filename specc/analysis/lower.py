@@ -257,8 +257,9 @@ class GraphLowerer(Applier):
                 return self.imported(base, e.attr, e.span)
             if base in self.ctx.failed_imports:
                 raise Failed()
-            raise self.ctx.fail(f"unknown namespace '{base}'", e.value.span,
-                                did_you_mean(base, ["data", *self.ctx.imports]), code="E115")
+            layers = [k for k, v in self.scope.items() if isinstance(v, LayerSpec)]    # tok.weight (10.6)
+            raise self.ctx.fail(f"unknown name '{base}' before '.{e.attr}'", e.value.span,
+                                did_you_mean(base, ["data", *self.ctx.imports, *layers]), code="E115")
         owner = self.scope[e.value.id] if isinstance(e.value, ast.Name) else None
         if isinstance(owner, Poison):
             raise Failed()
