@@ -6,7 +6,9 @@ installed, ``specc.catalog.torch_drift`` runs ``python -m specc.torch_signatures
 prints them as JSON, and caches that. A parameter is ``(name, kind, default)``: kind is "pos"
 (positional-or-keyword), "kwonly", "varargs" or "varkw"; default is the literal default (a
 scalar, or a tuple of scalars), ``REQUIRED`` when there is none, or ``OBJECT`` when it is not
-a plain literal. Optimizers omit ``params`` and schedulers omit ``optimizer``.
+a plain literal. Optimizers omit ``params`` and schedulers omit ``optimizer``; ``FORWARDS`` holds
+each layer's ``forward`` signature (without ``self``), which keyword arguments at application are
+checked against.
 """
 from __future__ import annotations
 
@@ -93,8 +95,18 @@ def default(value: object) -> object:
 
 def params_of(cls: type, drop: str | None = None) -> tuple[tuple[str, str, object], ...]:
     """``(name, kind, default)`` per constructor parameter, without ``drop``."""
+    return _params(cls, init_signature(cls), drop)
+
+
+def forward_params(cls: type) -> tuple[tuple[str, str, object], ...]:
+    """``(name, kind, default)`` per parameter of the layer's ``forward`` (without ``self``)."""
+    sig = inspect.signature(cls.forward)
+    return _params(cls, sig.replace(parameters=list(sig.parameters.values())[1:]))
+
+
+def _params(cls: type, sig: inspect.Signature, drop: str | None = None) -> tuple[tuple[str, str, object], ...]:
     out = []
-    for p in init_signature(cls).parameters.values():
+    for p in sig.parameters.values():
         if p.name == drop:
             continue
         if p.kind not in KINDS:
@@ -104,7 +116,8 @@ def params_of(cls: type, drop: str | None = None) -> tuple[tuple[str, str, objec
 
 
 def tables() -> dict[str, dict]:
-    """``NN_MODULES``, ``NN_MODULE_PATHS``, ``OPTIMIZERS`` and ``SCHEDULERS``, sorted by name."""
+    """``NN_MODULES``, ``NN_MODULE_PATHS``, ``OPTIMIZERS``, ``SCHEDULERS`` and ``FORWARDS`` (each
+    layer's forward signature), sorted by name."""
     modules = module_classes()
     optimizers, schedulers = optimizer_classes(), scheduler_classes()
     return {
@@ -112,6 +125,7 @@ def tables() -> dict[str, dict]:
         "NN_MODULE_PATHS": {name: f"torch.nn.{name}" for name in sorted(modules)},
         "OPTIMIZERS": {name: params_of(optimizers[name], "params") for name in sorted(optimizers)},
         "SCHEDULERS": {name: params_of(schedulers[name], "optimizer") for name in sorted(schedulers)},
+        "FORWARDS": {name: forward_params(modules[name]) for name in sorted(modules)},
     }
 
 

@@ -71,7 +71,33 @@ class StrType:
         return "str"
 
 
-ValueType = Union[TensorType, TupleType, StrType]
+@dataclass(frozen=True)
+class IntType:
+    """A whole number computed when the model runs: a dim that varies between batches (``t``,
+    read as ``tokens.size(1)``), or arithmetic on one (``t - 1``). ``size`` is what it stands
+    for in check-time shapes."""
+
+    size: Dim
+
+    def __str__(self) -> str:
+        return f"int {self.size}"
+
+    @property
+    def batched(self) -> str:
+        return f"int {self.size}"
+
+
+@dataclass(frozen=True)
+class DeviceType:
+    """The device of an input (``x.device``), where builders such as ``arange`` make their tensors."""
+
+    def __str__(self) -> str:
+        return "device"
+
+    batched = "device"
+
+
+ValueType = Union[TensorType, TupleType, StrType, IntType, DeviceType]
 
 
 @dataclass(frozen=True)
@@ -79,3 +105,17 @@ class Ref:
     """A reference to a value computed earlier in an IR graph, by its unique name."""
 
     name: str
+
+
+@dataclass(frozen=True)
+class SymInt:
+    """A dim name used as a value whose number varies between batches: ``ref`` computes it when
+    the model runs, ``size`` is the symbolic dim it stands for (``"t"``, ``"t - 1"``)."""
+
+    ref: Ref
+    size: Dim
+
+
+def size_of(v) -> Dim:
+    """The dim a size argument stands for: a number, or a :class:`SymInt`'s symbol."""
+    return v.size if isinstance(v, SymInt) else v

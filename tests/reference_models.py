@@ -337,6 +337,91 @@ class ResNet(nn.Module):
         h = self.maxpool(F.relu(self.bn1(self.conv1(x))))  # (B, 64, 56, 56)
         h = self.layers(h)  # (B, 512 * expansion, 7, 7)
         return self.fc(torch.flatten(self.avgpool(h), 1))  # (B, classes)
+def causal_mask(t: int, device=None) -> torch.Tensor:
+    """True above the diagonal: the positions a query must not see (torch's boolean attn_mask)."""
+    return torch.ones(t, t, device=device).triu(1).bool()
+
+
+class PaddedClassifier(nn.Module):
+    """Mirrors tests/compile/specs/padded_classifier.spec: embeddings plus a learned position
+    table (16, 32) sliced to the batch's length, one TransformerEncoderLayer that ignores the pad
+    tokens (``src_key_padding_mask = tokens == 0``), mean over the sequence, Linear(classes)."""
+
+    def __init__(self, vocab: int = 50, d: int = 32, heads: int = 4, ff: int = 64, classes: int = 2):
+        super().__init__()
+        self.pos = nn.Parameter(torch.zeros(16, d))
+        self.embedding = nn.Embedding(vocab, d)
+        self.encoder = nn.TransformerEncoderLayer(d, heads, dim_feedforward=ff, dropout=0.0, batch_first=True)
+        self.head = nn.Linear(d, classes)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        pad = tokens == 0  # (B, t)
+        h = self.embedding(tokens) + self.pos[:tokens.size(1)]  # (B, t, 32)
+        h = self.encoder(h, src_key_padding_mask=pad)  # (B, t, 32)
+        return self.head(h.mean(dim=1))  # (B, classes)
+
+
+class GptBlock(nn.Module):
+    """Pre-norm decoder block: h + attn(LN(h)) under a causal mask, then h + MLP(LN(h)), MLP 4x wide."""
+
+    def __init__(self, d: int, heads: int):
+        super().__init__()
+        self.ln1 = nn.LayerNorm(d)
+        self.attn = nn.MultiheadAttention(d, heads, dropout=0.0, batch_first=True)
+        self.ln2 = nn.LayerNorm(d)
+        self.fc1 = nn.Linear(d, 4 * d)
+        self.fc2 = nn.Linear(4 * d, d)
+
+    def forward(self, h: torch.Tensor) -> torch.Tensor:
+        n = self.ln1(h)
+        a, _ = self.attn(n, n, n, attn_mask=causal_mask(h.size(1), h.device), need_weights=False)
+        h = h + a
+        return h + self.fc2(F.gelu(self.fc1(self.ln2(h))))
+
+
+class TiedGpt(nn.Module):
+    """Mirrors tests/compile/specs/gpt_tied.spec: token and position embeddings, two pre-norm
+    decoder blocks, a final LayerNorm and logits through the token embedding's own weight."""
+
+    def __init__(self, vocab: int = 50, d: int = 32, heads: int = 4, context: int = 16, layers: int = 2):
+        super().__init__()
+        self.tok = nn.Embedding(vocab, d)
+        self.positions = nn.Embedding(context, d)
+        self.blocks = nn.ModuleList(GptBlock(d, heads) for _ in range(layers))
+        self.ln = nn.LayerNorm(d)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        h = self.tok(tokens) + self.positions(torch.arange(tokens.size(1), device=tokens.device))
+        for block in self.blocks:
+            h = block(h)
+        return F.linear(self.ln(h), self.tok.weight)  # (B, t, vocab): no head weights of its own
+
+
+class CausalEncoder(nn.Module):
+    """Mirrors tests/compile/specs/causal_encoder.spec: a norm-first TransformerEncoderLayer given
+    the causal mask with ``is_causal=True``, positions as a Parameter, the head tied to the embedding."""
+
+    def __init__(self, vocab: int = 50, d: int = 32, heads: int = 4, ff: int = 64):
+        super().__init__()
+        self.pos = nn.Parameter(torch.zeros(16, d))
+        self.tok = nn.Embedding(vocab, d)
+        self.encoder = nn.TransformerEncoderLayer(d, heads, dim_feedforward=ff, dropout=0.0, norm_first=True,
+                                                  batch_first=True)
+        self.ln = nn.LayerNorm(d)
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        t = tokens.size(1)
+        h = self.tok(tokens) + self.pos[:t]
+        h = self.encoder(h, src_mask=causal_mask(t, tokens.device), is_causal=True)
+        return F.linear(self.ln(h), self.tok.weight)
+
+
+# Language 1.1 specs in tests/compile/specs -> their oracles (as REFERENCE_MODELS below).
+LANGUAGE_1_1_MODELS: dict[str, Callable[[], nn.Module]] = {
+    "padded_classifier.spec": PaddedClassifier,
+    "gpt_tied.spec": TiedGpt,
+    "causal_encoder.spec": CausalEncoder,
+}
 
 
 # Spec file name -> a zero-argument factory for the oracle it mirrors (a class whose defaults

@@ -62,6 +62,7 @@ The front end reads these without importing torch. A parameter is ``(name, kind,
 kind is "pos" (positional-or-keyword), "kwonly", "varargs" or "varkw"; default is the literal
 default, ``REQUIRED`` when there is none, or ``OBJECT`` when it is not a plain literal.
 Optimizers omit ``params`` and schedulers omit ``optimizer``: the compiler passes those.
+``FORWARDS`` is each layer's ``forward`` signature (without ``self``).
 """
 from .torch_drift import for_installed_torch
 
@@ -76,8 +77,8 @@ TORCH_VERSION = {version_literal}
 FOOTER = '''\
 # Another installed torch gets its own tables (made once and cached); TORCH_VERSION is the
 # torch the tables describe.
-TORCH_VERSION, NN_MODULES, NN_MODULE_PATHS, OPTIMIZERS, SCHEDULERS = for_installed_torch(
-    TORCH_VERSION, NN_MODULES, NN_MODULE_PATHS, OPTIMIZERS, SCHEDULERS)'''
+TORCH_VERSION, NN_MODULES, NN_MODULE_PATHS, OPTIMIZERS, SCHEDULERS, FORWARDS = for_installed_torch(
+    TORCH_VERSION, NN_MODULES, NN_MODULE_PATHS, OPTIMIZERS, SCHEDULERS, FORWARDS)'''
 
 
 def render() -> str:
@@ -91,6 +92,7 @@ def render() -> str:
         paths,
         table("OPTIMIZERS", t["OPTIMIZERS"]),
         table("SCHEDULERS", t["SCHEDULERS"]),
+        table("FORWARDS", t["FORWARDS"]),
         FOOTER,
     ]
     return "\n\n".join(parts) + "\n"

@@ -23,7 +23,7 @@ _SAME_DTYPE = {"long": "index", "int": "index"}
 
 def specialise(lowerer, spec: BlockSpec, inputs: list[Tensor], span: Span) -> str:
     """The name of the graph for this use of ``spec.block``, analysing the body if it is new."""
-    from .lower import GraphLowerer
+    from .lower import GraphLowerer, signature_dims
 
     ctx, block = lowerer.ctx, spec.block
     tensor_params = [p for p in block.params if p.type.is_tensor]
@@ -48,7 +48,7 @@ def specialise(lowerer, spec: BlockSpec, inputs: list[Tensor], span: Span) -> st
         name = f"{block.name}_{n}"
     scope_consts = {k: v for k, v in bindings.items() if is_int(v)}
     sub = GraphLowerer(ctx, name, "block", [(p.name, t) for p, t in zip(tensor_params, types)],
-                       settings={**scope_consts, **settings})
+                       settings={**scope_consts, **settings}, dims=signature_dims(tensor_params, types)[1])
     sub.symbolic = {d for d, a in bindings.items() if not is_int(a)}
     ctx.block_stack.append(block.name)
     errors = ctx.errors_seen

@@ -22,7 +22,7 @@ from .data import DataPlan, analyse_data
 from .imports import load_imports
 from .ir import GraphIR, LayerInst, Program
 from .losses import lower_loss
-from .lower import MAX_NODES, GraphLowerer
+from .lower import MAX_NODES, GraphLowerer, signature_dims
 from .optim import OptimSpec, check_drivable, check_optimizer, check_schedule
 
 
@@ -85,7 +85,8 @@ def check(spec: Spec, model: str | None = None, facts: DataFacts | None = None) 
         inputs = _inputs(ctx, m, bind_data=(m.name == chosen and bound))
         if inputs is None:
             continue
-        graph = GraphLowerer(ctx, m.name, "model", inputs).run(m.body, m.name_span)
+        known, varying = signature_dims(m.params, [t for _, t in inputs])
+        graph = GraphLowerer(ctx, m.name, "model", inputs, settings=known, dims=varying).run(m.body, m.name_span)
         ctx.program.models[m.name] = graph
     target = None
     if spec.loss is not None:

@@ -24,7 +24,8 @@ class LayerInst:
     """One submodule: a torch.nn layer, an imported class, or a block specialisation.
 
     ``source`` is "torch" (``target`` is a torch.nn class name), "import" (``target`` is
-    ``alias.Name``) or "block" (``target`` is the key of a block GraphIR). ``args`` and
+    ``alias.Name``), "block" (``target`` is the key of a block GraphIR) or "param" (a free
+    ``Parameter``: ``args`` is its shape, ``kwargs["init"]`` its initialiser ``(name, args)``). ``args`` and
     ``kwargs`` are the constructor arguments with every inferred size written out. ``call``
     is set for a stateless layer that is compiled to a function, ``(dotted name, kwargs)``:
     its applications are "function" ops and no submodule is made for it. ``params`` is the
@@ -33,7 +34,7 @@ class LayerInst:
     """
 
     name: str
-    source: Literal["torch", "import", "block"]
+    source: Literal["torch", "import", "block", "param"]
     target: str
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
@@ -49,10 +50,12 @@ class LayerInst:
 class Op:
     """One computation. ``op`` is "module" (call a layer of this graph by name), "function"
     (a torch callable by dotted name, or an operator such as ``operator.add``), "method" (a
-    Tensor method by name) or "getitem" (``args[0][args[1]]``, for tuples and indexing)."""
+    Tensor method by name), "getitem" (``args[0][args[1]]``, for tuples and indexing), "param"
+    (a parameter of this graph's module by dotted name: a free ``Parameter`` or ``tok.weight``)
+    or "attr" (an attribute of a value: ``args[0].<target>``, as ``x.device``)."""
 
     out: str
-    op: Literal["module", "function", "method", "getitem"]
+    op: Literal["module", "function", "method", "getitem", "param", "attr"]
     target: str
     args: tuple = ()
     kwargs: dict = field(default_factory=dict)
@@ -100,6 +103,8 @@ def _refs(value):
     elif isinstance(value, dict):
         for v in value.values():
             yield from _refs(v)
+    elif isinstance(value, slice):
+        yield from _refs((value.start, value.stop, value.step))
 
 
 @dataclass

@@ -16,11 +16,11 @@ from ..catalog.functions import FUNCTIONS, broadcast, matmul_type
 from ..catalog.layers import ShapeProblem
 from ..catalog.losses import LOSSES
 from ..catalog.torch_tables import NN_MODULES
-from ..catalog.dims import is_int
+from ..catalog.dims import arith, is_int
 from ..errors import Span, did_you_mean
 from ..syntax import ast
 from ..syntax.to_ast import MAX_INT
-from ..types import Ref, TensorType, TupleType
+from ..types import IntType, Ref, SymInt, TensorType, TupleType
 from .apply import Applier
 from .context import Context, Failed
 from .ir import GraphIR, Op, _refs
@@ -50,8 +50,12 @@ class GraphLowerer(Applier):
     reductions without ``dim`` reduce the batch too)."""
 
     def __init__(self, ctx: Context, name: str, kind: str, inputs: list[tuple[str, TensorType]],
-                 settings: dict | None = None, loss: bool = False):
+                 settings: dict | None = None, loss: bool = False, dims: dict | None = None):
+        """``dims``: the dim names of the signature that vary between batches, each as
+        ``(input name, dim as PyTorch counts)`` (10.4); a dim bound to a number is in ``settings``."""
         self.ctx = ctx
+        self.dims = dict(dims or {})
+        self.assigning = None                  # the statement being evaluated (names a Parameter)
         self.loss = loss
         self.tuple_values: set[str] = set()   # ops whose result is a tuple (unpacked by getitem)
         self._stmt_start = 0                   # len(ir.ops) when the current statement began
@@ -62,9 +66,11 @@ class GraphLowerer(Applier):
         self.layer_names = Namespace()
         self.ir = GraphIR(name=name, inputs=[], kind=kind, settings=dict(settings or {}))
         self.scope: dict[str, Value] = {k: Const(v) for k, v in (settings or {}).items()}
+        self.input_refs: dict[str, Ref] = {}
         for pname, t in inputs:
             safe_name = self.values.fresh(pname)
             self.ir.inputs.append((safe_name, t))
+            self.input_refs[pname] = Ref(safe_name)
             self.scope[pname] = Tensor(Ref(safe_name), t)
         # dims that vary between batches: no if or for can be decided on them (blocks.py sets a block's)
         self.symbolic = {d for _, t in inputs for d in t.shape if isinstance(d, str)}
@@ -248,6 +254,7 @@ class GraphLowerer(Applier):
                 or (self.loss and name in LOSSES))
 
     def _assign(self, stmt: ast.Assign) -> None:
+        self.assigning = stmt
         v = self.expr(stmt.value)
         if isinstance(v, (LayerSpec, BlockSpec)) and v.binding is None and v.inst is None:
             v.binding = stmt.target
@@ -385,12 +392,15 @@ class GraphLowerer(Applier):
             return self.layer_spec(e.id, "torch", [], {}, e.span)
         if e.id in FUNCTIONS or (self.loss and e.id in LOSSES):
             return FuncStage(e.id, [], {}, e.span)
+        if e.id in self.dims:
+            return self.dim_value(e.id, e.span)
         if e.id == "data":
             raise self.ctx.fail("'data' is a namespace: use data.classes, data.vocab or data.features", e.span,
                                 code="E112")
         if e.id in self.ctx.imports:
             raise self.ctx.fail(f"'{e.id}' is an imported module: use {e.id}.Name", e.span, code="E112")
-        candidates = [*self.scope, *self.ctx.blocks, *NN_MODULES, *FUNCTIONS, *(LOSSES if self.loss else ())]
+        candidates = [*self.scope, *self.dims, *self.ctx.blocks, *NN_MODULES, *FUNCTIONS,
+                      *(LOSSES if self.loss else ())]
         hint = did_you_mean(e.id, candidates)
         raise self.ctx.fail(f"unknown name '{e.id}'", e.span, hint, code="E113")
 
@@ -406,8 +416,14 @@ class GraphLowerer(Applier):
                 return self.imported(base, e.attr, e.span)
             if base in self.ctx.failed_imports:
                 raise Failed()
-            raise self.ctx.fail(f"unknown namespace '{base}'", e.value.span,
-                                did_you_mean(base, ["data", *self.ctx.imports]), code="E115")
+            layers = [k for k, v in self.scope.items() if isinstance(v, LayerSpec)]    # tok.weight (10.6)
+            raise self.ctx.fail(f"unknown name '{base}' before '.{e.attr}'", e.value.span,
+                                did_you_mean(base, ["data", *self.ctx.imports, *layers]), code="E115")
+        owner = self.scope[e.value.id] if isinstance(e.value, ast.Name) else None
+        if isinstance(owner, Poison):
+            raise Failed()
+        if isinstance(owner, (LayerSpec, BlockSpec)):
+            return self.layer_param(owner, e)
         raise self.ctx.fail("only data.<name> and <import>.<Name> can be used with '.'", e.span, code="E116")
 
     def _expr_neg(self, e: ast.Neg):
@@ -426,12 +442,17 @@ class GraphLowerer(Applier):
             return self._repeat(left, right.value, e)
         if e.op == "*" and isinstance(left, Const) and isinstance(right, (LayerSpec, BlockSpec, Chain, FuncStage)):
             return self._repeat(right, left.value, e)
+        if isinstance(left, SymInt) or isinstance(right, SymInt):
+            size = self._size_arith(e, left, right)
+            if size is not None:
+                args = tuple(x.ref if isinstance(x, SymInt) else x.value for x in (left, right))
+                return self.emit_int("function", _OPERATOR[e.op], args, size, e.span, "size")
         for side in (left, right):
-            if not isinstance(side, Tensor) and not (isinstance(side, Const) and _is_number(side.value)):
+            if not isinstance(side, (Tensor, SymInt)) and not (isinstance(side, Const) and _is_number(side.value)):
                 raise self.ctx.fail(f"'{e.op}' works on tensors and numbers, got {describe(side)}", e.span,
                                     code="E118")
-        lt = left.type if isinstance(left, Tensor) else _scalar(left.value)
-        rt = right.type if isinstance(right, Tensor) else _scalar(right.value)
+        lt = left.type if isinstance(left, Tensor) else _scalar(0 if isinstance(left, SymInt) else left.value)
+        rt = right.type if isinstance(right, Tensor) else _scalar(0 if isinstance(right, SymInt) else right.value)
         try:
             if e.op == "@":
                 out = matmul_type(lt, rt)
@@ -441,7 +462,7 @@ class GraphLowerer(Applier):
                     out = TensorType("float", out.shape, out.batch_dim)
         except ShapeProblem as p:
             raise self.ctx.fail(p.message, e.span, p.hint, code="E200")
-        args = tuple(x.ref if isinstance(x, Tensor) else x.value for x in (left, right))
+        args = tuple(x.ref if isinstance(x, (Tensor, SymInt)) else x.value for x in (left, right))
         base = {"+": "add", "-": "sub", "*": "mul", "/": "truediv", "//": "floordiv", "**": "pow", "@": "matmul"}[e.op]
         return self.emit("function", _OPERATOR[e.op], args, {}, out, e.span, base)
 
@@ -487,6 +508,35 @@ class GraphLowerer(Applier):
                                 "on tensors, compare (h > 0) and choose with where(cond, a, b)", code="E148")
         hint = "compare it: write 'n != 0' rather than 'n'" if isinstance(v, Const) and _is_number(v.value) else None
         raise self.ctx.fail(f"{what} works on true and false, got {describe(v)}", e.span, hint, code="E148")
+    def _size_arith(self, e: ast.BinOp, left, right):
+        """The symbolic size of ``t - 1``, ``d // heads``... on sizes (whole numbers and dims that
+        vary between batches), or None when a side is not a size (a tensor: ``x * t``)."""
+        if e.op not in ("+", "-", "*", "//") or not all(
+                isinstance(x, SymInt) or (isinstance(x, Const) and is_int(x.value)) for x in (left, right)):
+            if all(isinstance(x, (SymInt, Const)) for x in (left, right)):
+                raise self.ctx.fail(f"'{e.op}' on a size that varies between batches gives no whole number; "
+                                    "sizes combine with + - * //", e.span, code="E119")
+            return None
+        a, b = (x.size if isinstance(x, SymInt) else x.value for x in (left, right))
+        if e.op == "//" and b == 0:
+            raise self.ctx.fail("division by zero", e.right.span, code="E119")
+        return arith(a, e.op, b)
+
+    def emit_int(self, op: str, target: str, args: tuple, size, span: Span, base: str) -> SymInt:
+        """An op that computes a whole number when the model runs (a size, 10.4)."""
+        name = self.values.fresh(base)
+        self.ir.ops.append(Op(name, op, target, args, {}, IntType(size), span))
+        return SymInt(Ref(name), size)
+
+    def dim_value(self, name: str, span: Span) -> SymInt:
+        """A dim name of the signature as a value: read from its input once, where first used."""
+        where = self.dims[name]
+        if isinstance(where, SymInt):
+            return where
+        pname, dim = where
+        value = self.emit_int("method", "size", (self.input_refs[pname], dim), name, span, name)
+        self.dims[name] = value
+        return value
 
     def _fold(self, e: ast.BinOp, a, b):
         if not (_is_number(a) and _is_number(b)) or e.op == "@":
@@ -601,6 +651,18 @@ def first_use(name: str, stmts: list):
         if isinstance(stmt, (ast.Assign, ast.Destructure)) and name in bound_names([stmt]):
             return None
     return None
+def signature_dims(params, types: list[TensorType]) -> tuple[dict, dict]:
+    """The dim names a signature binds, as values (10.4): ``(known, varying)``; ``known`` maps
+    a name to its number, ``varying`` maps it to ``(input name, dim as PyTorch counts)``."""
+    known, varying = {}, {}
+    for p, t in zip(params, types):
+        for i, (d, got) in enumerate(zip(p.type.dims, t.shape)):
+            if isinstance(d, str) and d not in known and d not in varying:
+                if is_int(got):
+                    known[d] = got
+                else:
+                    varying[d] = (p.name, i + 1)
+    return known, varying
 
 
 def _is_number(v) -> bool:

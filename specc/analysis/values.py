@@ -4,7 +4,9 @@ Constants fold at compile time; tensors are IR values with a type; layers and bl
 *specs* until applied. Applying the same spec object twice shares its weights: binding
 ``lin1 = Linear(30)`` keeps one object in scope, while ``Linear(10)(h)`` makes a new one each
 time it is evaluated. ``Poison`` stands for a value whose expression already failed, so one
-mistake is reported once and not again by every statement that uses it.
+mistake is reported once and not again by every statement that uses it. A dim name whose
+number varies between batches is a :class:`~specc.types.SymInt` (read from an input when the
+model runs).
 """
 from __future__ import annotations
 
@@ -12,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Optional, Union
 
 from ..errors import Span
-from ..types import Ref, TensorType, TupleType
+from ..types import Ref, SymInt, TensorType, TupleType
 from ..syntax import ast
 from .ir import LayerInst
 
@@ -89,7 +91,7 @@ class Poison:
 
 
 Stage = Union[LayerSpec, BlockSpec, FuncStage, Chain]
-Value = Union[Const, Tensor, Tup, LayerSpec, BlockSpec, FuncStage, Chain, Poison]
+Value = Union[Const, Tensor, Tup, LayerSpec, BlockSpec, FuncStage, Chain, Poison, SymInt]
 
 
 def copy_fresh(stage: Stage) -> Stage:
@@ -124,4 +126,6 @@ def describe(v: Value) -> str:
         return f"the function {v.name}"
     if isinstance(v, Chain):
         return "a pipeline of layers"
+    if isinstance(v, SymInt):
+        return f"the size {v.size}"
     return "an invalid value"

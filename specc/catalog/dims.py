@@ -7,6 +7,7 @@ weights; symbolic results exist so that messages and summaries can show them.
 from __future__ import annotations
 
 import operator
+import re
 
 from ..types import Dim
 
@@ -17,17 +18,34 @@ def is_int(d: Dim) -> bool:
     return isinstance(d, int) and not isinstance(d, bool)
 
 
+def is_number(v) -> bool:
+    return isinstance(v, (int, float)) and not isinstance(v, bool)
+
+
 def arith(a: Dim, op: str, b: Dim) -> Dim:
-    """``a op b`` for ints; a readable expression when either side is symbolic."""
+    """``a op b`` for ints; a readable expression when either side is symbolic. Whole numbers
+    added to a symbolic dim add up (``t - 1`` plus 1 is ``t``), so equal sizes compare equal."""
     if is_int(a) and is_int(b):
         return _OPS[op](a, b)
-    if op in ("+", "-") and b == 0:
-        return a
+    if op in ("+", "-") and is_int(b):
+        return _shifted(a, b if op == "+" else -b)
+    if op == "+" and is_int(a):
+        return _shifted(b, a)
     if op in ("*", "//") and b == 1:
         return a
     left = a if is_int(a) or _atomic(a) else f"({a})"
     right = b if is_int(b) or _atomic(b) else f"({b})"
     return f"{left} {op} {right}"
+
+
+def _shifted(size: str, k: int) -> Dim:
+    m = re.fullmatch(r"(.+) ([+-]) (\d+)", size)
+    base, offset = (m.group(1), int(m.group(3)) * (1 if m.group(2) == "+" else -1)) if m else (size, 0)
+    total = offset + k
+    if total == 0:
+        return base
+    left = base if m or _atomic(base) else f"({base})"
+    return f"{left} {'+' if total > 0 else '-'} {abs(total)}"
 
 
 def _atomic(d: str) -> bool:

@@ -5,7 +5,10 @@ arguments (dimension arguments count with the batch as dim 0, as in PyTorch). ``
 says how the call becomes torch calls: a list of steps ``(op, target, args, kwargs)`` where
 ``op`` is "function" (target: dotted torch callable), "method" (target: Tensor method name)
 or "module" (target: a torch.nn class name, args: its constructor arguments), and the
-marker :data:`PREV` stands for the previous step's result. Nothing here imports torch.
+marker :data:`PREV` stands for the previous step's result, :data:`DEVICE` for the device of the
+graph's first input (where a builder such as ``arange`` makes its tensor). A size argument may be
+a :class:`~specc.types.SymInt` (a dim that varies between batches); the analysis writes its
+reference into the steps. Nothing here imports torch.
 """
 from __future__ import annotations
 
@@ -13,12 +16,13 @@ from dataclasses import dataclass
 from math import prod
 from typing import Callable
 
-from ..types import BATCH, Ref, TensorType
+from ..types import BATCH, Ref, SymInt, TensorType, TupleType, size_of
 from .dims import fmt_shape, is_int
 from .layers import ShapeProblem
 
 REQUIRED = object()
 PREV = Ref("<prev>")
+DEVICE = Ref("<device>")
 
 
 @dataclass(frozen=True)
@@ -26,6 +30,10 @@ class FunctionRule:
     """tensors: how many leading tensor arguments (None: any number, as for ``cat``).
     params: the other arguments, ``(name, default)`` in order (REQUIRED: no default).
     variadic: the remaining positional arguments are collected into ``params[0]`` (``reshape``).
+    scalars: a number may stand where a tensor is taken (``where(mask, x, 0.0)``).
+    tensor_kwargs: keyword arguments that take a tensor (or ``none``), appended to the tensors
+    (``linear(x, w, bias=b)``).
+    A rule with ``tensors=0`` is a builder: it makes a tensor without a batch dim from sizes.
     """
 
     tensors: int | None
@@ -33,6 +41,8 @@ class FunctionRule:
     out: Callable[[list[TensorType], dict, bool], TensorType]
     lower: Callable[[list[Ref], dict, list[TensorType], bool], list[tuple]]
     variadic: bool = False
+    scalars: bool = False
+    tensor_kwargs: tuple[str, ...] = ()
 
 
 def norm_dim(d, t: TensorType, what: str, allow_new: bool = False) -> int:
@@ -65,6 +75,12 @@ def _call(target: str, *extra_names):
 def _kw_call(target: str, *kw_names):
     def lower(refs, a, ts, loss):
         return [("function", target, tuple(refs), {n: a[n] for n in kw_names})]
+    return lower
+
+
+def _kw_call_after(target: str, pos_names: tuple, kw_names: tuple):
+    def lower(refs, a, ts, loss):
+        return [("function", target, (*refs, *(a[n] for n in pos_names)), {n: a[n] for n in kw_names})]
     return lower
 
 
@@ -154,15 +170,17 @@ def _flatten_out(ts, a, loss):
 
 
 def _resolve_shape(shape, t: TensorType) -> tuple:
-    shape = tuple(shape)
-    if any(not is_int(d) or (d < 1 and d != -1) for d in shape):
+    """The sizes asked for (a -1 worked out where it can be); a dim that varies between
+    batches (a :class:`SymInt`) stays its symbol."""
+    shape = tuple(size_of(d) for d in shape)
+    if any(not isinstance(d, str) and (not is_int(d) or (d < 1 and d != -1)) for d in shape):
         raise ShapeProblem(f"reshape wants sizes that are positive whole numbers (or one -1), got {fmt_shape(shape)}")
     if shape.count(-1) > 1:
         raise ShapeProblem("reshape takes at most one -1")
     total = prod(t.shape) if all(is_int(d) for d in t.shape) else None
-    known = prod(d for d in shape if d != -1)
-    if total is None:
+    if total is None or not all(is_int(d) for d in shape):
         return shape
+    known = prod(d for d in shape if d != -1)
     if -1 in shape:
         if total % known:
             raise ShapeProblem(f"cannot reshape one example of {fmt_shape(t.shape)} ({total} values) into {fmt_shape(shape)}")
@@ -175,14 +193,17 @@ def _resolve_shape(shape, t: TensorType) -> tuple:
 
 def _reshape_out(ts, a, loss):
     shape = _resolve_shape(a["shape"], ts[0])
-    return TensorType(ts[0].dtype, tuple(d if d != -1 else "?" for d in shape), 0)
+    return TensorType(ts[0].dtype, tuple(d if d != -1 else "?" for d in shape), ts[0].batch_dim and 0)
 
 
 def _reshape_lower(refs, a, ts, loss):
     shape = _resolve_shape(a["shape"], ts[0])
+    sizes = shape if all(is_int(d) for d in shape) else a["shape"]     # a SymInt is passed as itself
+    if ts[0].batch_dim is None:                  # no batch to keep in front
+        return [("method", "reshape", (refs[0], *sizes), {})]
     if -1 not in shape:
-        return [("method", "reshape", (refs[0], -1, *shape), {})]
-    return [("method", "flatten", (refs[0], 1), {}), ("method", "unflatten", (PREV, 1, shape), {})]
+        return [("method", "reshape", (refs[0], -1, *sizes), {})]
+    return [("method", "flatten", (refs[0], 1), {}), ("method", "unflatten", (PREV, 1, tuple(sizes)), {})]
 
 
 def _transpose_out(ts, a, loss):
@@ -275,6 +296,165 @@ FUNCTIONS.update({
 })
 
 
+def _size(v, what: str):
+    """A size argument: a whole number (0 or more), or a dim that varies between batches."""
+    if isinstance(v, SymInt):
+        return v.size
+    if not is_int(v) or v < 0:
+        raise ShapeProblem(f"{what} wants sizes that are whole numbers (0 or more), got {v!r}")
+    return v
+
+
+def _sizes(a, what: str) -> tuple:
+    return tuple(_size(d, what) for d in a["shape"])
+
+
+def _builder(target: str):
+    def lower(refs, a, ts, loss):
+        return [("function", target, tuple(a["shape"]), {"device": DEVICE})]
+    return lower
+
+
+def _arange_out(ts, a, loss):
+    return TensorType("long", (_size(a["end"], "arange"),), None)
+
+
+def _causal_out(ts, a, loss):
+    n = _size(a["n"], "causal_mask")
+    return TensorType("bool", (n, n), None)
+
+
+def _causal_lower(refs, a, ts, loss):
+    n = a["n"]
+    return [("function", "torch.full", ((n, n), True), {"device": DEVICE}), ("method", "triu", (PREV, 1), {})]
+
+
+def _cast(dtype: str):
+    def out(ts, a, loss):
+        return TensorType(dtype, ts[0].shape, ts[0].batch_dim)
+    return out
+
+
+def _need_dtype(what: str, t: TensorType, want: tuple[str, ...], role: str, hint: str | None = None) -> None:
+    if t.dtype not in want:
+        raise ShapeProblem(f"{what} wants {role} of {' or '.join(want)}, got {t.dtype} {t.batched}", hint)
+
+
+def _tri_out(what: str):
+    def out(ts, a, loss):
+        t = ts[0]
+        if len(t.full) < 2:
+            raise ShapeProblem(f"{what} needs at least 2 dims, got {t.batched}")
+        if not is_int(a["diagonal"]):
+            raise ShapeProblem(f"{what}: diagonal is a whole number, got {a['diagonal']!r}")
+        if t.batch_dim is not None and t.batch_dim >= len(t.full) - 2:
+            raise ShapeProblem(f"{what} works on the last two dims, and one of them is the batch of {t.batched}")
+        return t
+    return out
+
+
+def _padding_out(ts, a, loss):
+    _need_dtype("padding_mask", ts[0], ("long", "int"), "token ids")
+    if not is_int(a["pad"]):
+        raise ShapeProblem(f"padding_mask: pad is a token id (a whole number), got {a['pad']!r}")
+    return TensorType("bool", ts[0].shape, ts[0].batch_dim)
+
+
+def _masked_fill_out(ts, a, loss):
+    x, mask = ts
+    _need_dtype("masked_fill", mask, ("bool",), "a mask",
+                "make one with causal_mask(n), padding_mask(tokens) or bool(x)")
+    value = a["value"]
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise ShapeProblem(f"masked_fill: value is a number, got {value!r}")
+    out = broadcast(x, mask, "masked_fill")
+    if out.full != x.full:
+        raise ShapeProblem(f"masked_fill: the mask {mask.batched} would grow the input {x.batched} to {out.batched}")
+    return x
+
+
+def _where_out(ts, a, loss):
+    cond, x, y = ts
+    _need_dtype("where", cond, ("bool",), "a condition", "compare first (x > 0), or use bool(x)")
+    out = broadcast(broadcast(cond, x, "where"), y, "where")
+    dtype = "float" if "float" in (x.dtype, y.dtype) else x.dtype
+    return TensorType(dtype, out.shape, out.batch_dim)
+
+
+def _pieces(what: str, t: TensorType, a, sizes) -> TupleType:
+    i = norm_dim(a["dim"], t, what)
+    full = list(t.full)
+    return TupleType(tuple(TensorType.from_full(t.dtype, (*full[:i], s, *full[i + 1:])) for s in sizes))
+
+
+def _fixed_along(what: str, t: TensorType, a) -> int:
+    i = norm_dim(a["dim"], t, what)
+    size = t.full[i]
+    if not is_int(size):
+        raise ShapeProblem(f"{what} needs a fixed size along dim {a['dim']}, got '{size}' in {t.batched}",
+                           "the number of pieces must be known when the spec is checked")
+    return size
+
+
+def _split_out(ts, a, loss):
+    t, piece = ts[0], a["split_size"]
+    if not is_int(piece) or piece < 1:
+        raise ShapeProblem(f"split: the size of a piece is a whole number of at least 1, got {piece!r}")
+    size = _fixed_along("split", t, a)
+    return _pieces("split", t, a, [min(piece, size - k) for k in range(0, size, piece)])
+
+
+def _chunk_out(ts, a, loss):
+    t, n = ts[0], a["chunks"]
+    if not is_int(n) or n < 1:
+        raise ShapeProblem(f"chunk: the number of pieces is a whole number of at least 1, got {n!r}")
+    size = _fixed_along("chunk", t, a)
+    piece = -(-size // n)                  # torch.chunk: pieces of ceil(size / n), the last one shorter
+    return _pieces("chunk", t, a, [min(piece, size - k) for k in range(0, size, piece)] if size else [0])
+
+
+def _linear_fn_out(ts, a, loss):
+    if len(ts) not in (2, 3):
+        raise ShapeProblem(f"linear takes an input, a weight and an optional bias, got {len(ts)} tensors")
+    x, w = ts[0], ts[1]
+    for t, role in ((x, "an input"), (w, "a weight")):
+        _need_dtype("linear", t, ("float",), role)
+    if w.batch_dim is not None or len(w.shape) != 2:
+        raise ShapeProblem(f"linear wants a weight (out_features, in_features) without a batch dim, got {w.batched}",
+                           "a layer's weight, e.g. tok.weight, or a Parameter(out, in)")
+    if not x.full or x.full[-1] != w.shape[1]:
+        raise ShapeProblem(f"linear: the last dim of the input {x.batched} must equal the weight's in_features "
+                           f"(dim 1 of {w.batched})")
+    if len(ts) == 3 and (ts[2].batch_dim is not None or ts[2].shape != (w.shape[0],)):
+        raise ShapeProblem(f"linear wants a bias ({w.shape[0]},) for the weight {w.batched}, got {ts[2].batched}")
+    return TensorType.from_full("float", (*x.full[:-1], w.shape[0]))
+
+
+_NEW = {
+    "where": FunctionRule(3, (), _where_out, _call("torch.where"), scalars=True),
+    "masked_fill": FunctionRule(2, (("value", REQUIRED),), _masked_fill_out,
+                                lambda refs, a, ts, loss: [("method", "masked_fill", (*refs, a["value"]), {})]),
+    "float": FunctionRule(1, (), _cast("float"), lambda refs, a, ts, loss: [("method", "float", tuple(refs), {})]),
+    "long": FunctionRule(1, (), _cast("long"), lambda refs, a, ts, loss: [("method", "long", tuple(refs), {})]),
+    "bool": FunctionRule(1, (), _cast("bool"), lambda refs, a, ts, loss: [("method", "bool", tuple(refs), {})]),
+    "split": FunctionRule(1, (("split_size", REQUIRED), ("dim", -1)), _split_out,
+                          _kw_call_after("torch.split", ("split_size",), ("dim",))),
+    "chunk": FunctionRule(1, (("chunks", REQUIRED), ("dim", -1)), _chunk_out,
+                          _kw_call_after("torch.chunk", ("chunks",), ("dim",))),
+    "arange": FunctionRule(0, (("end", REQUIRED),), _arange_out,
+                           lambda refs, a, ts, loss: [("function", "torch.arange", (a["end"],), {"device": DEVICE})]),
+    "ones": FunctionRule(0, (("shape", REQUIRED),), lambda ts, a, loss: TensorType("float", _sizes(a, "ones"), None),
+                         _builder("torch.ones"), variadic=True),
+    "zeros": FunctionRule(0, (("shape", REQUIRED),), lambda ts, a, loss: TensorType("float", _sizes(a, "zeros"), None),
+                          _builder("torch.zeros"), variadic=True),
+    "tril": FunctionRule(1, (("diagonal", 0),), _tri_out("tril"), _kw_call("torch.tril", "diagonal")),
+    "triu": FunctionRule(1, (("diagonal", 0),), _tri_out("triu"), _kw_call("torch.triu", "diagonal")),
+    "causal_mask": FunctionRule(0, (("n", REQUIRED),), _causal_out, _causal_lower),
+    "padding_mask": FunctionRule(1, (("pad", 0),), _padding_out, _call("torch.eq", "pad")),
+    "linear": FunctionRule(None, (), _linear_fn_out, _call("torch.nn.functional.linear"), tensor_kwargs=("bias",)),
+}
+
+
 def _broadcast_dims(fa: tuple, fb: tuple) -> tuple | None:
     """PyTorch broadcasting of two full shapes, or None; the batch aligns only with itself or 1."""
     n = max(len(fa), len(fb))
@@ -336,3 +516,6 @@ def matmul_type(a: TensorType, b: TensorType) -> TensorType:
     if full.count(BATCH) > 1:
         raise ShapeProblem(f"@ would pair every example with every other: {what}", _MATMUL_HINT)
     return TensorType.from_full(a.dtype, full)
+
+
+FUNCTIONS.update(_NEW)

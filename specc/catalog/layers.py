@@ -286,6 +286,15 @@ for _n in (1, 2, 3):
         RULES[f"Adaptive{_kind}Pool{_n}d"] = LayerRule(out=_adaptive_out(_n), dtype="any")
 
 
+# The masks a layer's forward takes by keyword (10.1): "attn" is (query length, key length),
+# without a batch dim; "padding" is (B, key length). Other tensors are not taken by keyword.
+FORWARD_MASKS = {
+    "MultiheadAttention": {"attn_mask": "attn", "key_padding_mask": "padding"},
+    "TransformerEncoderLayer": {"src_mask": "attn", "src_key_padding_mask": "padding"},
+    "TransformerDecoderLayer": {"tgt_mask": "attn", "tgt_key_padding_mask": "padding"},
+}
+
+
 # Parameters and buffers of the layers whose size the spec sets, from torch's own layouts (bias
 # included). A layer without an entry holds none, unless it has no table rule either: then the
 # analysis counts the module it builds on the meta device (``specc.analysis.meta``).
@@ -302,14 +311,6 @@ def _prod(v) -> int:
 
 def _bias(a: dict, n) -> int:
     return n if a.get("bias", True) else 0
-
-
-def _conv_params(n: int):
-    def count(a: dict) -> int:
-        kernel = _prod(_tuple(a["kernel_size"], n))      # one number stands for every spatial dim
-        weights = a["in_channels"] * a["out_channels"] * kernel // max(a.get("groups") or 1, 1)
-        return weights + _bias(a, a["out_channels"])
-    return count
 
 
 def _rnn_params(gates: int):
@@ -338,22 +339,63 @@ def _norm_params(a: dict) -> int:
     return (2 * n if a.get("affine") else 0) + (2 * n + 1 if a.get("track_running_stats") else 0)
 
 
-def _layer_norm_params(a: dict) -> int:
-    n = _prod(a["normalized_shape"])
-    return n + _bias(a, n) if a.get("elementwise_affine", True) else 0
+def _with_bias(a: dict, weight: tuple, bias: tuple) -> dict:
+    return {"weight": weight, **({"bias": bias} if a.get("bias", True) else {})}
+
+
+def _conv_shapes(n: int, transpose: bool):
+    def shapes(a: dict) -> dict:
+        kernel = _tuple(a["kernel_size"], n)      # one number stands for every spatial dim
+        groups = max(a.get("groups") or 1, 1)
+        i, o = a["in_channels"], a["out_channels"]
+        weight = (i, o // groups, *kernel) if transpose else (o, i // groups, *kernel)
+        return _with_bias(a, weight, (o,))
+    return shapes
+
+
+def _layer_norm_shapes(a: dict) -> dict:
+    n = a["normalized_shape"]
+    n = tuple(n) if isinstance(n, (list, tuple)) else (n,)
+    return _with_bias(a, n, n) if a.get("elementwise_affine", True) else {}
+
+
+def _norm_shapes(a: dict) -> dict:
+    n = a["num_features"]
+    return {"weight": (n,), "bias": (n,)} if a.get("affine") else {}
+
+
+def _attention_shapes(a: dict) -> dict:
+    e = a["embed_dim"]
+    if (a.get("kdim") or e) != e or (a.get("vdim") or e) != e:
+        return {"q_proj_weight": (e, e), "k_proj_weight": (e, a["kdim"] or e), "v_proj_weight": (e, a["vdim"] or e)}
+    return {"in_proj_weight": (3 * e, e), **({"in_proj_bias": (3 * e,)} if a.get("bias", True) else {})}
+
+
+# The parameters a layer declares itself (``name.weight``, 10.6), by name, with their shapes.
+PARAM_SHAPES: dict[str, Callable[[dict], dict[str, tuple]]] = {
+    "Linear": lambda a: _with_bias(a, (a["out_features"], a["in_features"]), (a["out_features"],)),
+    "Embedding": lambda a: {"weight": (a["num_embeddings"], a["embedding_dim"])},
+    "PReLU": lambda a: {"weight": (a["num_parameters"],)},
+    "LayerNorm": _layer_norm_shapes,
+    "MultiheadAttention": _attention_shapes,
+    **{f"{kind}Norm{n}d": _norm_shapes for kind in ("Batch", "Instance") for n in (1, 2, 3)},
+    **{f"Conv{n}d": _conv_shapes(n, False) for n in (1, 2, 3)},
+    **{f"ConvTranspose{n}d": _conv_shapes(n, True) for n in (1, 2, 3)},
+}
+
+
+def _counted(name: str):
+    """The size of a layer whose parameters are all in :data:`PARAM_SHAPES` (no buffers)."""
+    return lambda a: sum(_prod(shape) for shape in PARAM_SHAPES[name](a).values())
 
 
 PARAM_ESTIMATES = {
-    "Linear": lambda a: a["in_features"] * a["out_features"] + _bias(a, a["out_features"]),
-    "Embedding": lambda a: a["num_embeddings"] * a["embedding_dim"],
-    "PReLU": lambda a: a["num_parameters"],
-    "LayerNorm": _layer_norm_params,
+    **{name: _counted(name) for name in ("Linear", "Embedding", "PReLU", "LayerNorm")},
     "LSTM": _rnn_params(4), "GRU": _rnn_params(3), "RNN": _rnn_params(1),
     "MultiheadAttention": _attention_params,
     "TransformerEncoderLayer": _encoder_params,
     **{f"{kind}Norm{n}d": _norm_params for kind in ("Batch", "Instance") for n in (1, 2, 3)},
-    **{f"Conv{n}d": _conv_params(n) for n in (1, 2, 3)},
-    **{f"ConvTranspose{n}d": _conv_params(n) for n in (1, 2, 3)},
+    **{name: _counted(name) for n in (1, 2, 3) for name in (f"Conv{n}d", f"ConvTranspose{n}d")},
 }
 
 

@@ -23,8 +23,8 @@ import warnings
 
 from ..errors import TorchTablesWarning
 
-FORMAT = 1
-SIGNATURE_TABLES = ("NN_MODULES", "OPTIMIZERS", "SCHEDULERS")
+FORMAT = 2
+SIGNATURE_TABLES = ("NN_MODULES", "OPTIMIZERS", "SCHEDULERS", "FORWARDS")
 KINDS = frozenset({"pos", "kwonly", "varargs", "varkw"})
 SCALARS = (type(None), bool, int, float, str)
 MAX_CACHE_BYTES = 16 * 2**20
@@ -50,12 +50,13 @@ def cache_path(version: str) -> Path:
     return root / "specc" / f"torch_tables-{re.sub(r'[^A-Za-z0-9.+_-]', '_', version)}.json"
 
 
-def for_installed_torch(version: str, modules: dict, paths: dict, optimizers: dict, schedulers: dict):
-    """``(version, modules, paths, optimizers, schedulers)`` for the installed torch: the given
-    (shipped) tables when it is the same torch or none is installed, else its own."""
+def for_installed_torch(version: str, modules: dict, paths: dict, optimizers: dict, schedulers: dict,
+                        forwards: dict):
+    """``(version, modules, paths, optimizers, schedulers, forwards)`` for the installed torch: the
+    given (shipped) tables when it is the same torch or none is installed, else its own."""
     installed = installed_torch()
     if installed is None or installed == version or os.environ.get(_INTROSPECTING):
-        return version, modules, paths, optimizers, schedulers
+        return version, modules, paths, optimizers, schedulers, forwards
     path = cache_path(installed)
     failed = path.with_suffix(".failed")   # why an earlier run could not make them
     try:
@@ -72,8 +73,9 @@ def for_installed_torch(version: str, modules: dict, paths: dict, optimizers: di
         warnings.warn(TorchTablesWarning(
             f"torch {installed} is installed but specc's signature tables are for torch {version}, and "
             f"{exc}; arguments are checked against torch {version}"), stacklevel=2)
-        return version, modules, paths, optimizers, schedulers
-    return installed, tables["NN_MODULES"], tables["NN_MODULE_PATHS"], tables["OPTIMIZERS"], tables["SCHEDULERS"]
+        return version, modules, paths, optimizers, schedulers, forwards
+    return (installed, tables["NN_MODULES"], tables["NN_MODULE_PATHS"], tables["OPTIMIZERS"], tables["SCHEDULERS"],
+            tables["FORWARDS"])
 
 
 def _read(path: Path, version: str) -> dict | None:
@@ -149,7 +151,7 @@ def _write(path: Path, doc: dict) -> None:
 
 
 def parse_tables(doc) -> dict:
-    """The four tables from JSON data, checked entry by entry (ValueError if anything is off):
+    """The five tables from JSON data, checked entry by entry (ValueError if anything is off):
     names are identifiers, kinds known, defaults literals, paths ``torch.nn.<name>``."""
     if not isinstance(doc, dict):
         raise ValueError("not a JSON object")

@@ -5,6 +5,7 @@ The front end reads these without importing torch. A parameter is ``(name, kind,
 kind is "pos" (positional-or-keyword), "kwonly", "varargs" or "varkw"; default is the literal
 default, ``REQUIRED`` when there is none, or ``OBJECT`` when it is not a plain literal.
 Optimizers omit ``params`` and schedulers omit ``optimizer``: the compiler passes those.
+``FORWARDS`` is each layer's ``forward`` signature (without ``self``).
 """
 from .torch_drift import for_installed_torch
 
@@ -1294,7 +1295,528 @@ SCHEDULERS: dict[str, tuple[Param, ...]] = {
     ),
 }
 
+FORWARDS: dict[str, tuple[Param, ...]] = {
+    "AdaptiveAvgPool1d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "AdaptiveAvgPool2d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "AdaptiveAvgPool3d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "AdaptiveLogSoftmaxWithLoss": (
+        ("input_", "pos", REQUIRED),
+        ("target_", "pos", REQUIRED),
+    ),
+    "AdaptiveMaxPool1d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "AdaptiveMaxPool2d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "AdaptiveMaxPool3d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "AlphaDropout": (
+        ("input", "pos", REQUIRED),
+    ),
+    "AvgPool1d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "AvgPool2d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "AvgPool3d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "BCELoss": (
+        ("input", "pos", REQUIRED),
+        ("target", "pos", REQUIRED),
+    ),
+    "BCEWithLogitsLoss": (
+        ("input", "pos", REQUIRED),
+        ("target", "pos", REQUIRED),
+    ),
+    "BatchNorm1d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "BatchNorm2d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "BatchNorm3d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Bilinear": (
+        ("input1", "pos", REQUIRED),
+        ("input2", "pos", REQUIRED),
+    ),
+    "CELU": (
+        ("input", "pos", REQUIRED),
+    ),
+    "CTCLoss": (
+        ("log_probs", "pos", REQUIRED),
+        ("targets", "pos", REQUIRED),
+        ("input_lengths", "pos", REQUIRED),
+        ("target_lengths", "pos", REQUIRED),
+    ),
+    "ChannelShuffle": (
+        ("input", "pos", REQUIRED),
+    ),
+    "CircularPad1d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "CircularPad2d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "CircularPad3d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "ConstantPad1d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "ConstantPad2d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "ConstantPad3d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Conv1d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Conv2d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Conv3d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "ConvTranspose1d": (
+        ("input", "pos", REQUIRED),
+        ("output_size", "pos", None),
+    ),
+    "ConvTranspose2d": (
+        ("input", "pos", REQUIRED),
+        ("output_size", "pos", None),
+    ),
+    "ConvTranspose3d": (
+        ("input", "pos", REQUIRED),
+        ("output_size", "pos", None),
+    ),
+    "CosineEmbeddingLoss": (
+        ("input1", "pos", REQUIRED),
+        ("input2", "pos", REQUIRED),
+        ("target", "pos", REQUIRED),
+    ),
+    "CosineSimilarity": (
+        ("x1", "pos", REQUIRED),
+        ("x2", "pos", REQUIRED),
+    ),
+    "CrossEntropyLoss": (
+        ("input", "pos", REQUIRED),
+        ("target", "pos", REQUIRED),
+    ),
+    "CrossMapLRN2d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "DataParallel": (
+        ("inputs", "varargs", REQUIRED),
+        ("kwargs", "varkw", REQUIRED),
+    ),
+    "Dropout": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Dropout1d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Dropout2d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Dropout3d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "ELU": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Embedding": (
+        ("input", "pos", REQUIRED),
+    ),
+    "EmbeddingBag": (
+        ("input", "pos", REQUIRED),
+        ("offsets", "pos", None),
+        ("per_sample_weights", "pos", None),
+    ),
+    "FeatureAlphaDropout": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Flatten": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Fold": (
+        ("input", "pos", REQUIRED),
+    ),
+    "FractionalMaxPool2d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "FractionalMaxPool3d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "GELU": (
+        ("input", "pos", REQUIRED),
+    ),
+    "GLU": (
+        ("input", "pos", REQUIRED),
+    ),
+    "GRU": (
+        ("input", "pos", REQUIRED),
+        ("hx", "pos", None),
+    ),
+    "GRUCell": (
+        ("input", "pos", REQUIRED),
+        ("hx", "pos", None),
+    ),
+    "GaussianNLLLoss": (
+        ("input", "pos", REQUIRED),
+        ("target", "pos", REQUIRED),
+        ("var", "pos", REQUIRED),
+    ),
+    "GroupNorm": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Hardshrink": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Hardsigmoid": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Hardswish": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Hardtanh": (
+        ("input", "pos", REQUIRED),
+    ),
+    "HingeEmbeddingLoss": (
+        ("input", "pos", REQUIRED),
+        ("target", "pos", REQUIRED),
+    ),
+    "HuberLoss": (
+        ("input", "pos", REQUIRED),
+        ("target", "pos", REQUIRED),
+    ),
+    "Identity": (
+        ("input", "pos", REQUIRED),
+    ),
+    "InstanceNorm1d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "InstanceNorm2d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "InstanceNorm3d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "KLDivLoss": (
+        ("input", "pos", REQUIRED),
+        ("target", "pos", REQUIRED),
+    ),
+    "L1Loss": (
+        ("input", "pos", REQUIRED),
+        ("target", "pos", REQUIRED),
+    ),
+    "LPPool1d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "LPPool2d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "LPPool3d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "LSTM": (
+        ("input", "pos", REQUIRED),
+        ("hx", "pos", None),
+    ),
+    "LSTMCell": (
+        ("input", "pos", REQUIRED),
+        ("hx", "pos", None),
+    ),
+    "LayerNorm": (
+        ("input", "pos", REQUIRED),
+    ),
+    "LeakyReLU": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Linear": (
+        ("input", "pos", REQUIRED),
+    ),
+    "LinearCrossEntropyLoss": (
+        ("input", "pos", REQUIRED),
+        ("target", "pos", REQUIRED),
+    ),
+    "LocalResponseNorm": (
+        ("input", "pos", REQUIRED),
+    ),
+    "LogSigmoid": (
+        ("input", "pos", REQUIRED),
+    ),
+    "LogSoftmax": (
+        ("input", "pos", REQUIRED),
+    ),
+    "MSELoss": (
+        ("input", "pos", REQUIRED),
+        ("target", "pos", REQUIRED),
+    ),
+    "MarginRankingLoss": (
+        ("input1", "pos", REQUIRED),
+        ("input2", "pos", REQUIRED),
+        ("target", "pos", REQUIRED),
+    ),
+    "MaxPool1d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "MaxPool2d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "MaxPool3d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "MaxUnpool1d": (
+        ("input", "pos", REQUIRED),
+        ("indices", "pos", REQUIRED),
+        ("output_size", "pos", None),
+    ),
+    "MaxUnpool2d": (
+        ("input", "pos", REQUIRED),
+        ("indices", "pos", REQUIRED),
+        ("output_size", "pos", None),
+    ),
+    "MaxUnpool3d": (
+        ("input", "pos", REQUIRED),
+        ("indices", "pos", REQUIRED),
+        ("output_size", "pos", None),
+    ),
+    "Mish": (
+        ("input", "pos", REQUIRED),
+    ),
+    "MultiLabelMarginLoss": (
+        ("input", "pos", REQUIRED),
+        ("target", "pos", REQUIRED),
+    ),
+    "MultiLabelSoftMarginLoss": (
+        ("input", "pos", REQUIRED),
+        ("target", "pos", REQUIRED),
+    ),
+    "MultiMarginLoss": (
+        ("input", "pos", REQUIRED),
+        ("target", "pos", REQUIRED),
+    ),
+    "MultiheadAttention": (
+        ("query", "pos", REQUIRED),
+        ("key", "pos", REQUIRED),
+        ("value", "pos", REQUIRED),
+        ("key_padding_mask", "pos", None),
+        ("need_weights", "pos", True),
+        ("attn_mask", "pos", None),
+        ("average_attn_weights", "pos", True),
+        ("is_causal", "pos", False),
+    ),
+    "NLLLoss": (
+        ("input", "pos", REQUIRED),
+        ("target", "pos", REQUIRED),
+    ),
+    "NLLLoss2d": (
+        ("input", "pos", REQUIRED),
+        ("target", "pos", REQUIRED),
+    ),
+    "PReLU": (
+        ("input", "pos", REQUIRED),
+    ),
+    "PairwiseDistance": (
+        ("x1", "pos", REQUIRED),
+        ("x2", "pos", REQUIRED),
+    ),
+    "PixelShuffle": (
+        ("input", "pos", REQUIRED),
+    ),
+    "PixelUnshuffle": (
+        ("input", "pos", REQUIRED),
+    ),
+    "PoissonNLLLoss": (
+        ("log_input", "pos", REQUIRED),
+        ("target", "pos", REQUIRED),
+    ),
+    "RMSNorm": (
+        ("x", "pos", REQUIRED),
+    ),
+    "RNN": (
+        ("input", "pos", REQUIRED),
+        ("hx", "pos", None),
+    ),
+    "RNNBase": (
+        ("input", "varargs", REQUIRED),
+    ),
+    "RNNCell": (
+        ("input", "pos", REQUIRED),
+        ("hx", "pos", None),
+    ),
+    "RNNCellBase": (
+        ("input", "varargs", REQUIRED),
+    ),
+    "RReLU": (
+        ("input", "pos", REQUIRED),
+    ),
+    "ReLU": (
+        ("input", "pos", REQUIRED),
+    ),
+    "ReLU6": (
+        ("input", "pos", REQUIRED),
+    ),
+    "ReflectionPad1d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "ReflectionPad2d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "ReflectionPad3d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "ReplicationPad1d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "ReplicationPad2d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "ReplicationPad3d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "SELU": (
+        ("input", "pos", REQUIRED),
+    ),
+    "SiLU": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Sigmoid": (
+        ("input", "pos", REQUIRED),
+    ),
+    "SmoothL1Loss": (
+        ("input", "pos", REQUIRED),
+        ("target", "pos", REQUIRED),
+    ),
+    "SoftMarginLoss": (
+        ("input", "pos", REQUIRED),
+        ("target", "pos", REQUIRED),
+    ),
+    "Softmax": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Softmax2d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Softmin": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Softplus": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Softshrink": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Softsign": (
+        ("input", "pos", REQUIRED),
+    ),
+    "SyncBatchNorm": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Tanh": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Tanhshrink": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Threshold": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Transformer": (
+        ("src", "pos", REQUIRED),
+        ("tgt", "pos", REQUIRED),
+        ("src_mask", "pos", None),
+        ("tgt_mask", "pos", None),
+        ("memory_mask", "pos", None),
+        ("src_key_padding_mask", "pos", None),
+        ("tgt_key_padding_mask", "pos", None),
+        ("memory_key_padding_mask", "pos", None),
+        ("src_is_causal", "pos", None),
+        ("tgt_is_causal", "pos", None),
+        ("memory_is_causal", "pos", False),
+    ),
+    "TransformerDecoder": (
+        ("tgt", "pos", REQUIRED),
+        ("memory", "pos", REQUIRED),
+        ("tgt_mask", "pos", None),
+        ("memory_mask", "pos", None),
+        ("tgt_key_padding_mask", "pos", None),
+        ("memory_key_padding_mask", "pos", None),
+        ("tgt_is_causal", "pos", None),
+        ("memory_is_causal", "pos", False),
+    ),
+    "TransformerDecoderLayer": (
+        ("tgt", "pos", REQUIRED),
+        ("memory", "pos", REQUIRED),
+        ("tgt_mask", "pos", None),
+        ("memory_mask", "pos", None),
+        ("tgt_key_padding_mask", "pos", None),
+        ("memory_key_padding_mask", "pos", None),
+        ("tgt_is_causal", "pos", False),
+        ("memory_is_causal", "pos", False),
+    ),
+    "TransformerEncoder": (
+        ("src", "pos", REQUIRED),
+        ("mask", "pos", None),
+        ("src_key_padding_mask", "pos", None),
+        ("is_causal", "pos", None),
+    ),
+    "TransformerEncoderLayer": (
+        ("src", "pos", REQUIRED),
+        ("src_mask", "pos", None),
+        ("src_key_padding_mask", "pos", None),
+        ("is_causal", "pos", False),
+    ),
+    "TripletMarginLoss": (
+        ("anchor", "pos", REQUIRED),
+        ("positive", "pos", REQUIRED),
+        ("negative", "pos", REQUIRED),
+    ),
+    "TripletMarginWithDistanceLoss": (
+        ("anchor", "pos", REQUIRED),
+        ("positive", "pos", REQUIRED),
+        ("negative", "pos", REQUIRED),
+    ),
+    "Unflatten": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Unfold": (
+        ("input", "pos", REQUIRED),
+    ),
+    "Upsample": (
+        ("input", "pos", REQUIRED),
+    ),
+    "UpsamplingBilinear2d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "UpsamplingNearest2d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "ZeroPad1d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "ZeroPad2d": (
+        ("input", "pos", REQUIRED),
+    ),
+    "ZeroPad3d": (
+        ("input", "pos", REQUIRED),
+    ),
+}
+
 # Another installed torch gets its own tables (made once and cached); TORCH_VERSION is the
 # torch the tables describe.
-TORCH_VERSION, NN_MODULES, NN_MODULE_PATHS, OPTIMIZERS, SCHEDULERS = for_installed_torch(
-    TORCH_VERSION, NN_MODULES, NN_MODULE_PATHS, OPTIMIZERS, SCHEDULERS)
+TORCH_VERSION, NN_MODULES, NN_MODULE_PATHS, OPTIMIZERS, SCHEDULERS, FORWARDS = for_installed_torch(
+    TORCH_VERSION, NN_MODULES, NN_MODULE_PATHS, OPTIMIZERS, SCHEDULERS, FORWARDS)

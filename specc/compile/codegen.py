@@ -18,7 +18,7 @@ from ..analysis.imports import found_elsewhere
 from ..analysis.ir import GraphIR, LayerInst
 from ..analysis.names import Namespace, safe
 from ..errors import Diagnostic, SpecError
-from ..types import Ref, TensorType, TupleType
+from ..types import IntType, Ref, TensorType, TupleType
 
 _INFIX = {"operator.add": "+", "operator.sub": "-", "operator.mul": "*", "operator.truediv": "/",
           "operator.floordiv": "//", "operator.pow": "**", "operator.matmul": "@", "operator.eq": "==",
@@ -52,51 +52,64 @@ def attr(name: str) -> str:
     return name
 
 
-def _value(v) -> str:
+def _value(v, inline: dict) -> str:
+    """Source for an op argument; ``inline`` holds the values written in place (``self.tok.weight``)."""
     if isinstance(v, Ref):
-        return safe(v.name)
+        return inline.get(v.name) or safe(v.name)
     if isinstance(v, list):
-        return "[" + ", ".join(_value(x) for x in v) + "]"
+        return "[" + ", ".join(_value(x, inline) for x in v) + "]"
     if isinstance(v, tuple):
-        inner = ", ".join(_value(x) for x in v)
+        inner = ", ".join(_value(x, inline) for x in v)
         return f"({inner},)" if len(v) == 1 else f"({inner})"
+    if isinstance(v, slice) and any(isinstance(p, Ref) for p in (v.start, v.stop, v.step)):
+        parts = ["" if p is None else _value(p, inline) for p in (v.start, v.stop, v.step)]
+        return ":".join(parts[:2]) + (f":{parts[2]}" if v.step is not None else "")
     return const(v)
 
 
-def _call_args(args, kwargs) -> str:
-    parts = [_value(a) for a in args]
+def _call_args(args, kwargs, inline: dict) -> str:
+    parts = [_value(a, inline) for a in args]
     plain = {k: v for k, v in kwargs.items() if k.isidentifier() and not keyword.iskeyword(k)}
-    parts += [f"{k}={_value(v)}" for k, v in plain.items()]
+    parts += [f"{k}={_value(v, inline)}" for k, v in plain.items()]
     other = {k: v for k, v in kwargs.items() if k not in plain}   # e.g. class=1 for an imported **kwargs
     if other:
-        parts.append("**{" + ", ".join(f"{const(k)}: {_value(v)}" for k, v in other.items()) + "}")
+        parts.append("**{" + ", ".join(f"{const(k)}: {_value(v, inline)}" for k, v in other.items()) + "}")
     return ", ".join(parts)
 
 
 def _shape_comment(t) -> str:
-    if isinstance(t, TensorType):
+    if isinstance(t, (TensorType, IntType)):
         return t.batched
     if isinstance(t, TupleType):
         return "(" + ", ".join(_shape_comment(i) for i in t.items) + ")"
     return ""
 
 
-def _index(key) -> str:
+def _index(key, inline: dict) -> str:
     keys = key if isinstance(key, tuple) else (key,)
-    return ", ".join(const(k) for k in keys)
+    return ", ".join(_value(k, inline) for k in keys)
 
 
-def _expr(op, imports: dict) -> str:
+def _inline(op) -> str | None:
+    """How a parameter (``self.pos``, ``self.tok.weight``) or ``x.device`` is written where it is used."""
+    if op.op == "param":
+        return "self." + ".".join(safe(p) if i == 0 else attr(p) for i, p in enumerate(op.target.split(".")))
+    if op.op == "attr":
+        return f"{safe(op.args[0].name)}.{attr(op.target)}"
+    return None
+
+
+def _expr(op, imports: dict, inline: dict) -> str:
     if op.op == "module":
-        return f"self.{safe(op.target)}({_call_args(op.args, op.kwargs)})"
+        return f"self.{safe(op.target)}({_call_args(op.args, op.kwargs, inline)})"
     if op.op == "method":
-        return f"{_value(op.args[0])}.{attr(op.target)}({_call_args(op.args[1:], op.kwargs)})"
+        return f"{_value(op.args[0], inline)}.{attr(op.target)}({_call_args(op.args[1:], op.kwargs, inline)})"
     if op.op == "getitem" or op.target == "operator.getitem":
-        return f"{_value(op.args[0])}[{_index(op.args[1])}]"
+        return f"{_value(op.args[0], inline)}[{_index(op.args[1], inline)}]"
     if op.target in _INFIX:
-        return f"{_value(op.args[0])} {_INFIX[op.target]} {_value(op.args[1])}"
+        return f"{_value(op.args[0], inline)} {_INFIX[op.target]} {_value(op.args[1], inline)}"
     if op.target == "operator.neg":
-        return f"-{_value(op.args[0])}"
+        return f"-{_value(op.args[0], inline)}"
     parts = op.target.split(".")
     if parts[0] in imports:
         target = ".".join([safe(parts[0]), *map(attr, parts[1:])])
@@ -104,7 +117,21 @@ def _expr(op, imports: dict) -> str:
         target = "F." + attr(parts[-1])
     else:
         target = "torch." + ".".join(map(attr, parts[1:]))
-    return f"{target}({_call_args(op.args, op.kwargs)})"
+    return f"{target}({_call_args(op.args, op.kwargs, inline)})"
+
+
+_INIT_CALLS = {"normal": ("nn.init.normal_", ("mean", "std")), "uniform": ("nn.init.uniform_", ("a", "b"))}
+
+
+def _parameter(name: str, layer: LayerInst) -> list[str]:
+    """``self.pos = nn.Parameter(torch.zeros(64, 128))`` and its initialiser, as fx_build makes it."""
+    init, args = layer.kwargs["init"]
+    make = "ones" if init == "ones" else "zeros"
+    lines = [f"        self.{safe(name)} = nn.Parameter(torch.{make}({', '.join(map(const, layer.args))}))"]
+    if init in _INIT_CALLS:
+        fn, names = _INIT_CALLS[init]
+        lines.append(f"        {fn}(self.{safe(name)}, {', '.join(f'{k}={const(v)}' for k, v in zip(names, args))})")
+    return lines
 
 
 def _layer(layer: LayerInst, class_names: dict) -> str:
@@ -115,24 +142,31 @@ def _layer(layer: LayerInst, class_names: dict) -> str:
         head = f"{safe(alias)}.{attr(name)}"
     else:
         head = f"nn.{attr(layer.target)}"
-    return f"{head}({_call_args(layer.args, layer.kwargs)})"
+    return f"{head}({_call_args(layer.args, layer.kwargs, {})})"
 
 
 def _class(g: GraphIR, class_names: dict, imports: dict, doc: str) -> list[str]:
     lines = [f"class {class_names[g.name]}(nn.Module):", f'    """{doc}"""', "",
              "    def __init__(self):", "        super().__init__()"]
     for name, layer in g.layers.items():
-        if layer.call is None:
+        if layer.source == "param":
+            lines += _parameter(name, layer)
+        elif layer.call is None:
             lines.append(f"        self.{safe(name)} = {_layer(layer, class_names)}")
     args = ", ".join(safe(n) for n, _ in g.inputs)
     lines += ["", f"    def forward(self, {args}):"]
     for n, t in g.inputs:
         lines.append(f"        # {safe(n)}: {_shape_comment(t)}")
+    inline: dict[str, str] = {}
     for op in g.ops:
-        stmt = f"        {safe(op.out)} = {_expr(op, imports)}"
+        written = _inline(op)
+        if written is not None:
+            inline[op.out] = written
+            continue
+        stmt = f"        {safe(op.out)} = {_expr(op, imports, inline)}"
         comment = _shape_comment(op.type)
         lines.append(f"{stmt}  # {comment}" if comment else stmt)
-    outs = [_value(o) for o in g.outputs]
+    outs = [_value(o, inline) for o in g.outputs]
     lines.append(f"        return {', '.join(outs)}")
     return lines
 

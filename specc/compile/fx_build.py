@@ -7,12 +7,13 @@ records where it came from: ``node.meta["span"]`` (the spec position) and
 """
 from __future__ import annotations
 
+import builtins
 import operator
 
 import torch
 from torch import fx, nn
 
-from ..analysis.ir import GraphIR, LayerInst, Program
+from ..analysis.ir import GraphIR, LayerInst, Op, Program
 from ..catalog.layer_args import TENSOR_ARGS
 from ..errors import Diagnostic, SpecError
 from ..types import Ref
@@ -36,7 +37,7 @@ class SpecModule(fx.GraphModule):
 
 def resolve(target: str, imports: dict):
     """A dotted catalogue target (``torch.cat``, ``operator.add``, ``alias.fn``) -> the callable."""
-    roots = {"torch": torch, "operator": operator, **imports}
+    roots = {"torch": torch, "operator": operator, "builtins": builtins, **imports}
     head, *rest = target.split(".")
     obj = roots[head]
     for part in rest:
@@ -80,10 +81,25 @@ def build(checked, ir: GraphIR, imports: dict) -> fx.GraphModule:
                                    checked.spec.path or "<spec>"), checked.spec.source) from None
 
 
+INITS = {"normal": nn.init.normal_, "uniform": nn.init.uniform_}
+"""A free Parameter's initialisers that draw from the RNG (``zeros`` and ``ones`` are how it is made)."""
+
+
+def make_parameter(layer: LayerInst) -> nn.Parameter:
+    """A free ``Parameter`` (10.5), drawn from torch's global RNG as a layer's weights are."""
+    init, args = layer.kwargs["init"]
+    p = nn.Parameter(torch.ones(*layer.args) if init == "ones" else torch.zeros(*layer.args))
+    if init in INITS:
+        INITS[init](p, *args)
+    return p
+
+
 def build_graph(ir: GraphIR, program: Program, imports: dict) -> fx.GraphModule:
     root = nn.Module()
     for name, layer in ir.layers.items():
-        if layer.call is None:      # a stateless layer compiled to a function has no submodule
+        if layer.source == "param":
+            root.register_parameter(name, make_parameter(layer))
+        elif layer.call is None:      # a stateless layer compiled to a function has no submodule
             root.add_module(name, make_layer(layer, program, imports))
     graph = fx.Graph()
     nodes: dict[str, fx.Node] = {}
@@ -95,6 +111,8 @@ def build_graph(ir: GraphIR, program: Program, imports: dict) -> fx.GraphModule:
             return [arg(v) for v in value]
         if isinstance(value, tuple):
             return tuple(arg(v) for v in value)
+        if isinstance(value, slice):
+            return slice(arg(value.start), arg(value.stop), arg(value.step))
         return value
 
     for name, t in ir.inputs:
@@ -102,6 +120,13 @@ def build_graph(ir: GraphIR, program: Program, imports: dict) -> fx.GraphModule:
         node.meta["type"] = t
         nodes[name] = node
     for op in ir.ops:
+        if op.op == "param":
+            node = graph.get_attr(op.target)
+            node.meta["span"], node.meta["type"] = op.span, op.type
+            nodes[op.out] = node
+            continue
+        if op.op == "attr":
+            op = Op(op.out, "function", "builtins.getattr", (*op.args, op.target), {}, op.type, op.span)
         args, kwargs = arg(op.args), {k: arg(v) for k, v in op.kwargs.items()}
         kind = {"module": "call_module", "method": "call_method"}.get(op.op, "call_function")
         target = op.target if op.op in ("module", "method") else resolve(op.target, imports)

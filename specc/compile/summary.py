@@ -28,11 +28,15 @@ def summarise(checked: CheckedSpec, module: nn.Module, model: str | None = None)
 
 def _rows(checked: CheckedSpec, graph: GraphIR, module: nn.Module, prefix: str, rows: list) -> None:
     for name, layer in graph.layers.items():
-        sub = module.get_submodule(name) if layer.call is None else None   # a layer compiled to a function
         qual = prefix + name
+        if layer.source == "param":               # a free Parameter (10.5)
+            rows.append({"name": qual, "type": "Parameter", "output_shape": layer.out_type.batched,
+                         "params": module.get_parameter(name).numel(), "shared_with": ""})
+            continue
+        sub = module.get_submodule(name) if layer.call is None else None   # a layer compiled to a function
         lines = sorted({s.line for s in layer.uses})
         shared = f"applied {len(layer.uses)}x (lines {', '.join(map(str, lines))})" if len(layer.uses) > 1 else ""
-        out = layer.out_type.batched if hasattr(layer.out_type, "batched") else str(layer.out_type)
+        out = layer.out_type.batched if hasattr(layer.out_type, "batched") else str(layer.out_type or "-")
         kind = f"block {layer.target}" if layer.source == "block" else layer.target
         params = sum(p.numel() for p in sub.parameters()) if sub is not None else 0
         rows.append({"name": qual, "type": kind, "output_shape": out, "params": params, "shared_with": shared})

@@ -55,8 +55,9 @@ def test_another_torch_gets_its_own_tables_made_once_and_cached(tmp_path):
     cache = tmp_path / "cache" / "specc" / "torch_tables-2.14.0.json"
     assert cache.is_file(), done.stderr
     doc = json.loads(cache.read_text(encoding="utf-8"))
-    assert (doc["format"], doc["torch"]) == (1, "2.14.0")
+    assert (doc["format"], doc["torch"]) == (2, "2.14.0")
     assert doc["NN_MODULES"]["Linear"][1] == ["out_features", "pos", "<required>"]
+    assert [p[0] for p in doc["FORWARDS"]["MultiheadAttention"]][:4] == ["query", "key", "value", "key_padding_mask"]
     assert [p[0] for p in doc["OPTIMIZERS"]["LBFGS"]] == [p[0] for p in torch_tables.OPTIMIZERS["LBFGS"]]
     assert done.returncode == 2 and "warning" not in done.stderr   # this "2.14" is really 2.13: no maximize
     assert list(cache.parent.glob("torch_tables-*")) == [cache]     # written atomically: no temporary left
@@ -72,7 +73,7 @@ def test_another_torch_gets_its_own_tables_made_once_and_cached(tmp_path):
 def test_a_broken_cache_is_made_again(tmp_path):
     cache = tmp_path / "cache" / "specc" / "torch_tables-2.14.0.json"
     cache.parent.mkdir(parents=True)
-    bad = {"format": 1, "torch": "2.14.0", "NN_MODULES": {"Linear": []}, "OPTIMIZERS": {}, "SCHEDULERS": {},
+    bad = {"format": 2, "torch": "2.14.0", "NN_MODULES": {"Linear": []}, "OPTIMIZERS": {}, "SCHEDULERS": {}, "FORWARDS": {},
            "NN_MODULE_PATHS": {"Linear": "os.system"}}        # a path that is not torch.nn.<name>
     for text in ("{not json", json.dumps(bad), "[" * 100_000):
         cache.write_text(text, encoding="utf-8")

@@ -167,6 +167,37 @@ model Custom(x: float[2]) {
     return my.swish(h, 2.0), h -> my.swish(beta=0.5)
 }
 """,
+    # language 1.1 (values): keywords at application, builders, dim names as values, Parameter, tied head
+    "causal_decoder_tied_head": """
+block Decoder(h: float[t, d], heads: int) {
+    a, _ = MultiheadAttention(heads)(h -> LayerNorm, h -> LayerNorm, h -> LayerNorm, attn_mask=causal_mask(t),
+                                     need_weights=false)
+    h = h + a
+    return TransformerEncoderLayer(heads, dim_feedforward=32, dropout=0.0)(h, src_mask=causal_mask(t), is_causal=true)
+}
+model Gpt(tokens: long[t]) {
+    tok = Embedding(20, 16)
+    pos = Parameter(12, 16, init=normal(0, 0.02))
+    h = tokens -> tok
+    h = h + pos[:t] + Embedding(12, 16)(arange(t))
+    h = Decoder(heads=2)(h=h)
+    return linear(h -> LayerNorm, tok.weight)
+}
+""",
+    "padding_mask_and_functions": """
+model Classifier(tokens: long[t]) {
+    pad = padding_mask(tokens)
+    h = Embedding(20, 16)(tokens) + Parameter(16, init=uniform(-0.1, 0.1))
+    h = TransformerEncoderLayer(2, dim_feedforward=32, dropout=0.0)(h, src_key_padding_mask=pad)
+    q, k, v = split(Linear(48)(h), 16, dim=-1)
+    a, b = chunk(q, 2)
+    g = where(pad -> unsqueeze(-1), 0.0, cat(a, b) + k * v)
+    g = masked_fill(g, pad -> unsqueeze(-1), 0.0) + tril(ones(t, 16)) + triu(zeros(t, 16), diagonal=1)
+    n = float(long(bool(g)))
+    s = reshape(g, t, 4, 16 // 4)
+    return mean(s, dim=1) -> flatten -> Linear(3), n
+}
+""",
 }
 
 

@@ -116,3 +116,15 @@ def test_set_on_a_spec_with_refused_values_reports_the_file(tmp_path, capsys):
     out = capsys.readouterr().err
     assert f"{path}:16:31: error: train.metrics: unknown metric 'acuracy'" in out
     assert not (tmp_path / "out").exists()
+
+
+def test_the_weight_of_a_failed_layer_says_nothing_more(tmp_path, capsys):
+    text = """model M(x: float[8]) {
+    lin = Linaer(4)
+    h = linear(x, lin.weight)
+    return h + lin.bias
+}
+"""
+    code, found, out = check_cli(tmp_path, capsys, text)
+    assert code == 2
+    assert [(line, col) for line, col, _ in found] == [(2, 11)], out

@@ -80,7 +80,7 @@ NESTED_REPEATS = [(1, 2), (2, 3), (3, 1), (2, 2), (1, 1), (10000, 10000), (11, 1
 
 ACTIVATIONS = ["ReLU", "Tanh", "Sigmoid", "GELU", "ELU", "SiLU", "Identity", "LeakyReLU(0.1)",
                "Dropout(0.1)", "LayerNorm", "BatchNorm1d", "Softmax(dim=-1)", "relu", "tanh",
-               "sigmoid", "gelu", "dropout(0.2)", "log_softmax(dim=1)", "abs", "exp", "sin"]
+               "sigmoid", "gelu", "dropout(0.2)", "log_softmax(dim=1)", "abs", "exp", "sin", "float"]
 
 # Constructor options a layer on float[width] checks: enumerated strings, ranges, ordered
 # bounds, sizes that specc infers, and the keywords a spec may never pass. Each {} is filled
@@ -209,7 +209,10 @@ def _stmt(draw, body: Body, cur: str) -> str:
         body.lines.append(draw(st.sampled_from([f"{dest} = {cur} * 2", f"{dest} = -{cur}",
                                                 f"{dest} = {cur} / 2.5", f"{dest} = {cur} ** 2",
                                                 f"{dest} = {cur} - {cur} * 0.5",
-                                                f"{dest} = mean(unsqueeze({cur}, 1), dim=1)"])))
+                                                f"{dest} = mean(unsqueeze({cur}, 1), dim=1)",
+                                                f"{dest} = masked_fill({cur}, bool({cur}), 0.0)",
+                                                f"{dest} = where(bool({cur}), {cur}, 1.0) + ones({w})",
+                                                f"{dest} = {cur} * Parameter({w}, init=uniform(-1, 1))"])))
         width = w
     elif kind in ("if", "for", "compare", "continued"):
         width = _control(draw, body, kind, cur, dest, w)
