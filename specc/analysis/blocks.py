@@ -76,7 +76,7 @@ def _unify(ctx, block_name: str, param, actual: TensorType, bindings: dict, span
     if not same:
         raise ctx.fail(f"block {block_name} wants {param.name}: {want.dtype}[...], got {actual.dtype} {actual.batched}",
                        span, code="E212")
-    if actual.batch_dim != 0 or len(want.dims) != len(actual.shape):
+    if actual.batch_dim not in (0, None) or len(want.dims) != len(actual.shape):
         shown = f"{want.dtype}[{', '.join(map(str, want.dims))}]"
         raise ctx.fail(f"block {block_name} wants {param.name}: {shown}, got {actual.batched}", span,
                        code="E213")

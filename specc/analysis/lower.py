@@ -661,7 +661,7 @@ def signature_dims(params, types: list[TensorType]) -> tuple[dict, dict]:
                 if is_int(got):
                     known[d] = got
                 else:
-                    varying[d] = (p.name, i + 1)
+                    varying[d] = (p.name, i + (t.batch_dim is not None and i >= t.batch_dim))
     return known, varying
 
 
