@@ -37,7 +37,7 @@ from .data.plan import apply_transform, load_splits
 from .data.table import Table
 from .errors import Diagnostic, RunError, Span, SpecError
 from .record import PATH_ARGS, RunRecord, read_record, read_resolved, read_vocab
-from .run import config_from, held_out_batches, loss_function, resolve_run_device, tuning_from_env
+from .run import config_from, held_out_batches, loss_function, resolve_run_device, scoring, tuning_from_env
 from .syntax import ast
 from .syntax.sections import literal
 from .syntax.spec import Spec, parse_spec
@@ -212,7 +212,7 @@ class Run:
         options = self.spec.train_options
         config = config_from(self.checked, None, self.path)     # the metrics training computed
         names = metric_names(config, split, monitor_key(config, True), True)
-        meter = SplitMeter(names, self.device, self.record.preprocessing.threshold)
+        meter = SplitMeter(names, self.device, scoring(self.checked))
         precision = mixed_precision(options.precision, self.device)
         target, size = self.checked.target, self.record.preprocessing.batch
         threads = ThreadScope()
@@ -264,7 +264,7 @@ def load_run(path: str | Path, device: str | None = None) -> Run:
     spec = read_resolved(path)
     vocab = read_vocab(path, record)
     prep = record.preprocessing
-    facts = DataFacts({k: f.type() for k, f in prep.fields.items()}, dict(prep.data_attrs), prep.classes)
+    facts = DataFacts({k: f.type() for k, f in prep.fields.items()}, dict(prep.data_attrs), prep.classes, prep.pad)
     checked = check(spec, record.model, facts)
     dev = resolve_run_device(checked, device or "cpu")
     model = build(checked, checked.graph, loaded_modules(spec))

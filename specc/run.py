@@ -33,6 +33,7 @@ from .training.config import EarlyStop, TrainConfig
 from .training.device import resolve_device
 from .training.errors import DivergenceError, MetricError, ResumeMismatch, TrainError
 from .training.loop import fit
+from .training.metrics import Scoring
 from .training.shortcuts import batch_independent, direct_module, eval_batch_size, mean_loss
 from .training.tuning import WIDE_EVAL_ELEMENTS, Tuning
 
@@ -395,7 +396,7 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
                      resume=resume, spec_hash=resumed.spec_hash if resumed else spec_hash(checked),
                      progress=not quiet,
                      plot_data=_plot_data(splits, checked.inputs, checked.target), force=force,
-                     binary_threshold=binary_threshold(loss_name), hooks=hooks, tuning=tuning,
+                     scoring=scoring(checked), hooks=hooks, tuning=tuning,
                      title=f"{checked.model_name()} ({checked.spec.name}.spec)",
                      loss_name=loss_name or "loss", model_name=checked.model, dist=dist)
     except DivergenceError as err:
@@ -438,6 +439,13 @@ def binary_threshold(loss_name: str) -> float:
     """Where a single-score output turns from class 0 to class 1: 0.5 after a sigmoid (bce),
     else 0 (logits)."""
     return 0.5 if loss_name == "bce" else 0.0
+
+
+def scoring(checked: CheckedSpec) -> Scoring:
+    """How the metrics read the model's outputs as classes: the binary threshold, and where
+    the class loss found the class scores and which target value it skips."""
+    program = checked.program
+    return Scoring(binary_threshold(_loss_name(checked)), program.class_dim or 1, program.ignore_index)
 
 
 def _load_weights(model, path: Path) -> None:

@@ -20,6 +20,7 @@ class DataFacts:
     fields: dict[str, Any]
     attrs: dict[str, int | None]          # classes, vocab, features
     class_names: list[str] | None = None
+    pad: float | None = None              # what fills variable-length fields (data.pad)
 
 
 @dataclass

@@ -1,10 +1,12 @@
 """The loss (section 5): a graph over ``output`` and ``target`` that must end in one number."""
 from __future__ import annotations
 
+from typing import Optional
+
 from ..catalog import signatures
 from ..catalog.layer_args import ArgProblem, check_args
 from ..catalog.layers import ShapeProblem
-from ..catalog.losses import LOSSES
+from ..catalog.losses import LOSSES, Classes
 from ..catalog.torch_tables import NN_MODULES
 from ..errors import Span
 from ..syntax import ast
@@ -50,7 +52,8 @@ def lower_loss(ctx: Context, loss: ast.Loss, output: TensorType | None, target: 
     return g.ir
 
 
-def _check_options(ctx: Context, stage: FuncStage, module: str, options: dict, out: TensorType, span: Span) -> None:
+def _check_options(ctx: Context, stage: FuncStage, module: str, options: dict, out: TensorType, class_dim: int,
+                   span: Span) -> None:
     """Values torch would refuse when the loss is built or first run, refused here at the option."""
     try:
         check_args(module, {**signatures.defaults(NN_MODULES[module]), **options})
@@ -65,7 +68,8 @@ def _check_options(ctx: Context, stage: FuncStage, module: str, options: dict, o
         if weight is None:
             continue
         if module in ("CrossEntropyLoss", "NLLLoss"):   # one weight per class
-            want, what = ((out.shape[0],), f"the model scores {out.shape[0]} classes") if out.shape else ((), "")
+            scored = out.shape[class_dim] if out.shape else None
+            want, what = ((scored,), f"the model scores {scored} classes") if out.shape else ((), "")
         else:                                           # broadcast over the output's last dim
             last = out.shape[-1] if out.shape else None
             want, what = (1, last) if last is not None else (1,), f"the output is {out.batched}"
@@ -101,13 +105,52 @@ def apply_loss(g, stage: FuncStage, lead: list, span: Span):
         if not isinstance(v, Tensor):
             raise ctx.fail(f"{stage.name} takes tensors, got {describe(v)}", span, code="E401")
     out, tgt = values[0].type, values[1].type
-    classes = ctx.data.attrs.get("classes") if ctx.data else None
-    _check_options(ctx, stage, rule.module, options, out, span)
     try:
-        rule.check(out, tgt, classes, stage.name)
+        class_dim = rule.check(out, tgt, _target_classes(ctx, tgt), stage.name)
     except ShapeProblem as p:
+        _check_options(ctx, stage, rule.module, options, out, 0, span)
         raise ctx.fail(p.message, span, p.hint, code="E404")
+    _check_options(ctx, stage, rule.module, options, out, class_dim or 0, span)
+    refs = (values[0].ref, values[1].ref)
+    if class_dim is not None:
+        options = {**_default_ignore(ctx, tgt), **options}
+        if ctx.program.class_dim is None:   # the metrics read class scores as the first class loss does
+            ctx.program.class_dim = -1 if class_dim else 1
+            ctx.program.ignore_index = options.get("ignore_index")
+        if class_dim:
+            refs = _flatten_classes(g, values[0], values[1], span)
     from ..analysis.ir import LayerInst
     name = g.layer_names.fresh(stage.name)
     g.ir.layers[name] = LayerInst(name, "torch", rule.module, (), options, span, [span], [out, tgt], SCALAR)
-    return g.emit("module", name, (values[0].ref, values[1].ref), {}, SCALAR, span, stage.name)
+    return g.emit("module", name, refs, {}, SCALAR, span, stage.name)
+
+
+def _target_classes(ctx: Context, tgt: TensorType) -> Optional[Classes]:
+    """What a class-index target ranges over: token ids (a target with positions) over
+    ``data.vocab``, one class per example over ``data.classes``."""
+    if ctx.data is None or tgt.dtype not in ("long", "int"):
+        return None
+    source = "vocab" if tgt.shape else "classes"
+    count = ctx.data.attrs.get(source)
+    if count is None and source == "vocab":
+        source, count = "classes", ctx.data.attrs.get("classes")
+    return Classes(count, f"data.{source}") if count is not None else None
+
+
+def _default_ignore(ctx: Context, tgt: TensorType) -> dict:
+    """``ignore_index`` defaults to the data's pad when the target is padded per batch (a
+    variable-length field: it has a named dim), so padding adds nothing to the loss."""
+    padded = tgt.dtype in ("long", "int") and any(isinstance(d, str) for d in tgt.shape)
+    if not padded or ctx.data is None or ctx.data.pad is None:
+        return {}
+    return {"ignore_index": int(ctx.data.pad)}
+
+
+def _flatten_classes(g, output: Tensor, target: Tensor, span: Span) -> tuple:
+    """``(B, ..., C)`` scores and ``(B, ...)`` targets as ``(N, C)`` and ``(N,)``: what
+    ``cross_entropy(logits.reshape(-1, C), y.reshape(-1))`` computes."""
+    out, tgt = output.type, target.type
+    flat_out = g.emit("method", "flatten", (output.ref, 0, -2), {}, TensorType(out.dtype, out.shape[-1:]), span,
+                      "scores")
+    flat_tgt = g.emit("method", "flatten", (target.ref,), {}, TensorType(tgt.dtype, ()), span, "targets")
+    return flat_out.ref, flat_tgt.ref

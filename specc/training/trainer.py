@@ -49,7 +49,7 @@ from specc.training.device import ThreadScope, mixed_precision, resolve_device
 from specc.training.distributed import Dist
 from specc.training.epoch_log import EpochLog
 from specc.training.errors import DivergenceError, ResumeError, TrainError
-from specc.training.metrics import MetricSet, SplitMeter
+from specc.training.metrics import MetricSet, Scoring, SplitMeter
 from specc.training.progress import Reporter
 from specc.training.tuning import CHECKPOINT_INTERVAL, Tuning
 
@@ -89,7 +89,7 @@ class Trainer:
                  input_names: list[str], target_name: str, loss_fn: Callable,
                  make_optimizer: Callable, make_scheduler: Callable | None,
                  config: TrainConfig, reporter: Reporter, hooks: Iterable[Any],
-                 threshold: float, spec_hash: str, tuning: Tuning = Tuning(), model_name: str = "",
+                 scoring: Scoring, spec_hash: str, tuning: Tuning = Tuning(), model_name: str = "",
                  dist: Dist | None = None):
         self.config, self.reporter, self.spec_hash = config, reporter, spec_hash
         self.model_name = model_name
@@ -100,7 +100,7 @@ class Trainer:
         self.train_batches = train_batches
         self.held_out = {"valid": valid_batches} if valid_batches is not None else {}
         self.input_names, self.target_name, self.loss_fn = list(input_names), target_name, loss_fn
-        self.threshold = threshold
+        self.scoring = scoring
         self.device = resolve_device(config.device)
         self.precision = mixed_precision(config.precision, self.device)
         self.scaler = self.precision.scaler
@@ -211,7 +211,7 @@ class Trainer:
 
     def _train_meter(self) -> MetricSet | None:
         names = self.split_metrics["train"]
-        return MetricSet(names, self.device, self.threshold) if names else None
+        return MetricSet(names, self.device, self.scoring) if names else None
 
     def _forward(self, batch: dict) -> Tensor:
         inputs, target = self._to_device(batch, self.move)
@@ -332,7 +332,7 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, split: str, batches: Batches) -> dict[str, float]:
         """Loss and metrics over a whole held-out split, read back once."""
-        meter = SplitMeter(self.split_metrics[split], self.device, self.threshold)
+        meter = SplitMeter(self.split_metrics[split], self.device, self.scoring)
         self.model.eval()
         with self.precision.autocast:
             for batch in batches:
