@@ -23,6 +23,7 @@ image_csv        csv (required), images=the CSV's folder, column="filename",
                  target="label", size=[28, 28], grayscale=false, normalize=none
 text_folder      path (required), categories=every subfolder in sorted order
 sequences        samples=1000, vocab=1000, length=10..50, classes=2
+text_file        path (required), block=128, level=char
 ===============  ==========================================================================
 
 Every user mistake raises :class:`SourceError` with ``arg`` naming the argument at fault.
@@ -32,21 +33,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from specc.catalog.datafiles import (Labelled, parse_csv, read_text, resolve, scan_image_csv,
+from specc.catalog.datafiles import (Labelled, parse_csv, read_data, read_text, resolve, scan_image_csv,
                                      scan_image_folder, scan_text_folder)
 from specc.catalog.source_base import (MAX_SAMPLES, REQUIRED, Arg, Schema, SourceError,
                                        SourceInfo, as_range, as_size, bind, boolean,
                                        check_samples, int_at_least, int_range, mean_std,
                                        non_negative, one_char, optional, positive, positive_int,
                                        size2, string, string_list, unit_interval_open)
-from specc.catalog.text import ENCODERS, encoder_schema, tokenize
+from specc.catalog.text import (ENCODERS, LEVELS, check_stream, encoder_schema, one_of, stream_vocab,
+                                text_file_schema, text_stream, tokenize)
 from specc.errors import did_you_mean
 from specc.types import StrType, TensorType
 
 __all__ = ["SOURCES", "ENCODERS", "REQUIRED", "MAX_SAMPLES", "Arg", "Schema", "SourceError",
            "SourceInfo", "bind_args", "schema_of", "tensors_schema", "generate_schema",
            "encoder_schema", "source_texts", "tokenize", "image_files", "image_schema",
-           "text_files"]
+           "text_files", "text_file_tokens"]
 
 X2 = TensorType("float", (2,))
 CLASS = TensorType("long", ())
@@ -83,6 +85,20 @@ def _sequences_schema(args: dict, base_dir: Path | None = None) -> Schema:
                           arg="vocab")
     return Schema({"tokens": TensorType("long", ("seq",)), "y": CLASS}, a["classes"], None,
                   a["vocab"], None)
+
+
+def text_file_tokens(args: dict, base_dir: Path) -> tuple[dict, list[str]]:
+    """Bound arguments and the token stream of a ``text_file`` (at least one block of it)."""
+    a = bind("text_file", SOURCES["text_file"].args, [], args)
+    path = resolve(a["path"], base_dir)
+    tokens = text_stream(read_data(path, "text", "path"), a["level"])
+    check_stream(tokens, a["block"], path.name)
+    return a, tokens
+
+
+def _text_file_schema(args: dict, base_dir: Path) -> Schema:
+    a, tokens = text_file_tokens(args, base_dir)
+    return text_file_schema(a["block"], len(stream_vocab(tokens, a["level"])))
 
 
 def _csv_schema(args: dict, base_dir: Path) -> Schema:
@@ -278,7 +294,12 @@ SOURCES: dict[str, SourceInfo] = {s.name: s for s in (
                                Arg("categories", None, optional(string_list),
                                    "category folders to use, in class order")),
                _text_folder_schema, "one document per file: text: str, y: long", files=True),
-    SourceInfo("sequences", (SAMPLES, Arg("vocab", 1000, int_at_least(2), "token ids 0..vocab-1"),
+    SourceInfo("text_file", (Arg("path", REQUIRED, string, "the text"),
+                             Arg("block", 128, positive_int, "tokens per example"),
+                             Arg("level", "char", one_of(*LEVELS), "what a token is: char | byte | word")),
+               _text_file_schema, "one text in blocks: x: long[block], y: long[block] (x shifted by one)",
+               files=True),
+    SourceInfo("sequences", (SAMPLES, Arg("vocab", 1000, int_at_least(2), "token ids 1..vocab-1 (0 pads)"),
                              Arg("length", (10, 50), int_range, "sequence length lo..hi"),
                              Arg("classes", 2, int_at_least(2), "number of classes")),
                _sequences_schema, "variable-length token sequences: tokens: long[seq], y: long"),

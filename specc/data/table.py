@@ -29,6 +29,8 @@ class Table:
     texts: dict[str, list[str]] = field(default_factory=dict)
     class_names: list[str] | None = None
     feature_names: list[str] | None = None    # csv: the columns of ``x``, in order
+    vocab: list[str] | None = None            # text_file: token id i is vocab[i]
+    ordered: bool = False                     # text_file: consecutive pieces of one text
 
     @classmethod
     def from_tensors(cls, fields: Mapping[str, Tensor], class_names: list[str] | None = None
