@@ -27,6 +27,7 @@ from .files import FileProblem, check_file, read_file
 from .catalog.data_exprs import ExprProblem
 from .catalog.source_base import SourceError
 from .catalog.sources import bind_args
+from .catalog.text import text_stream
 from .compile.fx_build import build
 from .data.batches import InMemoryBatches
 from .data.encode import apply_encoder
@@ -48,7 +49,7 @@ from .training.config import monitor_key
 from .training.metrics import SplitMeter
 from .training.trainer import metric_names
 
-KINDS = {"csv": "csv", "image_folder": "image", "image_csv": "image", "text_folder": "text"}
+KINDS = {"csv": "csv", "image_folder": "image", "image_csv": "image", "text_folder": "text", "text_file": "stream"}
 """The raw inputs a run takes, by its train source; every other source takes values."""
 
 CHUNK = 256
@@ -76,7 +77,8 @@ class Run:
 
     @property
     def classes(self) -> list[str] | None:
-        return self.record.preprocessing.classes
+        """The class names in class-index order; for a ``text_file`` run, its tokens."""
+        return self.vocab if self.record.preprocessing.task == "next_token" else self.record.preprocessing.classes
 
     @property
     def kind(self) -> str:
@@ -95,7 +97,7 @@ class Run:
 
     def predictions(self, inputs: Any, *, batch: int | None = None, proba: bool = False) -> Iterator[dict]:
         """:meth:`predict` as an iterator (a large CSV is read and predicted chunk by chunk)."""
-        if proba and self.record.preprocessing.task != "classification":
+        if proba and self.record.preprocessing.task == "regression":
             raise _bad(self.path / "run.json", "--proba needs a classifier, but this run is a regression",
                        "leave out --proba: the predictions are the numbers themselves")
         return self._stream(inputs, batch or self.record.preprocessing.batch or CHUNK, proba)
@@ -114,7 +116,8 @@ class Run:
         if self.kind == "values":
             raise _bad(paths[0], f"this run was trained on {self.record.preprocessing.source}() data, so it "
                        "takes values, not files", "pass the examples as values, e.g. --values \"[[0.5, 1.0]]\"")
-        readers = {"csv": self._csv_chunks, "image": self._image_chunks, "text": self._text_chunks}
+        readers = {"csv": self._csv_chunks, "image": self._image_chunks, "text": self._text_chunks,
+                   "stream": self._stream_chunks}
         yield from readers[self.kind](paths, size)
 
     def _csv_chunks(self, paths: list[Path], size: int) -> Iterator[tuple[list, Table]]:
@@ -142,6 +145,28 @@ class Run:
             part = files[start:start + size]
             yield [str(f) for f in part], Table({}, texts={"text": [_read_utf8(f) for f in part]})
 
+    def _stream_chunks(self, paths: list[Path], size: int) -> Iterator[tuple[list, Table]]:
+        """A ``text_file`` run reads each text's last ``block`` tokens, in the run's vocabulary."""
+        stream = self.record.preprocessing.stream
+        index = {t: i for i, t in enumerate(self.vocab)}
+        files = _expand(paths, None, "text")
+        for start in range(0, len(files), size):
+            part, rows = files[start:start + size], []
+            for f in part:
+                try:
+                    tokens = text_stream(read_file(f, "text"), stream.level)
+                except FileProblem as err:
+                    raise _bad(f, err.message) from None
+                unknown = next((t for t in tokens if t not in index), None)
+                if unknown is not None:
+                    raise _bad(f, f"{unknown!r} is not in the run's vocabulary ({len(self.vocab)} tokens, vocab.json)",
+                               "the model knows only the tokens of the text it was trained on")
+                if len(tokens) < stream.block:
+                    raise _bad(f, f"the model reads {stream.block} tokens ({stream.level} level) of context, but "
+                               f"the text has {len(tokens)}", f"give at least {stream.block} {stream.level}s")
+                rows.append([index[t] for t in tokens[-stream.block:]])
+            yield [str(f) for f in part], Table({"x": torch.tensor(rows, dtype=torch.long)})
+
     @cached_property
     def transform(self):
         """The recorded ``data.transform`` as ``(field, expression)``, parsed once, or None."""
@@ -168,6 +193,8 @@ class Run:
     def _answers(self, labels: list, output: torch.Tensor, proba: bool) -> Iterator[dict]:
         prep = self.record.preprocessing
         n = len(labels)
+        if prep.task == "next_token":   # the scores after the last token of the context
+            output = output[:, -1]
         if prep.task == "regression":
             for label, v in zip(labels, output.reshape(n, -1).tolist()):
                 yield {"input": label, "prediction": v[0] if len(v) == 1 else v}
