@@ -369,3 +369,42 @@ def test_an_unknown_device_for_predict_is_a_usage_mistake(tmp_path, capsys):
     _, run_dir, _ = train(tmp_path, REGRESSION, epochs=1)
     code, _, err = cli(capsys, "predict", str(run_dir), "--values", "[[1.0]]", "--device", "gpu")
     assert code == 2 and err.startswith("--device:1:1: error: unknown device 'gpu'"), err
+
+
+CHARS = """
+data { train = text_file("story.txt", block=8), valid = 10%, batch = 16 }
+model CharLM(x: long[8]) {
+    h, _ = x -> Embedding(data.vocab, 8) -> LSTM(16, batch_first=true)
+    return h -> Linear(data.vocab)
+}
+loss = cross_entropy
+optimizer = Adam(lr=0.01)
+train { epochs = 1, metrics = [accuracy] }
+"""
+
+
+def test_text_file_predict_answers_the_next_token_from_the_last_block(tmp_path, capsys):
+    story = "the quick brown fox jumps over the lazy dog. " * 20
+    result, run_dir, proj = train(tmp_path, CHARS, {"story.txt": story})
+    code, out, err = cli(capsys, "evaluate", str(run_dir), "--json")
+    assert code == 0, err
+    assert {k: v for k, v in json.loads(out).items() if k != "data"} == _held_out(best_row(run_dir))
+    run = moved(run_dir, tmp_path, proj)
+    vocab = json.loads((run / "vocab.json").read_text())
+    assert vocab == sorted(set(story))
+    context = tmp_path / "context.txt"
+    context.write_text("over the lazy do")
+    code, out, err = cli(capsys, "predict", str(run), str(context), "--json", "--proba")
+    assert code == 0, err
+    (got,) = json.loads(out)
+    with torch.no_grad():
+        x = torch.tensor([[vocab.index(c) for c in "the lazy do"[-8:]]])
+        probs = torch.softmax(result.model.eval()(x)[0, -1], dim=0)
+    assert got["prediction"] == vocab[int(probs.argmax())]
+    assert list(got["probabilities"]) == vocab
+    assert list(got["probabilities"].values()) == pytest.approx(probs.tolist(), abs=1e-6)
+    for text, words in (("do", "reads 8 tokens (char level) of context, but the text has 2"),
+                        ("the lazy dog!", "'!' is not in the run's vocabulary")):
+        context.write_text(text)
+        code, _, err = cli(capsys, "predict", str(run), str(context))
+        assert code == 2 and f"{context}:1:1: error: " in err and words in err, err
