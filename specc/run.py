@@ -33,6 +33,7 @@ from .training.config import EarlyStop, TrainConfig
 from .training.device import resolve_device
 from .training.errors import DivergenceError, MetricError, ResumeMismatch, TrainError
 from .training.loop import fit
+from .training.feed import OUTPUT, Feed
 from .training.metrics import Scoring
 from .training.shortcuts import batch_independent, direct_module, eval_batch_size, mean_loss
 from .training.tuning import WIDE_EVAL_ELEMENTS, Tuning
@@ -390,7 +391,7 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
                 if b is not None:
                     distributed.check_batches(b.num_examples, b.batch_size, dist.world, split)
                     b.shard(dist.rank, dist.world)
-        result = fit(model, train_b, valid_b, test_b, checked.inputs, checked.target, loss_fn,
+        result = fit(model, train_b, valid_b, test_b, checked.inputs, feed(checked), loss_fn,
                      make_optimizer_factory(checked, dev.type, tuning.fused_optimizer),
                      make_scheduler_factory(checked), config, out_dir,
                      resume=resume, spec_hash=resumed.spec_hash if resumed else spec_hash(checked),
@@ -439,6 +440,14 @@ def binary_threshold(loss_name: str) -> float:
     """Where a single-score output turns from class 0 to class 1: 0.5 after a sigmoid (bce),
     else 0 (logits)."""
     return 0.5 if loss_name == "bce" else 0.0
+
+
+def feed(checked: CheckedSpec) -> Feed:
+    """What the loss and the metrics read: the loss graph's inputs, each metric call's two
+    values, and for a plain metric the output and the ``train.target`` field (when the data has it)."""
+    target = checked.spec.train_options.target or "y"
+    pair = (OUTPUT, ("field", target)) if checked.target == target else None
+    return Feed(tuple(checked.loss_sources[n] for n in checked.program.loss_reads), pair, checked.metric_sources)
 
 
 def scoring(checked: CheckedSpec) -> Scoring:

@@ -37,6 +37,8 @@ class Context:
     # Already reported as broken: uses of these say nothing more (one mistake, one message).
     failed_imports: set = field(default_factory=set)
     data_failed: bool = False
+    loss_sources: dict = field(default_factory=dict)   # the loss's inputs: name -> ("output", i) | ("field", name)
+    metric_sources: dict = field(default_factory=dict)  # a metric call's key -> (output source, target source)
     errors_seen: int = 0   # every error, repeats included: did this block body go wrong?
 
     def error(self, message: str, span: Span, hint: str | None = None, code: str = "E100") -> None:

@@ -12,22 +12,24 @@ from ..errors import Span
 from ..syntax import ast
 from ..types import TensorType
 from .context import Context, Failed
-from .ir import GraphIR
+from .ir import GraphIR, _refs
 from .values import Const, FuncStage, Poison, Tensor, describe
 
 SCALAR = TensorType("float", (), None)
 
 
-def lower_loss(ctx: Context, loss: ast.Loss, output: TensorType | None, target: TensorType | None) -> GraphIR | None:
-    """The loss graph, or None when it has errors (recorded in ``ctx``). With the types
-    unknown (None: the model or the data is broken), ``output`` and ``target`` are poisoned:
-    the loss's names and options are checked, nothing that needs their shapes."""
+def lower_loss(ctx: Context, loss: ast.Loss, names: dict[str, TensorType] | None) -> GraphIR | None:
+    """The loss graph, or None when it has errors (recorded in ``ctx``). ``names`` are what
+    the loss may read (``output``, ``target``, the model's outputs by name, the data's fields)
+    and their types; the graph's inputs are those it reads, in this order. With ``names``
+    None (the model or the data is broken) every name is poisoned: the loss's own names and
+    options are checked, nothing that needs their shapes."""
     from .lower import GraphLowerer
 
-    known = output is not None and target is not None
-    g = GraphLowerer(ctx, "Loss", "loss", [("output", output), ("target", target)] if known else [], loss=True)
-    if not known:
-        g.scope.update(output=Poison(), target=Poison())
+    g = GraphLowerer(ctx, "Loss", "loss", list((names or {}).items()), loss=True)
+    if names is None:
+        g.scope.update({n: Poison() for n in (*names_read(loss.value), "output", "target")
+                        if n not in LOSSES and n != "data"})
     e = loss.value
     try:
         if isinstance(e, ast.Name) and e.id in LOSSES:
@@ -49,7 +51,22 @@ def lower_loss(ctx: Context, loss: ast.Loss, output: TensorType | None, target: 
         return None
     g.ir.outputs = [value.ref]
     g.ir.output_types = [value.type]
+    read = {r.name for op in g.ir.ops for r in _refs((op.args, op.kwargs))} | {r.name for r in _refs(g.ir.outputs)}
+    kept = [i for i, (name, _) in enumerate(g.ir.inputs) if name in read]
+    ctx.program.loss_reads = [list(names)[i] for i in kept]
+    g.ir.inputs = [g.ir.inputs[i] for i in kept]
     return g.ir
+
+
+def names_read(node) -> list[str]:
+    """Every plain name in an expression, in order (``cross_entropy(logits, kind)``: all three)."""
+    if isinstance(node, ast.Name):
+        return [node.id]
+    if isinstance(node, (list, tuple)):
+        return [n for item in node for n in names_read(item)]
+    if isinstance(node, ast.Node):
+        return [n for f in type(node).model_fields for n in names_read(getattr(node, f))]
+    return []
 
 
 def _check_options(ctx: Context, stage: FuncStage, module: str, options: dict, out: TensorType, class_dim: int,

@@ -20,6 +20,7 @@ from specc.training.config import TrainConfig
 from specc.training.control import StopFlag
 from specc.training.distributed import Dist
 from specc.training.errors import ResumeError
+from specc.training.feed import Feed
 from specc.training.metrics import Scoring
 from specc.training.outputs import HistoryFile, split_metrics, write_metrics
 from specc.training.plots import PlotContext, fit_recorder, make_plots
@@ -56,7 +57,7 @@ class RunResult:
 
 
 def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
-        test_batches: Batches | None, input_names: list[str], target_name: str,
+        test_batches: Batches | None, input_names: list[str], target: str | Feed,
         loss_fn: Callable[[Tensor, Tensor], Tensor], make_optimizer: Callable,
         make_scheduler: Callable | None, config: TrainConfig, out_dir: Path | None,
         resume: bool = False, spec_hash: str = "", progress: bool = True,
@@ -70,7 +71,9 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
         model: called as ``model(*[batch[n] for n in input_names])``; moved to the device.
         train_batches, valid_batches, test_batches: batchers (see :class:`Batches`); the
             held-out ones may be None. The test split is scored once, after the run.
-        loss_fn: ``loss_fn(output, target) -> scalar tensor`` (a batch mean).
+        target: what the loss and the metrics read (:class:`Feed`); a field name is version
+            1's feed, ``loss_fn(output, batch[target])`` and every metric on that pair.
+        loss_fn: ``loss_fn(*feed.loss_args(output, batch)) -> scalar tensor`` (a batch mean).
         make_optimizer: ``make_optimizer(params) -> Optimizer``, called after the move.
         make_scheduler: ``make_scheduler(optimizer, steps_per_epoch, epochs)`` -> scheduler or
             None; ``steps_per_epoch`` counts optimizer steps (batches / accumulate, rounded up).
@@ -110,7 +113,8 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
     """
     writer = dist is None or dist.writer
     reporter = reporter if reporter is not None else make_reporter(progress and writer, config.log_every)
-    trainer = Trainer(model, train_batches, valid_batches, input_names, target_name, loss_fn,
+    feed = Feed.single(target) if isinstance(target, str) else target
+    trainer = Trainer(model, train_batches, valid_batches, input_names, feed, loss_fn,
                       make_optimizer, make_scheduler, config, reporter, hooks,
                       scoring, spec_hash,
                       tuning if tuning is not None else Tuning.from_env(), model_name, dist)

@@ -34,6 +34,7 @@ import torch
 from torch import Tensor
 
 from specc.training.errors import MetricError, TrainError
+from specc.training.feed import metric_name
 
 Reduce = Callable[[Tensor], Tensor]
 """Sums a tensor over the ranks of a distributed run (:func:`specc.training.distributed.reduce_sum`)."""
@@ -262,7 +263,8 @@ class MetricSet:
     """Several metrics' sums over one pass (a held-out split, or an epoch of training).
 
     Args:
-        names: metric names (keys of :data:`ACCUMULATORS`).
+        names: metric names (keys of :data:`ACCUMULATORS`), or keys naming what they read
+            (``accuracy(logits, kind)``).
         device: where the sums live (the model's device).
         scoring: how outputs are read as classes (see the module docstring).
     """
@@ -271,11 +273,16 @@ class MetricSet:
                  scoring: Scoring = Scoring()):
         self.device = device
         dtype = accumulation_dtype(device)
-        self.metrics = {name: ACCUMULATORS[name](dtype, scoring) for name in names}
+        self.metrics = {name: ACCUMULATORS[metric_name(name)](dtype, scoring) for name in names}
 
     def update(self, output: Tensor, target: Tensor) -> None:
         for acc in self.metrics.values():
             acc.update(output, target)
+
+    def update_each(self, pair: Callable[[str], tuple[Tensor, Tensor]]) -> None:
+        """Each metric on its own (output, target): ``pair(name)``."""
+        for name, acc in self.metrics.items():
+            acc.update(*pair(name))
 
     def sums(self) -> list[Tensor]:
         return [acc.sums for acc in self.metrics.values()]
@@ -338,9 +345,13 @@ class SplitMeter:
     def update(self, loss: Tensor, output: Tensor, target: Tensor) -> None:
         """Add one batch; ``loss`` is the batch mean, weighted here by the batch size."""
         n = target.shape[0] if target.dim() else 1
+        self.update_each(loss, n, lambda name: (output, target))
+
+    def update_each(self, loss: Tensor, n: int, pair: Callable[[str], tuple[Tensor, Tensor]]) -> None:
+        """Add one batch of ``n`` examples, each metric on ``pair(name)`` (:meth:`MetricSet.update_each`)."""
         self.loss_sum.add_(loss.detach().reshape(1), alpha=n)
         self.examples += n
-        self.metrics.update(output, target)
+        self.metrics.update_each(pair)
 
     def compute(self, reduce: Reduce | None = None) -> dict[str, float]:
         """``{"loss": ..., name: ...}`` with a single device-to-host copy; ``reduce`` sums the
