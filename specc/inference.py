@@ -38,7 +38,7 @@ from .data.plan import apply_transform, load_splits
 from .data.table import Table
 from .errors import Diagnostic, RunError, Span, SpecError
 from .record import PATH_ARGS, RunRecord, read_record, read_resolved, read_vocab
-from .run import config_from, held_out_batches, loss_function, resolve_run_device, scoring, tuning_from_env
+from .run import config_from, feed, held_out_batches, loss_function, resolve_run_device, scoring, tuning_from_env
 from .syntax import ast
 from .syntax.sections import literal
 from .syntax.spec import Spec, parse_spec
@@ -77,7 +77,10 @@ class Run:
 
     @property
     def classes(self) -> list[str] | None:
-        """The class names in class-index order; for a ``text_file`` run, its tokens."""
+        """The class names in class-index order; for a ``text_file`` run, its tokens; None for a
+        model of several outputs (each has its own, ``record.preprocessing.classes_of``)."""
+        if self.record.preprocessing.heads:
+            return None
         return self.vocab if self.record.preprocessing.task == "next_token" else self.record.preprocessing.classes
 
     @property
@@ -97,7 +100,8 @@ class Run:
 
     def predictions(self, inputs: Any, *, batch: int | None = None, proba: bool = False) -> Iterator[dict]:
         """:meth:`predict` as an iterator (a large CSV is read and predicted chunk by chunk)."""
-        if proba and self.record.preprocessing.task == "regression":
+        prep = self.record.preprocessing
+        if proba and prep.task == "regression" and not any(prep.heads.values()):
             raise _bad(self.path / "run.json", "--proba needs a classifier, but this run is a regression",
                        "leave out --proba: the predictions are the numbers themselves")
         return self._stream(inputs, batch or self.record.preprocessing.batch or CHUNK, proba)
@@ -190,8 +194,11 @@ class Run:
         table = self._prepare(table)
         return [table.fields[name].to(self.device) for name in self.checked.inputs]
 
-    def _answers(self, labels: list, output: torch.Tensor, proba: bool) -> Iterator[dict]:
+    def _answers(self, labels: list, output, proba: bool) -> Iterator[dict]:
         prep = self.record.preprocessing
+        if prep.heads:
+            yield from self._head_answers(labels, output, proba)
+            return
         n = len(labels)
         if prep.task == "next_token":   # the scores after the last token of the context
             output = output[:, -1]
@@ -209,6 +216,30 @@ class Run:
             answer = {"input": label, "prediction": self.classes[max(range(len(row)), key=row.__getitem__)]}
             if proba:
                 answer["probabilities"] = dict(zip(self.classes, row))
+            yield answer
+
+    def _head_answers(self, labels: list, outputs: tuple, proba: bool) -> Iterator[dict]:
+        """A model of several outputs: one prediction per output, by name; an output scored
+        against a class field as its class name (softmax over its last dim), else its numbers."""
+        prep = self.record.preprocessing
+        n = len(labels)
+        per_head = {}
+        for (name, field), out in zip(prep.heads.items(), outputs):
+            classes = prep.classes_of.get(field) if field else None
+            if classes is None:
+                per_head[name] = (None, [v[0] if len(v) == 1 else v for v in out.float().reshape(n, -1).tolist()])
+            else:
+                per_head[name] = (classes, torch.softmax(out.float().reshape(n, -1), dim=1).tolist())
+        for i, label in enumerate(labels):
+            answer = {"input": label, "prediction": {}}
+            for name, (classes, rows) in per_head.items():
+                row = rows[i]
+                if classes is None:
+                    answer["prediction"][name] = row
+                    continue
+                answer["prediction"][name] = classes[max(range(len(row)), key=row.__getitem__)]
+                if proba:
+                    answer.setdefault("probabilities", {})[name] = dict(zip(classes, row))
             yield answer
 
     # ------------------------------------------------------------ evaluate
@@ -241,7 +272,7 @@ class Run:
         names = metric_names(config, split, monitor_key(config, True), True)
         meter = SplitMeter(names, self.device, scoring(self.checked))
         precision = mixed_precision(options.precision, self.device)
-        target, size = self.checked.target, self.record.preprocessing.batch
+        fed, size = feed(self.checked), self.record.preprocessing.batch
         threads = ThreadScope()
         try:
             with torch.no_grad(), precision.autocast:
@@ -251,8 +282,9 @@ class Run:
                         threads.apply(options.threads, self.device, self.model, [x[:size] for x in inputs],
                                       auto=auto_threads)
                     output = self.model(*inputs)
-                    t = b[target].to(self.device)
-                    meter.update(loss_fn(output, t), output, t)
+                    values = {name: b[name].to(self.device) for name in fed.fields}
+                    meter.update_each(loss_fn(*fed.loss_args(output, values)), len(inputs[0]),
+                                      lambda key: fed.metric_pair(key, output, values))
             return meter.compute()
         except TrainError as err:
             raise RunError(err.message, err.hint) from None
@@ -263,7 +295,7 @@ class Run:
         """New labelled data as the run's model and loss see it, classes in the run's order."""
         prep = self.record.preprocessing
         table = self._prepare(_data_table(data, self.spec, self.record.seed))
-        missing = [f for f in (*self.checked.inputs, prep.target) if f not in table.fields]
+        missing = [f for f in (*self.checked.inputs, *feed(self.checked).fields) if f not in table.fields]
         if missing:
             raise _bad("--data", f"the data has no field '{missing[0]}' (it yields {', '.join(table.names)})",
                        f"the run was trained on {prep.source}() data")

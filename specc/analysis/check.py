@@ -23,7 +23,7 @@ from .imports import load_imports
 from .ir import GraphIR, LayerInst, Program
 from ..catalog.losses import LOSSES
 from ..syntax.sections import metric_name
-from .losses import lower_loss, names_read
+from .losses import class_pairs, lower_loss, names_read
 from .lower import MAX_NODES, GraphLowerer
 from .optim import OptimSpec, check_drivable, check_optimizer, check_schedule
 
@@ -48,6 +48,7 @@ class CheckedSpec:
     target: Optional[str] = None
     loss_sources: dict = field(default_factory=dict)   # each loss input's name -> ("output", i) | ("field", name)
     metric_sources: dict = field(default_factory=dict)  # a metric call's key -> (output source, target source)
+    heads: dict = field(default_factory=dict)   # a model of several outputs: each one's name -> its class field or None
 
     @property
     def graph(self) -> GraphIR:
@@ -91,13 +92,14 @@ def check(spec: Spec, model: str | None = None, facts: DataFacts | None = None) 
             continue
         graph = GraphLowerer(ctx, m.name, "model", inputs).run(m.body, m.name_span)
         ctx.program.models[m.name] = graph
-    target = None
+    target, heads = None, {}
     if spec.loss is not None:
         trained = ctx.program.models.get(chosen) if bound else None
         readable = _loss(ctx, spec, trained, chosen)
         if readable is not None:
             target = _target_field(spec, ctx.loss_sources, readable)
             ctx.metric_sources = _metrics(ctx, spec, readable)
+            heads = _heads(spec, chosen, readable)
     optimizer, schedule = check_optimizer(ctx, spec), check_schedule(ctx, spec)
     check_drivable(ctx, spec, optimizer, ctx.program, chosen)
     _monitor(ctx, spec, plan)
@@ -110,7 +112,7 @@ def check(spec: Spec, model: str | None = None, facts: DataFacts | None = None) 
                         spec.source)
     ctx.program.lint()
     return CheckedSpec(spec, ctx.program, chosen, plan, imports, optimizer, schedule, target,
-                       ctx.loss_sources, ctx.metric_sources)
+                       ctx.loss_sources, ctx.metric_sources, heads)
 
 
 def _choose_model(ctx: Context, spec: Spec, model: str | None) -> Optional[str]:
@@ -303,6 +305,20 @@ def _metrics(ctx: Context, spec: Spec, readable: dict) -> dict:
                       "regression metrics are mae, rmse and r2; classification metrics are accuracy, top5, f1, "
                       "precision and recall", code="E722")
     return sources
+
+
+def _heads(spec: Spec, model: str, readable: dict) -> dict[str, Optional[str]]:
+    """For a model that returns several values: each one's name (``output_<i>`` when it is not
+    written as a name) -> the class-index field a class loss scores it against, or None (numbers)."""
+    names = _return_names(spec, model)
+    if len(names) < 2:
+        return {}
+    pairs = class_pairs(spec.loss.value)
+    heads = {}
+    for i, name in enumerate(names):
+        src = readable.get(pairs.get(name)) if name else None
+        heads[name or f"output_{i}"] = src[0][1] if src and src[0][0] == "field" else None
+    return heads
 
 
 def _metric_text(item) -> Optional[str]:

@@ -58,15 +58,29 @@ def lower_loss(ctx: Context, loss: ast.Loss, names: dict[str, TensorType] | None
     return g.ir
 
 
+def walk(node) -> list[ast.Node]:
+    """Every node of an expression, outermost first."""
+    if isinstance(node, (list, tuple)):
+        return [n for item in node for n in walk(item)]
+    if isinstance(node, ast.Node):
+        return [node, *(n for f in type(node).model_fields for n in walk(getattr(node, f)))]
+    return []
+
+
 def names_read(node) -> list[str]:
     """Every plain name in an expression, in order (``cross_entropy(logits, kind)``: all three)."""
-    if isinstance(node, ast.Name):
-        return [node.id]
-    if isinstance(node, (list, tuple)):
-        return [n for item in node for n in names_read(item)]
-    if isinstance(node, ast.Node):
-        return [n for f in type(node).model_fields for n in names_read(getattr(node, f))]
-    return []
+    return [n.id for n in walk(node) if isinstance(n, ast.Name)]
+
+
+def class_pairs(loss: ast.Expr) -> dict[str, str]:
+    """``cross_entropy(logits, kind)`` (or ``nll``) -> ``{"logits": "kind"}``: the values a class
+    loss scores as classes, and the fields that hold their classes."""
+    pairs: dict[str, str] = {}
+    for n in walk(loss):
+        if (isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("cross_entropy", "nll")
+                and len(n.args) == 2 and all(isinstance(a, ast.Name) for a in n.args)):
+            pairs.setdefault(n.args[0].id, n.args[1].id)
+    return pairs
 
 
 def _check_options(ctx: Context, stage: FuncStage, module: str, options: dict, out: TensorType, class_dim: int,

@@ -11,7 +11,7 @@ tuple ``(10, 50)`` (inclusive, like the language's ranges).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from specc.errors import did_you_mean
@@ -62,6 +62,7 @@ class Schema:
     class_names: list[str] | None = None
     vocab: int | None = None
     features: int | None = None
+    classes_of: dict[str, list[str]] = field(default_factory=dict)   # csv: each class target's class names
 
 
 class _Required:
