@@ -323,7 +323,8 @@ def load_run(path: str | Path, device: str | None = None) -> Run:
     spec = read_resolved(path)
     vocab = read_vocab(path, record)
     prep = record.preprocessing
-    facts = DataFacts({k: f.type() for k, f in prep.fields.items()}, dict(prep.data_attrs), prep.classes, prep.pad)
+    facts = DataFacts({k: f.type() for k, f in prep.fields.items()}, dict(prep.data_attrs), prep.classes, prep.pad,
+                      {k: len(v) for k, v in prep.classes_of.items() if k in prep.fields})
     checked = check(spec, record.model, facts)
     dev = resolve_run_device(checked, device or "cpu")
     model = build(checked, checked.graph, loaded_modules(spec))

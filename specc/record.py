@@ -221,7 +221,7 @@ def preprocessing(checked, columns: list[str] | None, has_vocab: bool, loss: str
     classes = schema.class_names or [str(i) for i in range(schema.classes)] if classification else None
     args = plan.train.args
     stream = StreamSettings(level=args["level"], block=args["block"]) if plan.train.name == "text_file" else None
-    classes_of = {f: names for f in checked.heads.values() if f is not None
+    classes_of = {f: names for f in dict.fromkeys([*schema.classes_of, *checked.heads.values()]) if f is not None
                   for names in [_class_names(schema, f, checked.target)] if names is not None}
     task = "next_token" if stream else "classification" if classification else "regression"
     image = None

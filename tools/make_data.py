@@ -21,6 +21,9 @@ Writes, replacing what was there:
   (:func:`make_tiny_text`). Within a word a character follows from the several before it,
   and a sentence's words from its pattern, so a model with context beats a bigram model.
   For ``text_file`` (character-level language models).
+- ``specs/data/multitask.csv``: 600 parcels, four measurements, a string ``kind`` (three
+  kinds, set by the measurements) and a number ``size`` (a smooth function of them plus
+  noise). For ``csv(target=["kind", "size"])`` and a model with two heads.
 
 Only the standard library and Pillow are used; every random choice comes from a
 ``random.Random`` with a fixed seed, so the output is identical on every run.
@@ -223,6 +226,23 @@ def make_tiny_text(data: Path, rng: random.Random) -> None:
     (data / "tiny.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
 
+KINDS = ("box", "envelope", "tube")
+PARCELS = 600
+
+
+def make_multitask(data: Path, rng: random.Random) -> None:
+    rows = []
+    for _ in range(PARCELS):
+        a, b, c, d = (rng.uniform(-1, 1) for _ in range(4))
+        kind = KINDS[0 if a + b > 0.3 else 1 if c - a > 0 else 2]
+        size = 2 * a - b + 0.5 * c * d + rng.gauss(0, 0.1)
+        rows.append([f"{v:.3f}" for v in (a, b, c, d)] + [kind, f"{size:.3f}"])
+    with open(data / "multitask.csv", "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["width", "height", "depth", "weight", "kind", "size"])
+        w.writerows(rows)
+
+
 def main(data: Path = DATA) -> None:
     """Write every data set under ``data`` (the tests regenerate into a temporary folder and
     compare with the shipped files)."""
@@ -231,6 +251,7 @@ def main(data: Path = DATA) -> None:
     make_news(data, random.Random(2))
     make_iris_like(data, random.Random(3))
     make_tiny_text(data, random.Random(4))
+    make_multitask(data, random.Random(5))
 
 
 if __name__ == "__main__":

@@ -137,7 +137,7 @@ def apply_loss(g, stage: FuncStage, lead: list, span: Span):
             raise ctx.fail(f"{stage.name} takes tensors, got {describe(v)}", span, code="E401")
     out, tgt = values[0].type, values[1].type
     try:
-        class_dim = rule.check(out, tgt, _target_classes(ctx, tgt), stage.name)
+        class_dim = rule.check(out, tgt, _target_classes(ctx, values[1]), stage.name)
     except ShapeProblem as p:
         _check_options(ctx, stage, rule.module, options, out, 0, span)
         raise ctx.fail(p.message, span, p.hint, code="E404")
@@ -156,11 +156,15 @@ def apply_loss(g, stage: FuncStage, lead: list, span: Span):
     return g.emit("module", name, refs, {}, SCALAR, span, stage.name)
 
 
-def _target_classes(ctx: Context, tgt: TensorType) -> Optional[Classes]:
-    """What a class-index target ranges over: token ids (a target with positions) over
-    ``data.vocab``, one class per example over ``data.classes``."""
+def _target_classes(ctx: Context, target: Tensor) -> Optional[Classes]:
+    """What a class-index target ranges over: a class column of several targets over its own
+    ``data.classes_of.<name>``, token ids (a target with positions) over ``data.vocab``, one class
+    per example over ``data.classes``."""
+    tgt = target.type
     if ctx.data is None or tgt.dtype not in ("long", "int"):
         return None
+    if target.ref.name in ctx.data.classes_of:
+        return Classes(ctx.data.classes_of[target.ref.name], f"data.classes_of.{target.ref.name}")
     source = "vocab" if tgt.shape else "classes"
     count = ctx.data.attrs.get(source)
     if count is None and source == "vocab":

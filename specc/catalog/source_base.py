@@ -142,6 +142,13 @@ def string_list(v: Any) -> str | None:
     return None if ok else 'a non-empty list of strings, e.g. ["a", "b"]'
 
 
+def string_or_names(v: Any) -> str | None:
+    """A string, or a non-empty list of them."""
+    if isinstance(v, str) or (isinstance(v, list) and v and all(isinstance(i, str) for i in v)):
+        return None
+    return "a column name or a list of them, like [\"kind\", \"size\"]"
+
+
 def one_char(v: Any) -> str | None:
     """A CSV field separator: Python's reader takes one character, not a quote or a line end."""
     ok = isinstance(v, str) and len(v) == 1 and v not in '"\r\n'

@@ -39,7 +39,7 @@ from specc.catalog.source_base import (MAX_SAMPLES, REQUIRED, Arg, Schema, Sourc
                                        SourceInfo, as_range, as_size, bind, boolean,
                                        check_samples, int_at_least, int_range, mean_std,
                                        non_negative, one_char, optional, positive, positive_int,
-                                       size2, string, string_list, unit_interval_open)
+                                       size2, string, string_list, string_or_names, unit_interval_open)
 from specc.catalog.text import (ENCODERS, LEVELS, check_stream, encoder_schema, one_of, stream_vocab,
                                 text_file_schema, text_stream, tokenize)
 from specc.errors import did_you_mean
@@ -101,13 +101,32 @@ def _text_file_schema(args: dict, base_dir: Path) -> Schema:
     return text_file_schema(a["block"], len(stream_vocab(tokens, a["level"])))
 
 
+def csv_target_fields(target, columns: Sequence[str]) -> dict[str, str]:
+    """Field name -> target column: ``y`` for one target (version 1), else each column under
+    its own name (``target=["kind", "size"]``), which must be a name a spec can write."""
+    if not isinstance(target, list):
+        return {"y": columns[0]}
+    for column in columns:
+        if not column.isidentifier() or column == "x":
+            raise SourceError(f"csv(): the target column {column!r} becomes a field of that name, so it must be "
+                              "a plain name other than x", arg="target", hint="rename the column in the CSV header")
+    return {c: c for c in columns}
+
+
 def _csv_schema(args: dict, base_dir: Path) -> Schema:
     a = bind("csv", SOURCES["csv"].args, [], args)
     table = parse_csv(resolve(a["path"], base_dir), a["target"], a["features"], a["delimiter"], read_features=False)
     width = len(table.feature_names)
-    y = REGRESSION if table.target.kind == "float" else CLASS
-    return Schema({"x": TensorType("float", (width,)), "y": y}, table.target.classes,
-                  table.target.class_names, None, width)
+    fields = {"x": TensorType("float", (width,))}
+    classes_of = {}
+    for name, column in csv_target_fields(a["target"], list(table.targets)).items():
+        t = table.targets[column]
+        fields[name] = REGRESSION if t.kind == "float" else CLASS
+        if t.kind != "float":
+            classes_of[name] = t.class_names or [str(i) for i in range(t.classes)]
+    first = next((table.targets[c] for c in table.targets if table.targets[c].kind != "float"), table.target)
+    return Schema(fields, first.classes, first.class_names, None, width,
+                  classes_of if isinstance(a["target"], list) else {})
 
 
 def image_schema(a: dict, found: Labelled) -> Schema:
@@ -275,7 +294,8 @@ SOURCES: dict[str, SourceInfo] = {s.name: s for s in (
                extra_fields=True),
     SourceInfo("tensors", (), _tensors_source_schema, "small inline data", extra_fields=True),
     SourceInfo("csv", (Arg("path", REQUIRED, string, "the CSV file"),
-                       Arg("target", None, optional(string), "target column (default: last)"),
+                       Arg("target", None, optional(string_or_names), "target column, or a list of them "
+                           "(default: the last column)"),
                        Arg("features", None, optional(string_list), "feature columns"),
                        Arg("delimiter", ",", one_char, "field separator")),
                _csv_schema, "a CSV with a header: x: float[features], y", files=True),

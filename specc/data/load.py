@@ -18,7 +18,7 @@ import torch
 
 from specc.catalog.datafiles import Labelled, parse_csv, read_text, resolve
 from specc.catalog.source_base import SourceError
-from specc.catalog.sources import (bind_args, image_files, image_schema, schema_of,
+from specc.catalog.sources import (bind_args, csv_target_fields, image_files, image_schema, schema_of,
                                    tensors_schema, text_file_tokens, text_files)
 from specc.catalog.text import stream_vocab
 from specc.data import toys
@@ -42,9 +42,10 @@ def _targets(found: Labelled) -> torch.Tensor:
 
 def _csv(a: dict, base_dir: Path, seed: int) -> Table:
     parsed = parse_csv(resolve(a["path"], base_dir), a["target"], a["features"], a["delimiter"])
-    x = torch.from_numpy(parsed.features)
-    t = parsed.target
-    return Table({"x": x, "y": _target_tensor(t.kind, t.values)}, class_names=t.class_names,
+    targets = {name: _target_tensor(parsed.targets[c].kind, parsed.targets[c].values)
+               for name, c in csv_target_fields(a["target"], list(parsed.targets)).items()}
+    first = next((t for t in parsed.targets.values() if t.kind != "float"), parsed.target)
+    return Table({"x": torch.from_numpy(parsed.features), **targets}, class_names=first.class_names,
                  feature_names=parsed.feature_names)
 
 
