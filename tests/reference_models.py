@@ -266,6 +266,22 @@ class Tiny431(nn.Module):
         return torch.sigmoid(self.output(h))  # (B, 1)
 
 
+class Parcel(nn.Module):
+    """Mirrors specs/multitask.spec: a 4-32-32 trunk and two heads, the kind's logits (3 kinds)
+    and the size (one number); it returns both, as the spec's ``return logits, amount``."""
+
+    def __init__(self, in_features: int = 4, hidden: int = 32, kinds: int = 3):
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden)
+        self.fc2 = nn.Linear(hidden, hidden)
+        self.kind = nn.Linear(hidden, kinds)
+        self.size = nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = F.relu(self.fc2(F.relu(self.fc1(x))))  # (B, 32)
+        return self.kind(h), self.size(h)  # (B, 3), (B, 1)
+
+
 # Spec file name -> a zero-argument factory for the oracle it mirrors (a class whose defaults
 # match the spec, or the class with the sizes the spec uses).
 REFERENCE_MODELS: dict[str, Callable[[], nn.Module]] = {
@@ -281,6 +297,7 @@ REFERENCE_MODELS: dict[str, Callable[[], nn.Module]] = {
     "digits.spec": DigitsMLP,
     "news.spec": NewsMLP,
     "tiny431.spec": Tiny431,
+    "multitask.spec": Parcel,
 }
 
 
