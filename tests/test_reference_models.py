@@ -32,6 +32,7 @@ HAND_COUNTS = {
     "digits.spec": (64 * 500 + 500) + (500 * 10 + 10),
     "news.spec": (200 * 100 + 100) + (100 * 100 + 100) + (100 * 3 + 3),
     "tiny431.spec": (4 * 3 + 3) + (3 * 1 + 1),
+    "multitask.spec": (4 * 32 + 32) + (32 * 32 + 32) + (32 * 3 + 3) + (32 * 1 + 1),
 }
 
 # Per-example input shape and output shape of each spec's oracle.

@@ -27,9 +27,10 @@ def lower_loss(ctx: Context, loss: ast.Loss, names: dict[str, TensorType] | None
     from .lower import GraphLowerer
 
     g = GraphLowerer(ctx, "Loss", "loss", list((names or {}).items()), loss=True)
-    if names is None:
-        g.scope.update({n: Poison() for n in (*names_read(loss.value), "output", "target")
-                        if n not in LOSSES and n != "data"})
+    if names is None:   # what the loss applies (a loss, a function) is still checked: a misspelling is reported
+        called = {n.func.id for n in walk(loss.value) if isinstance(n, ast.Call) and isinstance(n.func, ast.Name)}
+        values = [] if isinstance(loss.value, ast.Name) else names_read(loss.value)
+        g.scope.update({n: Poison() for n in (*values, "output", "target") if n not in called and n != "data"})
     e = loss.value
     try:
         if isinstance(e, ast.Name) and e.id in LOSSES:
