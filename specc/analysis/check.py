@@ -262,6 +262,9 @@ METRIC_FITS = {"accuracy": _CLASSES, "f1": _CLASSES, "precision": _CLASSES, "rec
                "mae": _ELEMENTWISE, "rmse": _ELEMENTWISE, "r2": _ELEMENTWISE}
 
 
+CLASS_METRICS = ("accuracy", "top5", "f1", "precision", "recall")
+
+
 def _metrics(ctx: Context, spec: Spec, readable: dict) -> dict:
     """Each metric fits what it reads, or the first evaluation would fail: a plain name reads
     ``output`` and ``target``, a call (``accuracy(logits, kind)``) the two names it gives, from
@@ -290,11 +293,16 @@ def _metrics(ctx: Context, spec: Spec, readable: dict) -> dict:
                 continue
             (out_src, out), (tgt_src, tgt) = readable[args[0]], readable[args[1]]
             sources[key] = (out_src, tgt_src)
+            if name in CLASS_METRICS and tgt.dtype == "float":
+                ctx.error(f"the metric {key} counts classes, but {args[1]} holds numbers ({tgt.dtype} {tgt.batched})",
+                          spans[1], "regression metrics are mae, rmse and r2; a classification metric compares "
+                          "scores with a class-index field", code="E722")
+                continue
         else:
             if "output" not in readable or "target" not in readable:
                 ctx.error(f"the metric {key} compares output and target, but the data has no target field "
                           f"'{options.target or 'y'}'", where,
-                          f"name what it compares, e.g. {key}(output, {next(iter(ctx.data.fields), 'y')})",
+                          f"name what it compares, e.g. {key}(output, {_a_target(spec, readable)})",
                           code="E723")
                 continue
             out, tgt = readable["output"][1], readable["target"][1]
@@ -319,6 +327,13 @@ def _heads(spec: Spec, model: str, readable: dict) -> dict[str, Optional[str]]:
         src = readable.get(pairs.get(name)) if name else None
         heads[name or f"output_{i}"] = src[0][1] if src and src[0][0] == "field" else None
     return heads
+
+
+def _a_target(spec: Spec, readable: dict) -> str:
+    """A field that no model takes, for a hint: the first target-like field."""
+    inputs = {p.name for m in spec.models.values() for p in m.params}
+    return next((n for n, (src, _) in readable.items() if src[0] == "field" and n not in inputs and n != "target"),
+                "target")
 
 
 def _metric_text(item) -> Optional[str]:
