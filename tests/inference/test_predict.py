@@ -408,3 +408,43 @@ def test_text_file_predict_answers_the_next_token_from_the_last_block(tmp_path, 
         context.write_text(text)
         code, _, err = cli(capsys, "predict", str(run), str(context))
         assert code == 2 and f"{context}:1:1: error: " in err and words in err, err
+
+
+TWO_HEADS = """
+data { train = csv("parcels.csv", target=["kind", "size"]), valid = 25%, batch = 8 }
+model Parcel(x: float[2]) {
+    h = x -> Linear(8) -> ReLU
+    logits = h -> Linear(data.classes_of.kind)
+    amount = h -> Linear(1)
+    return logits, amount
+}
+loss = cross_entropy(logits, kind) + mse(amount, size)
+optimizer = Adam(lr=0.01)
+train { epochs = 1, metrics = [accuracy(logits, kind), mae(amount, size)] }
+"""
+
+
+def test_a_model_with_two_heads_predicts_each_by_name(tmp_path, capsys):
+    rows = ["a,b,kind,size"] + [f"{i % 5},{i % 3},{['box', 'tube'][i % 2]},{i / 10}" for i in range(40)]
+    result, run_dir, proj = train(tmp_path, TWO_HEADS, {"parcels.csv": "\n".join(rows) + "\n"})
+    code, out, err = cli(capsys, "evaluate", str(run_dir), "--json")
+    assert code == 0, err
+    assert {k: v for k, v in json.loads(out).items() if k != "data"} == _held_out(best_row(run_dir))
+    run = moved(run_dir, tmp_path, proj)
+    record = json.loads((run / "run.json").read_text())["preprocessing"]
+    assert record["heads"] == {"logits": "kind", "amount": None}
+    assert record["classes_of"] == {"kind": ["box", "tube"]}
+    code, out, err = cli(capsys, "predict", str(run), "--values", "[[1, 2], [4, 0]]", "--json", "--proba")
+    assert code == 0, err
+    got = json.loads(out)
+    with torch.no_grad():
+        logits, amount = result.model.eval()(torch.tensor([[1.0, 2.0], [4.0, 0.0]]))
+    probs = torch.softmax(logits, dim=1)
+    assert [g["prediction"]["logits"] for g in got] == [["box", "tube"][i] for i in probs.argmax(1).tolist()]
+    assert [g["prediction"]["amount"] for g in got] == pytest.approx(amount.reshape(-1).tolist(), abs=1e-6)
+    assert [list(g["probabilities"]["logits"].values()) for g in got] == [pytest.approx(p, abs=1e-6)
+                                                                          for p in probs.tolist()]
+    out_csv = tmp_path / "p.csv"
+    code, _, err = cli(capsys, "predict", str(run), "--values", "[[1, 2]]", "-o", str(out_csv))
+    assert code == 0, err
+    assert out_csv.read_text().splitlines()[0] == "input,logits,amount"
