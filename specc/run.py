@@ -528,17 +528,16 @@ def _locate(checked: CheckedSpec, model, loss_fn, train_b, error: BaseException)
     try:
         batch = next(iter(train_b))
         inputs = [batch[name] for name in checked.inputs]
-        target = batch[checked.target]
         found = failing_node(model, *inputs)
         what = "the model"
         if found is None:
-            output = model(*inputs)
+            args = feed(checked).loss_args(model(*inputs), batch)
             what = "the loss"
             if isinstance(loss_fn, torch.fx.GraphModule):
-                found = failing_node(loss_fn, output, target)
+                found = failing_node(loss_fn, *args)
             else:
                 try:
-                    loss_fn(output, target)
+                    loss_fn(*args)
                 except Exception as exc:  # the loss module itself: the loss statement
                     return _spec_error(checked, f"the loss fails on the data: {first_line(exc)}",
                                        checked.spec.loss.span, "torch checks this only when the loss first runs")
