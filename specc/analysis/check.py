@@ -324,7 +324,7 @@ def _heads(spec: Spec, model: str, readable: dict) -> dict[str, Optional[str]]:
     pairs = class_pairs(spec.loss.value)
     heads = {}
     for i, name in enumerate(names):
-        src = readable.get(pairs.get(name)) if name else None
+        src = readable.get(pairs.get(name) or (pairs.get("output") if i == 0 else None))
         heads[name or f"output_{i}"] = src[0][1] if src and src[0][0] == "field" else None
     return heads
 

@@ -75,7 +75,11 @@ def names_read(node) -> list[str]:
 
 def class_pairs(loss: ast.Expr) -> dict[str, str]:
     """``cross_entropy(logits, kind)`` (or ``nll``) -> ``{"logits": "kind"}``: the values a class
-    loss scores as classes, and the fields that hold their classes."""
+    loss scores as classes, and the fields that hold their classes; ``loss = cross_entropy``
+    scores ``output`` against ``target``."""
+    func = loss.func if isinstance(loss, ast.Call) and not loss.args else loss
+    if isinstance(func, ast.Name) and func.id in ("cross_entropy", "nll"):
+        return {"output": "target"}
     pairs: dict[str, str] = {}
     for n in walk(loss):
         if (isinstance(n, ast.Call) and isinstance(n.func, ast.Name) and n.func.id in ("cross_entropy", "nll")
