@@ -299,13 +299,19 @@ class Run:
         if missing:
             raise _bad("--data", f"the data has no field '{missing[0]}' (it yields {', '.join(table.names)})",
                        f"the run was trained on {prep.source}() data")
-        if prep.task == "classification" and table.class_names is not None:
-            unknown = [c for c in table.class_names if c not in self.classes]
+        if prep.heads:   # each class field by its own names
+            renamed = {f: (names, table.classes_of.get(f)) for f, names in prep.classes_of.items()}
+        else:
+            renamed = {prep.target: (self.classes, table.class_names)} if prep.task == "classification" else {}
+        for name, (trained, new) in renamed.items():
+            if new is None or name not in table.fields:
+                continue
+            unknown = [c for c in new if c not in trained]
             if unknown:
                 raise _bad("--data", f"class '{unknown[0]}' is not one the run was trained on",
-                           f"its classes are {', '.join(self.classes)}")
-            order = torch.tensor([self.classes.index(c) for c in table.class_names], dtype=torch.long)
-            table = table.with_field(prep.target, order[table.fields[prep.target]])
+                           f"its classes are {', '.join(trained)}")
+            order = torch.tensor([trained.index(c) for c in new], dtype=torch.long)
+            table = table.with_field(name, order[table.fields[name]])
         return table
 
 

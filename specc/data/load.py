@@ -42,11 +42,13 @@ def _targets(found: Labelled) -> torch.Tensor:
 
 def _csv(a: dict, base_dir: Path, seed: int) -> Table:
     parsed = parse_csv(resolve(a["path"], base_dir), a["target"], a["features"], a["delimiter"])
-    targets = {name: _target_tensor(parsed.targets[c].kind, parsed.targets[c].values)
-               for name, c in csv_target_fields(a["target"], list(parsed.targets)).items()}
+    named = csv_target_fields(a["target"], list(parsed.targets))
+    targets = {name: _target_tensor(parsed.targets[c].kind, parsed.targets[c].values) for name, c in named.items()}
     first = next((t for t in parsed.targets.values() if t.kind != "float"), parsed.target)
+    classes_of = {name: parsed.targets[c].class_names for name, c in named.items()
+                  if isinstance(a["target"], list) and parsed.targets[c].class_names is not None}
     return Table({"x": torch.from_numpy(parsed.features), **targets}, class_names=first.class_names,
-                 feature_names=parsed.feature_names)
+                 feature_names=parsed.feature_names, classes_of=classes_of)
 
 
 def _digits(a: dict, base_dir: Path, seed: int) -> Table:

@@ -30,6 +30,7 @@ class Table:
     class_names: list[str] | None = None
     feature_names: list[str] | None = None    # csv: the columns of ``x``, in order
     vocab: list[str] | None = None            # text_file: token id i is vocab[i]
+    classes_of: dict[str, list[str]] = field(default_factory=dict)   # csv of several targets: names per class field
     ordered: bool = False                     # text_file: consecutive pieces of one text
 
     @classmethod

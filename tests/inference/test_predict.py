@@ -448,3 +448,19 @@ def test_a_model_with_two_heads_predicts_each_by_name(tmp_path, capsys):
     code, _, err = cli(capsys, "predict", str(run), "--values", "[[1, 2]]", "-o", str(out_csv))
     assert code == 0, err
     assert out_csv.read_text().splitlines()[0] == "input,logits,amount"
+
+
+def test_evaluate_new_data_of_two_targets_maps_each_class_field_by_name(tmp_path, capsys):
+    rows = ["a,b,kind,size"] + [f"{i % 5},{i % 3},{['box', 'tube'][i % 2]},{i / 10}" for i in range(40)]
+    result, run_dir, proj = train(tmp_path, TWO_HEADS, {"parcels.csv": "\n".join(rows) + "\n"})
+    # only tubes: sorted alone, "tube" would be class 0 of the new file; it must stay class 1
+    tubes = tmp_path / "tubes.csv"
+    tubes.write_text("a,b,kind,size\n" + "".join(f"{i % 5},{i % 3},tube,{i / 10}\n" for i in range(1, 40, 2)))
+    code, out, err = cli(capsys, "evaluate", str(run_dir), "--data", f'csv("{tubes}", target=["kind", "size"])',
+                         "--json")
+    assert code == 0, err
+    x = torch.tensor([[i % 5, i % 3] for i in range(1, 40, 2)], dtype=torch.float)
+    with torch.no_grad():
+        logits, _ = result.model.eval()(x)
+    want = (logits.argmax(1) == 1).float().mean().item()
+    assert json.loads(out)["accuracy(logits, kind)"] == pytest.approx(want)
