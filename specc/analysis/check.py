@@ -274,7 +274,8 @@ def _metrics(ctx: Context, spec: Spec, readable: dict) -> dict:
         entries["metrics"].value, ast.ListExpr) else []
     options = spec.train_options
     keys = [(k, next((i for i in items if _metric_text(i) == k), None)) for k in options.metrics]
-    monitored = (options.monitor or (options.early_stop.monitor if options.early_stop else None) or "").partition(".")[2]
+    early = options.early_stop.monitor if options.early_stop else None
+    monitored = (options.monitor or early or "").partition(".")[2]
     if "(" in monitored and monitored not in options.metrics:
         where = entries.get("monitor", entries.get("early_stop"))
         keys.append((monitored, where.value if where else None))
@@ -340,7 +341,8 @@ def _metric_text(item) -> Optional[str]:
     """A metrics list item as its key: ``accuracy``, ``accuracy(logits, kind)``."""
     if isinstance(item, ast.Name):
         return item.id
-    if isinstance(item, ast.Call) and isinstance(item.func, ast.Name) and all(isinstance(a, ast.Name) for a in item.args):
+    if (isinstance(item, ast.Call) and isinstance(item.func, ast.Name)
+            and all(isinstance(a, ast.Name) for a in item.args)):
         return f"{item.func.id}({', '.join(a.id for a in item.args)})"
     return None
 
