@@ -276,9 +276,15 @@ def _metrics(ctx: Context, spec: Spec, readable: dict) -> dict:
     keys = [(k, next((i for i in items if _metric_text(i) == k), None)) for k in options.metrics]
     early = options.early_stop.monitor if options.early_stop else None
     monitored = (options.monitor or early or "").partition(".")[2]
+    where = entries.get("monitor", entries.get("early_stop"))
     if "(" in monitored and monitored not in options.metrics:
-        where = entries.get("monitor", entries.get("early_stop"))
         keys.append((monitored, where.value if where else None))
+    if "output" not in readable or "target" not in readable:   # plain metrics only plotted or monitored
+        for key, entry in [*((p, entries.get("plot")) for p in options.plot), (monitored, where)]:
+            if key in METRIC_FITS and key not in options.metrics:
+                ctx.error(f"the metric {key} compares output and target, but the data has no target field "
+                          f"'{options.target or 'y'}'", entry.value.span, "list it in metrics as a call, "
+                          f"e.g. metrics = [{key}(output, {_a_target(spec, readable)})]", code="E723")
     sources = {}
     for key, item in keys:
         where = item.span if item is not None else entries["metrics"].value.span
