@@ -27,6 +27,7 @@ from .files import FileProblem, check_file, read_file
 from .catalog.data_exprs import ExprProblem
 from .catalog.source_base import SourceError
 from .catalog.sources import bind_args
+from .catalog.text import text_stream
 from .compile.fx_build import build
 from .data.batches import InMemoryBatches
 from .data.encode import apply_encoder
@@ -37,7 +38,7 @@ from .data.plan import apply_transform, load_splits
 from .data.table import Table
 from .errors import Diagnostic, RunError, Span, SpecError
 from .record import PATH_ARGS, RunRecord, read_record, read_resolved, read_vocab
-from .run import config_from, held_out_batches, loss_function, resolve_run_device, tuning_from_env
+from .run import config_from, feed, held_out_batches, loss_function, resolve_run_device, scoring, tuning_from_env
 from .syntax import ast
 from .syntax.sections import literal
 from .syntax.spec import Spec, parse_spec
@@ -48,7 +49,7 @@ from .training.config import monitor_key
 from .training.metrics import SplitMeter
 from .training.trainer import metric_names
 
-KINDS = {"csv": "csv", "image_folder": "image", "image_csv": "image", "text_folder": "text"}
+KINDS = {"csv": "csv", "image_folder": "image", "image_csv": "image", "text_folder": "text", "text_file": "stream"}
 """The raw inputs a run takes, by its train source; every other source takes values."""
 
 CHUNK = 256
@@ -76,7 +77,11 @@ class Run:
 
     @property
     def classes(self) -> list[str] | None:
-        return self.record.preprocessing.classes
+        """The class names in class-index order; for a ``text_file`` run, its tokens; None for a
+        model of several outputs (each has its own, ``record.preprocessing.classes_of``)."""
+        if self.record.preprocessing.heads:
+            return None
+        return self.vocab if self.record.preprocessing.task == "next_token" else self.record.preprocessing.classes
 
     @property
     def kind(self) -> str:
@@ -95,7 +100,8 @@ class Run:
 
     def predictions(self, inputs: Any, *, batch: int | None = None, proba: bool = False) -> Iterator[dict]:
         """:meth:`predict` as an iterator (a large CSV is read and predicted chunk by chunk)."""
-        if proba and self.record.preprocessing.task != "classification":
+        prep = self.record.preprocessing
+        if proba and prep.task == "regression" and not any(prep.heads.values()):
             raise _bad(self.path / "run.json", "--proba needs a classifier, but this run is a regression",
                        "leave out --proba: the predictions are the numbers themselves")
         return self._stream(inputs, batch or self.record.preprocessing.batch or CHUNK, proba)
@@ -114,7 +120,8 @@ class Run:
         if self.kind == "values":
             raise _bad(paths[0], f"this run was trained on {self.record.preprocessing.source}() data, so it "
                        "takes values, not files", "pass the examples as values, e.g. --values \"[[0.5, 1.0]]\"")
-        readers = {"csv": self._csv_chunks, "image": self._image_chunks, "text": self._text_chunks}
+        readers = {"csv": self._csv_chunks, "image": self._image_chunks, "text": self._text_chunks,
+                   "stream": self._stream_chunks}
         yield from readers[self.kind](paths, size)
 
     def _csv_chunks(self, paths: list[Path], size: int) -> Iterator[tuple[list, Table]]:
@@ -142,6 +149,28 @@ class Run:
             part = files[start:start + size]
             yield [str(f) for f in part], Table({}, texts={"text": [_read_utf8(f) for f in part]})
 
+    def _stream_chunks(self, paths: list[Path], size: int) -> Iterator[tuple[list, Table]]:
+        """A ``text_file`` run reads each text's last ``block`` tokens, in the run's vocabulary."""
+        stream = self.record.preprocessing.stream
+        index = {t: i for i, t in enumerate(self.vocab)}
+        files = _expand(paths, None, "text")
+        for start in range(0, len(files), size):
+            part, rows = files[start:start + size], []
+            for f in part:
+                try:
+                    tokens = text_stream(read_file(f, "text"), stream.level)
+                except FileProblem as err:
+                    raise _bad(f, err.message) from None
+                unknown = next((t for t in tokens if t not in index), None)
+                if unknown is not None:
+                    raise _bad(f, f"{unknown!r} is not in the run's vocabulary ({len(self.vocab)} tokens, vocab.json)",
+                               "the model knows only the tokens of the text it was trained on")
+                if len(tokens) < stream.block:
+                    raise _bad(f, f"the model reads {stream.block} tokens ({stream.level} level) of context, but "
+                               f"the text has {len(tokens)}", f"give at least {stream.block} {stream.level}s")
+                rows.append([index[t] for t in tokens[-stream.block:]])
+            yield [str(f) for f in part], Table({"x": torch.tensor(rows, dtype=torch.long)})
+
     @cached_property
     def transform(self):
         """The recorded ``data.transform`` as ``(field, expression)``, parsed once, or None."""
@@ -165,9 +194,14 @@ class Run:
         table = self._prepare(table)
         return [table.fields[name].to(self.device) for name in self.checked.inputs]
 
-    def _answers(self, labels: list, output: torch.Tensor, proba: bool) -> Iterator[dict]:
+    def _answers(self, labels: list, output, proba: bool) -> Iterator[dict]:
         prep = self.record.preprocessing
+        if prep.heads:
+            yield from self._head_answers(labels, output, proba)
+            return
         n = len(labels)
+        if prep.task == "next_token":   # the scores after the last token of the context
+            output = output[:, -1]
         if prep.task == "regression":
             for label, v in zip(labels, output.reshape(n, -1).tolist()):
                 yield {"input": label, "prediction": v[0] if len(v) == 1 else v}
@@ -182,6 +216,30 @@ class Run:
             answer = {"input": label, "prediction": self.classes[max(range(len(row)), key=row.__getitem__)]}
             if proba:
                 answer["probabilities"] = dict(zip(self.classes, row))
+            yield answer
+
+    def _head_answers(self, labels: list, outputs: tuple, proba: bool) -> Iterator[dict]:
+        """A model of several outputs: one prediction per output, by name; an output scored
+        against a class field as its class name (softmax over its last dim), else its numbers."""
+        prep = self.record.preprocessing
+        n = len(labels)
+        per_head = {}
+        for (name, field), out in zip(prep.heads.items(), outputs):
+            classes = prep.classes_of.get(field) if field else None
+            if classes is None:
+                per_head[name] = (None, [v[0] if len(v) == 1 else v for v in out.float().reshape(n, -1).tolist()])
+            else:
+                per_head[name] = (classes, torch.softmax(out.float().reshape(n, -1), dim=1).tolist())
+        for i, label in enumerate(labels):
+            answer = {"input": label, "prediction": {}}
+            for name, (classes, rows) in per_head.items():
+                row = rows[i]
+                if classes is None:
+                    answer["prediction"][name] = row
+                    continue
+                answer["prediction"][name] = classes[max(range(len(row)), key=row.__getitem__)]
+                if proba:
+                    answer.setdefault("probabilities", {})[name] = dict(zip(classes, row))
             yield answer
 
     # ------------------------------------------------------------ evaluate
@@ -212,9 +270,9 @@ class Run:
         options = self.spec.train_options
         config = config_from(self.checked, None, self.path)     # the metrics training computed
         names = metric_names(config, split, monitor_key(config, True), True)
-        meter = SplitMeter(names, self.device, self.record.preprocessing.threshold)
+        meter = SplitMeter(names, self.device, scoring(self.checked))
         precision = mixed_precision(options.precision, self.device)
-        target, size = self.checked.target, self.record.preprocessing.batch
+        fed, size = feed(self.checked), self.record.preprocessing.batch
         threads = ThreadScope()
         try:
             with torch.no_grad(), precision.autocast:
@@ -224,8 +282,9 @@ class Run:
                         threads.apply(options.threads, self.device, self.model, [x[:size] for x in inputs],
                                       auto=auto_threads)
                     output = self.model(*inputs)
-                    t = b[target].to(self.device)
-                    meter.update(loss_fn(output, t), output, t)
+                    values = {name: b[name].to(self.device) for name in fed.fields}
+                    meter.update_each(loss_fn(*fed.loss_args(output, values)), len(inputs[0]),
+                                      lambda key: fed.metric_pair(key, output, values))
             return meter.compute()
         except TrainError as err:
             raise RunError(err.message, err.hint) from None
@@ -236,17 +295,23 @@ class Run:
         """New labelled data as the run's model and loss see it, classes in the run's order."""
         prep = self.record.preprocessing
         table = self._prepare(_data_table(data, self.spec, self.record.seed))
-        missing = [f for f in (*self.checked.inputs, prep.target) if f not in table.fields]
+        missing = [f for f in (*self.checked.inputs, *feed(self.checked).fields) if f not in table.fields]
         if missing:
             raise _bad("--data", f"the data has no field '{missing[0]}' (it yields {', '.join(table.names)})",
                        f"the run was trained on {prep.source}() data")
-        if prep.task == "classification" and table.class_names is not None:
-            unknown = [c for c in table.class_names if c not in self.classes]
+        if prep.heads:   # each class field by its own names
+            renamed = {f: (names, table.classes_of.get(f)) for f, names in prep.classes_of.items()}
+        else:
+            renamed = {prep.target: (self.classes, table.class_names)} if prep.task == "classification" else {}
+        for name, (trained, new) in renamed.items():
+            if new is None or name not in table.fields:
+                continue
+            unknown = [c for c in new if c not in trained]
             if unknown:
                 raise _bad("--data", f"class '{unknown[0]}' is not one the run was trained on",
-                           f"its classes are {', '.join(self.classes)}")
-            order = torch.tensor([self.classes.index(c) for c in table.class_names], dtype=torch.long)
-            table = table.with_field(prep.target, order[table.fields[prep.target]])
+                           f"its classes are {', '.join(trained)}")
+            order = torch.tensor([trained.index(c) for c in new], dtype=torch.long)
+            table = table.with_field(name, order[table.fields[name]])
         return table
 
 
@@ -264,7 +329,8 @@ def load_run(path: str | Path, device: str | None = None) -> Run:
     spec = read_resolved(path)
     vocab = read_vocab(path, record)
     prep = record.preprocessing
-    facts = DataFacts({k: f.type() for k, f in prep.fields.items()}, dict(prep.data_attrs), prep.classes)
+    facts = DataFacts({k: f.type() for k, f in prep.fields.items()}, dict(prep.data_attrs), prep.classes, prep.pad,
+                      {k: len(v) for k, v in prep.classes_of.items() if k in prep.fields})
     checked = check(spec, record.model, facts)
     dev = resolve_run_device(checked, device or "cpu")
     model = build(checked, checked.graph, loaded_modules(spec))

@@ -40,7 +40,7 @@ FORMAT = 1
 RECORD, SOURCE, RESOLVED, VOCAB = "run.json", "source.spec", "spec.spec", "vocab.json"
 
 PATH_ARGS = {"csv": ("path",), "image_folder": ("path",), "image_csv": ("csv", "images"),
-             "text_folder": ("path",)}
+             "text_folder": ("path",), "text_file": ("path",)}
 """The source arguments that name files, made absolute in ``spec.spec``."""
 
 RESUMABLE_KEYS = frozenset({"train.epochs", "train.log", "train.log_every", "train.plot", "train.devices",
@@ -83,6 +83,13 @@ class Transform(_Plain):
         return spec.data_options.transform
 
 
+class StreamSettings(_Plain):
+    """``text_file``: what a token is and how many the model reads (the vocabulary is vocab.json)."""
+
+    level: Literal["char", "byte", "word"]
+    block: int
+
+
 class ImageSettings(_Plain):
     size: list[int]           # [height, width]
     mode: Literal["RGB", "L"]
@@ -96,8 +103,10 @@ class Preprocessing(_Plain):
     inputs: dict[str, FieldInfo]             # the model's inputs, in signature order
     target: Optional[str]
     fields: dict[str, FieldInfo]             # every field after encode and transform
-    task: Literal["classification", "regression"]
+    task: Literal["classification", "regression", "next_token"]
     classes: Optional[list[str]] = None      # class names in class-index order
+    heads: dict[str, Optional[str]] = {}     # several outputs: each one's name -> its class field, or None
+    classes_of: dict[str, list[str]] = {}    # class names per class-index field (several targets)
     data_attrs: dict[str, Optional[int]]     # data.classes, data.vocab, data.features
     columns: Optional[list[str]] = None      # csv: the feature columns, in order
     delimiter: Optional[str] = None
@@ -105,6 +114,7 @@ class Preprocessing(_Plain):
     vocab_file: Optional[str] = None
     transform: Optional[Transform] = None
     image: Optional[ImageSettings] = None
+    stream: Optional[StreamSettings] = None
     pad: float = 0
     batch: Optional[int] = None
     loss: str = ""
@@ -210,20 +220,33 @@ def preprocessing(checked, columns: list[str] | None, has_vocab: bool, loss: str
     classification = schema.classes is not None and target is not None and target.dtype == "long"
     classes = schema.class_names or [str(i) for i in range(schema.classes)] if classification else None
     args = plan.train.args
+    stream = StreamSettings(level=args["level"], block=args["block"]) if plan.train.name == "text_file" else None
+    classes_of = {f: names for f in dict.fromkeys([*schema.classes_of, *checked.heads.values()]) if f is not None
+                  for names in [_class_names(schema, f, checked.target)] if names is not None}
+    task = "next_token" if stream else "classification" if classification else "regression"
     image = None
     if plan.train.name in ("image_folder", "image_csv"):
         h, w = as_size(args["size"])
         image = ImageSettings(size=[h, w], mode="L" if args["grayscale"] else "RGB", normalize=args["normalize"])
     return Preprocessing(
         source=plan.train.name, inputs={name: fields[name] for name in checked.inputs}, target=checked.target,
-        fields=fields, task="classification" if classification else "regression", classes=classes,
+        fields=fields, task=task, classes=classes, heads=checked.heads, classes_of=classes_of,
         data_attrs={"classes": schema.classes, "vocab": schema.vocab, "features": schema.features},
         columns=columns, delimiter=args.get("delimiter") if plan.train.name == "csv" else None,
         encode=Encoding(name=plan.encode[0], args=plan.encode[1]) if plan.encode else None,
         vocab_file=VOCAB if has_vocab else None,
         transform=Transform(field=plan.transform[0], expr=_Expressions()(plan.transform[1]))
         if plan.transform else None,
-        image=image, pad=plan.pad, batch=plan.batch, loss=loss, threshold=threshold)
+        image=image, stream=stream, pad=plan.pad, batch=plan.batch, loss=loss, threshold=threshold)
+
+
+def _class_names(schema, name: str, target: str | None) -> list[str] | None:
+    """The class names of a class-index field: a csv target column's own, or the data's."""
+    if name in schema.classes_of:
+        return schema.classes_of[name]
+    if name == target and schema.classes is not None:
+        return schema.class_names or [str(i) for i in range(schema.classes)]
+    return None
 
 
 def write_run_folder(run_dir: Path, spec: Spec, record: RunRecord, vocab: list[str] | None,

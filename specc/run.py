@@ -33,6 +33,8 @@ from .training.config import EarlyStop, TrainConfig
 from .training.device import resolve_device
 from .training.errors import DivergenceError, MetricError, ResumeMismatch, TrainError
 from .training.loop import fit
+from .training.feed import OUTPUT, Feed
+from .training.metrics import Scoring
 from .training.shortcuts import batch_independent, direct_module, eval_batch_size, mean_loss
 from .training.tuning import WIDE_EVAL_ELEMENTS, Tuning
 
@@ -389,13 +391,13 @@ def run_checked(checked: CheckedSpec, out=None, device: str | None = None, resum
                 if b is not None:
                     distributed.check_batches(b.num_examples, b.batch_size, dist.world, split)
                     b.shard(dist.rank, dist.world)
-        result = fit(model, train_b, valid_b, test_b, checked.inputs, checked.target, loss_fn,
+        result = fit(model, train_b, valid_b, test_b, checked.inputs, feed(checked), loss_fn,
                      make_optimizer_factory(checked, dev.type, tuning.fused_optimizer),
                      make_scheduler_factory(checked), config, out_dir,
                      resume=resume, spec_hash=resumed.spec_hash if resumed else spec_hash(checked),
                      progress=not quiet,
                      plot_data=_plot_data(splits, checked.inputs, checked.target), force=force,
-                     binary_threshold=binary_threshold(loss_name), hooks=hooks, tuning=tuning,
+                     scoring=scoring(checked), hooks=hooks, tuning=tuning,
                      title=f"{checked.model_name()} ({checked.spec.name}.spec)",
                      loss_name=loss_name or "loss", model_name=checked.model, dist=dist)
     except DivergenceError as err:
@@ -438,6 +440,21 @@ def binary_threshold(loss_name: str) -> float:
     """Where a single-score output turns from class 0 to class 1: 0.5 after a sigmoid (bce),
     else 0 (logits)."""
     return 0.5 if loss_name == "bce" else 0.0
+
+
+def feed(checked: CheckedSpec) -> Feed:
+    """What the loss and the metrics read: the loss graph's inputs, each metric call's two
+    values, and for a plain metric the output and the ``train.target`` field (when the data has it)."""
+    target = checked.spec.train_options.target or "y"
+    pair = (OUTPUT, ("field", target)) if checked.target == target else None
+    return Feed(tuple(checked.loss_sources[n] for n in checked.program.loss_reads), pair, checked.metric_sources)
+
+
+def scoring(checked: CheckedSpec) -> Scoring:
+    """How the metrics read the model's outputs as classes: the binary threshold, and where
+    the class loss found the class scores and which target value it skips."""
+    program = checked.program
+    return Scoring(binary_threshold(_loss_name(checked)), program.class_dim or 1, program.ignore_index)
 
 
 def _load_weights(model, path: Path) -> None:
@@ -511,17 +528,16 @@ def _locate(checked: CheckedSpec, model, loss_fn, train_b, error: BaseException)
     try:
         batch = next(iter(train_b))
         inputs = [batch[name] for name in checked.inputs]
-        target = batch[checked.target]
         found = failing_node(model, *inputs)
         what = "the model"
         if found is None:
-            output = model(*inputs)
+            args = feed(checked).loss_args(model(*inputs), batch)
             what = "the loss"
             if isinstance(loss_fn, torch.fx.GraphModule):
-                found = failing_node(loss_fn, output, target)
+                found = failing_node(loss_fn, *args)
             else:
                 try:
-                    loss_fn(output, target)
+                    loss_fn(*args)
                 except Exception as exc:  # the loss module itself: the loss statement
                     return _spec_error(checked, f"the loss fails on the data: {first_line(exc)}",
                                        checked.spec.loss.span, "torch checks this only when the loss first runs")

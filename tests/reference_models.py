@@ -422,6 +422,20 @@ LANGUAGE_1_1_MODELS: dict[str, Callable[[], nn.Module]] = {
     "gpt_tied.spec": TiedGpt,
     "causal_encoder.spec": CausalEncoder,
 }
+class Parcel(nn.Module):
+    """Mirrors specs/multitask.spec: a 4-32-32 trunk and two heads, the kind's logits (3 kinds)
+    and the size (one number); it returns both, as the spec's ``return logits, amount``."""
+
+    def __init__(self, in_features: int = 4, hidden: int = 32, kinds: int = 3):
+        super().__init__()
+        self.fc1 = nn.Linear(in_features, hidden)
+        self.fc2 = nn.Linear(hidden, hidden)
+        self.kind = nn.Linear(hidden, kinds)
+        self.size = nn.Linear(hidden, 1)
+
+    def forward(self, x: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        h = F.relu(self.fc2(F.relu(self.fc1(x))))  # (B, 32)
+        return self.kind(h), self.size(h)  # (B, 3), (B, 1)
 
 
 # Spec file name -> a zero-argument factory for the oracle it mirrors (a class whose defaults
@@ -440,6 +454,7 @@ REFERENCE_MODELS: dict[str, Callable[[], nn.Module]] = {
     "news.spec": NewsMLP,
     "tiny431.spec": Tiny431,
     "resnet18.spec": ResNet,
+    "multitask.spec": Parcel,
 }
 
 

@@ -33,6 +33,7 @@ HAND_COUNTS = {
     "news.spec": (200 * 100 + 100) + (100 * 100 + 100) + (100 * 3 + 3),
     "tiny431.spec": (4 * 3 + 3) + (3 * 1 + 1),
     "resnet18.spec": 11_689_512,    # torchvision's published count for resnet18
+    "multitask.spec": (4 * 32 + 32) + (32 * 32 + 32) + (32 * 3 + 3) + (32 * 1 + 1),
 }
 
 # Per-example input shape and output shape of each spec's oracle.

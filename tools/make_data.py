@@ -17,6 +17,13 @@ Writes, replacing what was there:
   ``text_folder`` + ``bag_of_words``.
 - ``specs/data/iris_like.csv``: 150 flowers, four measurements and a string ``species``
   column, drawn around the per-species means of Fisher's iris data. For ``csv``.
+- ``specs/data/tiny.txt``: about 100 KB of English-like sentences from a small grammar
+  (:func:`make_tiny_text`). Within a word a character follows from the several before it,
+  and a sentence's words from its pattern, so a model with context beats a bigram model.
+  For ``text_file`` (character-level language models).
+- ``specs/data/multitask.csv``: 600 parcels, four measurements, a string ``kind`` (three
+  kinds, set by the measurements) and a number ``size`` (a smooth function of them plus
+  noise). For ``csv(target=["kind", "size"])`` and a model with two heads.
 
 Only the standard library and Pillow are used; every random choice comes from a
 ``random.Random`` with a fixed seed, so the output is identical on every run.
@@ -183,6 +190,59 @@ def make_iris_like(data: Path, rng: random.Random) -> None:
         w.writerows(rows)
 
 
+NAMES = ("anna", "boris", "clara", "dmitri", "elena", "felix", "greta", "hugo")
+ANIMALS = ("cat", "dog", "horse", "rabbit", "parrot", "turtle", "goat", "fox")
+COLOURS = ("red", "green", "yellow", "purple", "silver", "orange")
+PLACES = ("garden", "kitchen", "library", "market", "station", "river")
+ACTIONS = (("feeds", "fed"), ("watches", "watched"), ("follows", "followed"), ("paints", "painted"))
+TINY_SENTENCES = 2200
+
+
+def tiny_sentence(rng: random.Random) -> str:
+    """One sentence of five patterns; the tense set by the first clause holds in the second."""
+    name, other = rng.sample(NAMES, 2)
+    animal, colour, place = rng.choice(ANIMALS), rng.choice(COLOURS), rng.choice(PLACES)
+    verb = rng.choice(ACTIONS)[rng.random() < 0.5]
+    past = verb.endswith("ed")
+    pattern = rng.randrange(5)
+    if pattern == 0:
+        return f"{name} {verb} the {colour} {animal} in the {place}."
+    if pattern == 1:
+        was = "was" if past else "is"
+        return f"the {animal} of {name} {was} {colour}, and {other} {verb} it."
+    if pattern == 2:
+        return f"in the {place}, {name} and {other} {verb} a {animal}."
+    if pattern == 3:
+        return f"does {name} like the {colour} {animal}? yes, {name} does."
+    went = "went" if past else "goes"
+    return f"every day {name} {went} to the {place} with a {animal}."
+
+
+def make_tiny_text(data: Path, rng: random.Random) -> None:
+    lines = []
+    for _ in range(TINY_SENTENCES):
+        sentence = tiny_sentence(rng)
+        lines.append(sentence[0].upper() + sentence[1:])
+    (data / "tiny.txt").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+KINDS = ("box", "envelope", "tube")
+PARCELS = 600
+
+
+def make_multitask(data: Path, rng: random.Random) -> None:
+    rows = []
+    for _ in range(PARCELS):
+        a, b, c, d = (rng.uniform(-1, 1) for _ in range(4))
+        kind = KINDS[0 if a + b > 0.3 else 1 if c - a > 0 else 2]
+        size = 2 * a - b + 0.5 * c * d + rng.gauss(0, 0.1)
+        rows.append([f"{v:.3f}" for v in (a, b, c, d)] + [kind, f"{size:.3f}"])
+    with open(data / "multitask.csv", "w", newline="") as f:
+        w = csv.writer(f, lineterminator="\n")
+        w.writerow(["width", "height", "depth", "weight", "kind", "size"])
+        w.writerows(rows)
+
+
 def main(data: Path = DATA) -> None:
     """Write every data set under ``data`` (the tests regenerate into a temporary folder and
     compare with the shipped files)."""
@@ -190,6 +250,8 @@ def main(data: Path = DATA) -> None:
     make_shapes(data, random.Random(1))
     make_news(data, random.Random(2))
     make_iris_like(data, random.Random(3))
+    make_tiny_text(data, random.Random(4))
+    make_multitask(data, random.Random(5))
 
 
 if __name__ == "__main__":

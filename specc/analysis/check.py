@@ -21,7 +21,9 @@ from .context import Context, DataFacts, Failed
 from .data import DataPlan, analyse_data
 from .imports import load_imports
 from .ir import GraphIR, LayerInst, Program
-from .losses import lower_loss
+from ..catalog.losses import LOSSES
+from ..syntax.sections import metric_name
+from .losses import class_pairs, lower_loss, names_read
 from .lower import MAX_NODES, GraphLowerer, signature_dims
 from .optim import OptimSpec, check_drivable, check_optimizer, check_schedule
 
@@ -44,6 +46,9 @@ class CheckedSpec:
     optimizer: Optional[OptimSpec] = None
     schedule: Optional[OptimSpec] = None
     target: Optional[str] = None
+    loss_sources: dict = field(default_factory=dict)   # each loss input's name -> ("output", i) | ("field", name)
+    metric_sources: dict = field(default_factory=dict)  # a metric call's key -> (output source, target source)
+    heads: dict = field(default_factory=dict)   # a model of several outputs: each one's name -> its class field or None
 
     @property
     def graph(self) -> GraphIR:
@@ -88,12 +93,14 @@ def check(spec: Spec, model: str | None = None, facts: DataFacts | None = None) 
         known, varying = signature_dims(m.params, [t for _, t in inputs])
         graph = GraphLowerer(ctx, m.name, "model", inputs, settings=known, dims=varying).run(m.body, m.name_span)
         ctx.program.models[m.name] = graph
-    target = None
+    target, heads = None, {}
     if spec.loss is not None:
         trained = ctx.program.models.get(chosen) if bound else None
-        target = _loss(ctx, spec, trained)
-        if target is not None and trained is not None:
-            _metrics(ctx, spec, trained.output_types[0], ctx.data.fields[target])
+        readable = _loss(ctx, spec, trained, chosen)
+        if readable is not None:
+            target = _target_field(spec, ctx.loss_sources, readable)
+            ctx.metric_sources = _metrics(ctx, spec, readable)
+            heads = _heads(spec, chosen, readable)
     optimizer, schedule = check_optimizer(ctx, spec), check_schedule(ctx, spec)
     check_drivable(ctx, spec, optimizer, ctx.program, chosen)
     _monitor(ctx, spec, plan)
@@ -105,7 +112,8 @@ def check(spec: Spec, model: str | None = None, facts: DataFacts | None = None) 
         raise SpecError([Diagnostic(d.message, d.span, d.hint, d.code, spec.path or "<spec>") for d in diags],
                         spec.source)
     ctx.program.lint()
-    return CheckedSpec(spec, ctx.program, chosen, plan, imports, optimizer, schedule, target)
+    return CheckedSpec(spec, ctx.program, chosen, plan, imports, optimizer, schedule, target,
+                       ctx.loss_sources, ctx.metric_sources, heads)
 
 
 def _choose_model(ctx: Context, spec: Spec, model: str | None) -> Optional[str]:
@@ -255,20 +263,95 @@ METRIC_FITS = {"accuracy": _CLASSES, "f1": _CLASSES, "precision": _CLASSES, "rec
                "mae": _ELEMENTWISE, "rmse": _ELEMENTWISE, "r2": _ELEMENTWISE}
 
 
-def _metrics(ctx: Context, spec: Spec, out, target: TensorType) -> None:
-    """Each metric fits the model's output and the target, or the first evaluation would fail."""
-    entry = next((e for e in spec.train.entries if e.key == "metrics"), None) if spec.train else None
-    if entry is None or not isinstance(out, TensorType):
-        return
-    items = entry.value.items if isinstance(entry.value, ast.ListExpr) else []
-    for name in spec.train_options.metrics:
+CLASS_METRICS = ("accuracy", "top5", "f1", "precision", "recall")
+
+
+def _metrics(ctx: Context, spec: Spec, readable: dict) -> dict:
+    """Each metric fits what it reads, or the first evaluation would fail: a plain name reads
+    ``output`` and ``target``, a call (``accuracy(logits, kind)``) the two names it gives, from
+    what the loss may read. Returns each call's key -> (output source, target source)."""
+    entries = {e.key: e for e in spec.train.entries} if spec.train else {}
+    items = entries["metrics"].value.items if "metrics" in entries and isinstance(
+        entries["metrics"].value, ast.ListExpr) else []
+    options = spec.train_options
+    keys = [(k, next((i for i in items if _metric_text(i) == k), None)) for k in options.metrics]
+    early = options.early_stop.monitor if options.early_stop else None
+    monitored = (options.monitor or early or "").partition(".")[2]
+    where = entries.get("monitor", entries.get("early_stop"))
+    if "(" in monitored and monitored not in options.metrics:
+        keys.append((monitored, where.value if where else None))
+    if "output" not in readable or "target" not in readable:   # plain metrics only plotted or monitored
+        for key, entry in [*((p, entries.get("plot")) for p in options.plot), (monitored, where)]:
+            if key in METRIC_FITS and key not in options.metrics:
+                ctx.error(f"the metric {key} compares output and target, but the data has no target field "
+                          f"'{options.target or 'y'}'", entry.value.span, "list it in metrics as a call, "
+                          f"e.g. metrics = [{key}(output, {_a_target(spec, readable)})]", code="E723")
+    sources = {}
+    for key, item in keys:
+        where = item.span if item is not None else entries["metrics"].value.span
+        name = metric_name(key)
+        if "(" in key:
+            args = [a.id for a in item.args] if isinstance(item, ast.Call) else key[len(name) + 1:-1].split(", ")
+            spans = [a.span for a in item.args] if isinstance(item, ast.Call) else [where, where]
+            unknown = next((i for i, a in enumerate(args) if a not in readable), None)
+            if unknown is not None:
+                ctx.error(f"the metric {key} reads '{args[unknown]}', which is neither an output of the model nor a "
+                          "field of the data", spans[unknown],
+                          did_you_mean(args[unknown], readable) or f"it may read {', '.join(readable)}", code="E723")
+                continue
+            (out_src, out), (tgt_src, tgt) = readable[args[0]], readable[args[1]]
+            sources[key] = (out_src, tgt_src)
+            if name in CLASS_METRICS and tgt.dtype == "float":
+                ctx.error(f"the metric {key} counts classes, but {args[1]} holds numbers ({tgt.dtype} {tgt.batched})",
+                          spans[1], "regression metrics are mae, rmse and r2; a classification metric compares "
+                          "scores with a class-index field", code="E722")
+                continue
+        else:
+            if "output" not in readable or "target" not in readable:
+                ctx.error(f"the metric {key} compares output and target, but the data has no target field "
+                          f"'{options.target or 'y'}'", where,
+                          f"name what it compares, e.g. {key}(output, {_a_target(spec, readable)})",
+                          code="E723")
+                continue
+            out, tgt = readable["output"][1], readable["target"][1]
         fits, expected = METRIC_FITS[name]
-        if not fits(out, target):
-            where = next((i.span for i in items if isinstance(i, ast.Name) and i.id == name), entry.value.span)
-            ctx.error(f"the metric {name} needs {expected}; the model gives {out.batched} for the target "
-                      f"{target.dtype} {target.batched}", where,
+        if not fits(out, tgt):
+            ctx.error(f"the metric {key} needs {expected}; the model gives {out.batched} for the target "
+                      f"{tgt.dtype} {tgt.batched}", where,
                       "regression metrics are mae, rmse and r2; classification metrics are accuracy, top5, f1, "
                       "precision and recall", code="E722")
+    return sources
+
+
+def _heads(spec: Spec, model: str, readable: dict) -> dict[str, Optional[str]]:
+    """For a model that returns several values: each one's name (``output_<i>`` when it is not
+    written as a name) -> the class-index field a class loss scores it against, or None (numbers)."""
+    names = _return_names(spec, model)
+    if len(names) < 2:
+        return {}
+    pairs = class_pairs(spec.loss.value)
+    heads = {}
+    for i, name in enumerate(names):
+        src = readable.get(pairs.get(name) or (pairs.get("output") if i == 0 else None))
+        heads[name or f"output_{i}"] = src[0][1] if src and src[0][0] == "field" else None
+    return heads
+
+
+def _a_target(spec: Spec, readable: dict) -> str:
+    """A field that no model takes, for a hint: the first target-like field."""
+    inputs = {p.name for m in spec.models.values() for p in m.params}
+    return next((n for n, (src, _) in readable.items() if src[0] == "field" and n not in inputs and n != "target"),
+                "target")
+
+
+def _metric_text(item) -> Optional[str]:
+    """A metrics list item as its key: ``accuracy``, ``accuracy(logits, kind)``."""
+    if isinstance(item, ast.Name):
+        return item.id
+    if (isinstance(item, ast.Call) and isinstance(item.func, ast.Name)
+            and all(isinstance(a, ast.Name) for a in item.args)):
+        return f"{item.func.id}({', '.join(a.id for a in item.args)})"
+    return None
 
 
 def _refused(section) -> set[str]:
@@ -279,36 +362,74 @@ def _refused(section) -> set[str]:
     return {e.key for e in section.entries} - kept
 
 
-def _loss(ctx: Context, spec: Spec, graph: Optional[GraphIR]) -> Optional[str]:
-    """The target field, with the loss graph in ``ctx.program.loss``. When the model's output
-    or the target is not known, the loss's own names and options are still checked."""
-    target = spec.train_options.target or "y"
-    output = _loss_output(ctx, spec, graph, target)
-    if output is None:
-        lower_loss(ctx, spec.loss, None, None)
+def _loss(ctx: Context, spec: Spec, graph: Optional[GraphIR], model: Optional[str]) -> Optional[dict]:
+    """The loss graph, in ``ctx.program.loss``, with what feeds each of its inputs in
+    ``ctx.program.loss_reads`` (names) and ``ctx.loss_sources``; returns what the loss and the
+    metrics may read (:func:`_loss_names`). When the model's outputs or the data are not known,
+    the loss's own names and options are still checked."""
+    readable = _loss_names(ctx, spec, graph, model)
+    if readable is None:
+        lower_loss(ctx, spec.loss, None)
         return None
-    ctx.program.loss = lower_loss(ctx, spec.loss, output, ctx.data.fields[target])
-    return target
+    ctx.program.loss = lower_loss(ctx, spec.loss, {n: t for n, (_, t) in readable.items()})
+    ctx.loss_sources = {n: readable[n][0] for n in ctx.program.loss_reads}
+    return readable
 
 
-def _loss_output(ctx: Context, spec: Spec, graph: Optional[GraphIR], target: str) -> Optional[TensorType]:
-    """The model output the loss compares with the data's ``target`` field; None (after saying
-    why, unless the cause is reported elsewhere) when either is not known."""
+def _target_field(spec: Spec, sources: dict, readable: dict) -> Optional[str]:
+    """The field that is "the target" of the run (stratified splits, the record, plots):
+    ``train.target`` (``y``) when the data has it, else the first field the loss reads."""
+    if "target" in readable:
+        return spec.train_options.target or "y"
+    return next((key for kind, key in sources.values() if kind == "field"), None)
+
+
+def _builtin_form(e) -> bool:
+    """``loss = cross_entropy`` or ``cross_entropy(label_smoothing=0.1)``: applied to (output, target)."""
+    func = e.func if isinstance(e, ast.Call) and not e.args else e
+    return isinstance(func, ast.Name) and func.id in LOSSES
+
+
+def _return_names(spec: Spec, model: str) -> list[Optional[str]]:
+    """The name each returned value is written as (``return logits, amount``), or None."""
+    ret = next((s for s in spec.models[model].body if isinstance(s, ast.Return)), None)
+    return [v.id if isinstance(v, ast.Name) else None for v in (ret.values if ret else [])]
+
+
+def _loss_names(ctx: Context, spec: Spec, graph: Optional[GraphIR], model: Optional[str]) -> Optional[dict]:
+    """What the loss may read, name -> (source, type): ``output`` (the model's first output),
+    ``target`` (the ``train.target`` field), each returned name, each data field; a source is
+    ``("output", i)`` or ``("field", name)``. None (after saying why, unless the cause is
+    reported elsewhere) when the model's outputs or the data are not known."""
     if graph is None or "target" in _refused(spec.train):
         return None
     fields = ctx.data.fields if ctx.data else {}
-    if target not in fields:
+    reads = {*names_read(spec.loss.value), *(("output", "target") if _builtin_form(spec.loss.value) else ())}
+    target = spec.train_options.target or "y"
+    readable: dict = {}
+    outputs = graph.output_types
+    if outputs and isinstance(outputs[0], TensorType):
+        readable["output"] = (("output", 0), outputs[0])
+    elif "output" in reads:
+        if outputs:
+            ctx.error(f"the loss needs the model's output to be a tensor, got {outputs[0]}", spec.loss.span,
+                      code="E721")
+        return None
+    if target in fields:
+        readable["target"] = (("field", target), fields[target])
+    elif "target" in reads:
         entry = next((e for e in (spec.train.entries if spec.train else []) if e.key == "target"), None)
         ctx.error(f"the data has no target field '{target}'", entry.value.span if entry else spec.loss.span,
-                  did_you_mean(target, fields) or f"the fields are {', '.join(fields)}; set train {{ target = ... }}",
-                  code="E720")
+                  did_you_mean(target, fields) or f"the fields are {', '.join(fields)}; set train {{ target = ... }}"
+                  " or name the fields in the loss", code="E720")
         return None
-    if not graph.output_types or not isinstance(graph.output_types[0], TensorType):
-        if graph.output_types:
-            ctx.error(f"the loss needs the model's output to be a tensor, got {graph.output_types[0]}",
-                      spec.loss.span, code="E721")
-        return None
-    return graph.output_types[0]
+    for i, name in enumerate(_return_names(spec, model)):
+        if name is not None and i < len(outputs) and isinstance(outputs[i], TensorType):
+            readable.setdefault(name, (("output", i), outputs[i]))
+    for name, t in fields.items():
+        if isinstance(t, TensorType):
+            readable.setdefault(name, (("field", name), t))
+    return readable
 
 
 __all__ = ["CheckedSpec", "check"]

@@ -20,6 +20,8 @@ class DataFacts:
     fields: dict[str, Any]
     attrs: dict[str, int | None]          # classes, vocab, features
     class_names: list[str] | None = None
+    pad: float | None = None              # what fills variable-length fields (data.pad)
+    classes_of: dict[str, int] = field(default_factory=dict)   # several targets: each class field's class count
 
 
 @dataclass
@@ -36,6 +38,8 @@ class Context:
     # Already reported as broken: uses of these say nothing more (one mistake, one message).
     failed_imports: set = field(default_factory=set)
     data_failed: bool = False
+    loss_sources: dict = field(default_factory=dict)   # the loss's inputs: name -> ("output", i) | ("field", name)
+    metric_sources: dict = field(default_factory=dict)  # a metric call's key -> (output source, target source)
     errors_seen: int = 0   # every error, repeats included: did this block body go wrong?
 
     def error(self, message: str, span: Span, hint: str | None = None, code: str = "E100") -> None:
@@ -67,6 +71,17 @@ class Context:
                              "features": "the input is not a flat vector of features"}.get(name),
                             code="E132")
         return value
+
+    def data_classes_of(self, name: str, span: Span) -> int:
+        """``data.classes_of.kind``: the class count of the class-index field ``kind``."""
+        if self.data is None:
+            return self.data_attr("classes_of", span)     # no data section: said there
+        if name not in self.data.classes_of:
+            raise self.fail(f"data.classes_of.{name}: the data has no class target '{name}'", span,
+                            did_you_mean(name, self.data.classes_of) or
+                            (f"its class targets are {', '.join(self.data.classes_of)}" if self.data.classes_of else
+                             "classes_of names the class columns of csv(path, target=[...])"), code="E133")
+        return self.data.classes_of[name]
 
     def add_block_graph(self, key: tuple, graph: GraphIR) -> str:
         self.block_keys[key] = graph.name

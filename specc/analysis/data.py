@@ -73,7 +73,8 @@ def analyse_data(ctx: Context, spec) -> Optional[DataPlan]:
         schema, transform = _transform(ctx, opts.transform, schema)
     _check_pad(ctx, spec, opts.pad, schema)
     ctx.data = DataFacts(dict(schema.fields), {"classes": schema.classes, "vocab": schema.vocab,
-                                               "features": schema.features}, schema.class_names)
+                                               "features": schema.features}, schema.class_names, opts.pad,
+                        {k: len(v) for k, v in schema.classes_of.items()})
     return DataPlan(train, splits["valid"], splits["test"], schema, encode, transform,
                     None if opts.batch == "full" else opts.batch, opts.shuffle, opts.workers, opts.pad,
                     opts.seed, base)

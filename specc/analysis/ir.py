@@ -114,6 +114,9 @@ class Program:
     models: dict[str, GraphIR] = field(default_factory=dict)
     blocks: dict[str, GraphIR] = field(default_factory=dict)
     loss: Optional[GraphIR] = None
+    loss_reads: list[str] = field(default_factory=list)   # the loss graph's inputs, as the spec names them
+    class_dim: Optional[int] = None          # where the loss's class scores lie (1 or -1), for the metrics
+    ignore_index: Optional[int] = None       # the target value the class loss skips (pad), and the metrics too
 
     def lint(self) -> None:
         for g in [*self.models.values(), *self.blocks.values(), *([self.loss] if self.loss else [])]:

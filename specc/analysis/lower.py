@@ -408,6 +408,9 @@ class GraphLowerer(Applier):
         if e.attr.startswith("_"):
             raise self.ctx.fail(f"'{e.attr}' cannot be used: names starting with '_' are private", e.span,
                                 code="E114")
+        if (isinstance(e.value, ast.Attr) and e.value.attr == "classes_of" and isinstance(e.value.value, ast.Name)
+                and e.value.value.id == "data" and "data" not in self.scope):
+            return Const(self.ctx.data_classes_of(e.attr, e.span))
         if isinstance(e.value, ast.Name) and e.value.id not in self.scope:
             base = e.value.id
             if base == "data":

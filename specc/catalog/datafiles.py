@@ -243,17 +243,23 @@ def float_columns(data: CsvRows, columns: Sequence[int], arg: str) -> list[list[
 
 @dataclass(frozen=True)
 class CsvTable:
-    """A ``csv`` source parsed: the float32 feature array ``[N, F]`` (None when only the target
-    was read), the features' column names and the typed target."""
+    """A ``csv`` source parsed: the float32 feature array ``[N, F]`` (None when only the targets
+    were read), the features' column names and the typed targets by column name."""
 
     features: "numpy.ndarray | None"
     feature_names: list[str]
-    target: Target
+    targets: dict[str, Target]
+
+    @property
+    def target(self) -> Target:
+        """The (first) target."""
+        return next(iter(self.targets.values()))
 
 
-def parse_csv(path: Path, target: str | None, features: Sequence[str] | None,
+def parse_csv(path: Path, target: "str | Sequence[str] | None", features: Sequence[str] | None,
               delimiter: str = ",", *, read_features: bool = True) -> CsvTable:
-    """Parse a ``csv`` source: ``target`` defaults to the last column, ``features`` to all others.
+    """Parse a ``csv`` source: ``target`` (a column, or a list of them) defaults to the last
+    column, ``features`` to all others.
 
     ``read_features=False`` (the schema) reads the header and the target column only: a bad
     feature cell is found when the data is loaded.
@@ -264,8 +270,9 @@ def parse_csv(path: Path, target: str | None, features: Sequence[str] | None,
     except _NotPlain:
         pass
     data = read_csv(path, "path", delimiter)
-    t, cols = _choose_columns(data, target, features)
-    typed = type_target([row[t] for row in data.rows], data.where, data.header[t], "target")
+    ts, cols = _choose_columns(data, target, features)
+    typed = {data.header[t]: type_target([row[t] for row in data.rows], data.where, data.header[t], "target")
+             for t in ts}
     x = None
     if read_features:
         import numpy
@@ -273,20 +280,25 @@ def parse_csv(path: Path, target: str | None, features: Sequence[str] | None,
     return CsvTable(x, [data.header[c] for c in cols], typed)
 
 
-def _choose_columns(data: CsvHeader, target: str | None, features: Sequence[str] | None) -> tuple[int, list[int]]:
-    """The target's column index and the feature columns' (errors name the argument)."""
-    t = data.column(target, "target") if target is not None else len(data.header) - 1
+def _choose_columns(data: CsvHeader, target, features: Sequence[str] | None) -> tuple[list[int], list[int]]:
+    """The targets' column indices and the feature columns' (errors name the argument)."""
+    names = [target] if isinstance(target, str) else target
+    twice = next((n for i, n in enumerate(names or []) if n in names[:i]), None)
+    if twice is not None:
+        raise SourceError(f"target lists the column '{twice}' twice", arg="target")
+    ts = [data.column(n, "target") for n in names] if names is not None else [len(data.header) - 1]
     if features is None:
-        cols = [c for c in range(len(data.header)) if c != t]
+        cols = [c for c in range(len(data.header)) if c not in ts]
     else:
         cols = [data.column(name, "features") for name in features]
-        if t in cols:
-            raise SourceError(f"column {quote_field(data.header[t])} is the target; it cannot also be a "
+        both = next((c for c in cols if c in ts), None)
+        if both is not None:
+            raise SourceError(f"column {quote_field(data.header[both])} is a target; it cannot also be a "
                               f"feature", arg="features")
     if not cols:
         raise SourceError(f"{data.path} has no feature columns besides the target "
-                          f"{quote_field(data.header[t])}", arg="path")
-    return t, cols
+                          f"{', '.join(quote_field(data.header[t]) for t in ts)}", arg="path")
+    return ts, cols
 
 
 class _NotPlain(Exception):
@@ -297,7 +309,7 @@ def _parse_plain(path: Path, target, features, delimiter: str, read_features: bo
     import numpy
 
     data, skip, n_rows = _scan_plain(path, delimiter)
-    t, cols = _choose_columns(data, target, features)
+    ts, cols = _choose_columns(data, target, features)
 
     def load(columns, dtype):
         try:
@@ -311,10 +323,12 @@ def _parse_plain(path: Path, target, features, delimiter: str, read_features: bo
     def unplain(i: int) -> str:
         raise _NotPlain()
 
-    raw = [v.strip() for v in load([t], str)[:, 0].tolist()]
-    typed = type_target(raw, unplain, data.header[t], "target")
+    columns = load(ts, str)
+    raws = [[v.strip() for v in columns[:, i].tolist()] for i in range(len(ts))]
+    typed = {data.header[t]: type_target(raw, unplain, data.header[t], "target") for t, raw in zip(ts, raws)}
     x = load(cols, numpy.float32) if read_features else None
-    if len(raw) != n_rows or (x is not None and (x.shape != (n_rows, len(cols)) or not numpy.isfinite(x).all())):
+    if any(len(raw) != n_rows for raw in raws) or (x is not None and (x.shape != (n_rows, len(cols))
+                                                                     or not numpy.isfinite(x).all())):
         raise _NotPlain()   # the csv module names the row and column of a nan or inf
     return CsvTable(x, [data.header[c] for c in cols], typed)
 

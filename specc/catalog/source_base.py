@@ -11,7 +11,7 @@ tuple ``(10, 50)`` (inclusive, like the language's ranges).
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
 from specc.errors import did_you_mean
@@ -62,6 +62,7 @@ class Schema:
     class_names: list[str] | None = None
     vocab: int | None = None
     features: int | None = None
+    classes_of: dict[str, list[str]] = field(default_factory=dict)   # csv: each class target's class names
 
 
 class _Required:
@@ -139,6 +140,13 @@ def optional(check: Check) -> Check:
 def string_list(v: Any) -> str | None:
     ok = isinstance(v, (list, tuple)) and v and all(isinstance(s, str) and s for s in v)
     return None if ok else 'a non-empty list of strings, e.g. ["a", "b"]'
+
+
+def string_or_names(v: Any) -> str | None:
+    """A string, or a non-empty list of them."""
+    if isinstance(v, str) or (isinstance(v, list) and v and all(isinstance(i, str) for i in v)):
+        return None
+    return "a column name or a list of them, like [\"kind\", \"size\"]"
 
 
 def one_char(v: Any) -> str | None:

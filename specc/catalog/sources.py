@@ -23,6 +23,7 @@ image_csv        csv (required), images=the CSV's folder, column="filename",
                  target="label", size=[28, 28], grayscale=false, normalize=none
 text_folder      path (required), categories=every subfolder in sorted order
 sequences        samples=1000, vocab=1000, length=10..50, classes=2
+text_file        path (required), block=128, level=char
 ===============  ==========================================================================
 
 Every user mistake raises :class:`SourceError` with ``arg`` naming the argument at fault.
@@ -32,21 +33,22 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-from specc.catalog.datafiles import (Labelled, parse_csv, read_text, resolve, scan_image_csv,
+from specc.catalog.datafiles import (Labelled, parse_csv, read_data, read_text, resolve, scan_image_csv,
                                      scan_image_folder, scan_text_folder)
 from specc.catalog.source_base import (MAX_SAMPLES, REQUIRED, Arg, Schema, SourceError,
                                        SourceInfo, as_range, as_size, bind, boolean,
                                        check_samples, int_at_least, int_range, mean_std,
                                        non_negative, one_char, optional, positive, positive_int,
-                                       size2, string, string_list, unit_interval_open)
-from specc.catalog.text import ENCODERS, encoder_schema, tokenize
+                                       size2, string, string_list, string_or_names, unit_interval_open)
+from specc.catalog.text import (ENCODERS, LEVELS, check_stream, encoder_schema, one_of, stream_vocab,
+                                text_file_schema, text_stream, tokenize)
 from specc.errors import did_you_mean
 from specc.types import StrType, TensorType
 
 __all__ = ["SOURCES", "ENCODERS", "REQUIRED", "MAX_SAMPLES", "Arg", "Schema", "SourceError",
            "SourceInfo", "bind_args", "schema_of", "tensors_schema", "generate_schema",
            "encoder_schema", "source_texts", "tokenize", "image_files", "image_schema",
-           "text_files"]
+           "text_files", "text_file_tokens"]
 
 X2 = TensorType("float", (2,))
 CLASS = TensorType("long", ())
@@ -85,13 +87,46 @@ def _sequences_schema(args: dict, base_dir: Path | None = None) -> Schema:
                   a["vocab"], None)
 
 
+def text_file_tokens(args: dict, base_dir: Path) -> tuple[dict, list[str]]:
+    """Bound arguments and the token stream of a ``text_file`` (at least one block of it)."""
+    a = bind("text_file", SOURCES["text_file"].args, [], args)
+    path = resolve(a["path"], base_dir)
+    tokens = text_stream(read_data(path, "text", "path"), a["level"])
+    check_stream(tokens, a["block"], path.name)
+    return a, tokens
+
+
+def _text_file_schema(args: dict, base_dir: Path) -> Schema:
+    a, tokens = text_file_tokens(args, base_dir)
+    return text_file_schema(a["block"], len(stream_vocab(tokens, a["level"])))
+
+
+def csv_target_fields(target, columns: Sequence[str]) -> dict[str, str]:
+    """Field name -> target column: ``y`` for one target (version 1), else each column under
+    its own name (``target=["kind", "size"]``), which must be a name a spec can write."""
+    if not isinstance(target, list):
+        return {"y": columns[0]}
+    for column in columns:
+        if not column.isidentifier() or column == "x":
+            raise SourceError(f"csv(): the target column {column!r} becomes a field of that name, so it must be "
+                              "a plain name other than x", arg="target", hint="rename the column in the CSV header")
+    return {c: c for c in columns}
+
+
 def _csv_schema(args: dict, base_dir: Path) -> Schema:
     a = bind("csv", SOURCES["csv"].args, [], args)
     table = parse_csv(resolve(a["path"], base_dir), a["target"], a["features"], a["delimiter"], read_features=False)
     width = len(table.feature_names)
-    y = REGRESSION if table.target.kind == "float" else CLASS
-    return Schema({"x": TensorType("float", (width,)), "y": y}, table.target.classes,
-                  table.target.class_names, None, width)
+    fields = {"x": TensorType("float", (width,))}
+    classes_of = {}
+    for name, column in csv_target_fields(a["target"], list(table.targets)).items():
+        t = table.targets[column]
+        fields[name] = REGRESSION if t.kind == "float" else CLASS
+        if t.kind != "float":
+            classes_of[name] = t.class_names or [str(i) for i in range(t.classes)]
+    first = next((table.targets[c] for c in table.targets if table.targets[c].kind != "float"), table.target)
+    return Schema(fields, first.classes, first.class_names, None, width,
+                  classes_of if isinstance(a["target"], list) else {})
 
 
 def image_schema(a: dict, found: Labelled) -> Schema:
@@ -259,7 +294,8 @@ SOURCES: dict[str, SourceInfo] = {s.name: s for s in (
                extra_fields=True),
     SourceInfo("tensors", (), _tensors_source_schema, "small inline data", extra_fields=True),
     SourceInfo("csv", (Arg("path", REQUIRED, string, "the CSV file"),
-                       Arg("target", None, optional(string), "target column (default: last)"),
+                       Arg("target", None, optional(string_or_names), "target column, or a list of them "
+                           "(default: the last column)"),
                        Arg("features", None, optional(string_list), "feature columns"),
                        Arg("delimiter", ",", one_char, "field separator")),
                _csv_schema, "a CSV with a header: x: float[features], y", files=True),
@@ -278,7 +314,12 @@ SOURCES: dict[str, SourceInfo] = {s.name: s for s in (
                                Arg("categories", None, optional(string_list),
                                    "category folders to use, in class order")),
                _text_folder_schema, "one document per file: text: str, y: long", files=True),
-    SourceInfo("sequences", (SAMPLES, Arg("vocab", 1000, int_at_least(2), "token ids 0..vocab-1"),
+    SourceInfo("text_file", (Arg("path", REQUIRED, string, "the text"),
+                             Arg("block", 128, positive_int, "tokens per example"),
+                             Arg("level", "char", one_of(*LEVELS), "what a token is: char | byte | word")),
+               _text_file_schema, "one text in blocks: x: long[block], y: long[block] (x shifted by one)",
+               files=True),
+    SourceInfo("sequences", (SAMPLES, Arg("vocab", 1000, int_at_least(2), "token ids 1..vocab-1 (0 pads)"),
                              Arg("length", (10, 50), int_range, "sequence length lo..hi"),
                              Arg("classes", 2, int_at_least(2), "number of classes")),
                _sequences_schema, "variable-length token sequences: tokens: long[seq], y: long"),

@@ -133,3 +133,46 @@ def encoder_schema(name: str, args: dict, schema: Schema, texts: Iterable[str]) 
     fields[info.output] = info.field_type(vocab, args)
     features = vocab if info.output == "x" else schema.features
     return Schema(fields, schema.classes, schema.class_names, vocab, features)
+
+
+# ---- text_file: one text as a stream of tokens ----------------------------------------------
+
+LEVELS = ("char", "byte", "word")
+
+
+def one_of(*choices: str):
+    """A value check: one of ``choices``."""
+    def check(v: Any) -> str | None:
+        return None if v in choices else " | ".join(choices)
+    return check
+
+
+def text_stream(data: bytes, level: str) -> list[str]:
+    """The text's tokens: its characters (UTF-8; undecodable bytes become U+FFFD), its bytes
+    (each as the character of that code point, 0..255), or its words (split at whitespace)."""
+    if level == "byte":
+        return [chr(b) for b in data]
+    text = data.decode("utf-8", errors="replace")
+    return list(text) if level == "char" else text.split()
+
+
+def stream_vocab(tokens: Iterable[str], level: str) -> list[str]:
+    """Id ``i`` is ``vocab[i]``: every byte value for ``byte``, else every distinct token of
+    the text in sorted order (no id is reserved: blocks have a fixed length, nothing pads)."""
+    return [chr(b) for b in range(256)] if level == "byte" else sorted(set(tokens))
+
+
+def check_stream(tokens: list[str], block: int, what: str) -> None:
+    """One block needs ``block + 1`` tokens (the targets are the inputs shifted by one)."""
+    if not tokens:
+        raise SourceError(f"text_file(): {what} is empty", arg="path", hint="give a file with text in it")
+    if len(tokens) < block + 1:
+        raise SourceError(f"text_file(): {what} has {len(tokens)} tokens, too few for one block of {block} "
+                          f"(a block needs {block + 1}: the targets are the inputs shifted by one)",
+                          arg="block", hint=f"use block = {max(1, len(tokens) - 1)} or less, or a longer text")
+
+
+def text_file_schema(block: int, vocab: int) -> Schema:
+    """``x`` and ``y``: blocks of token ids; ``data.vocab`` the vocabulary size."""
+    ids = TensorType("long", (block,))
+    return Schema({"x": ids, "y": ids}, None, None, vocab, None)

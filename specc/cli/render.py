@@ -86,7 +86,8 @@ def write_predictions(answers, as_json: bool, output: str | None, classes: list[
         for a in answers:
             extra = ""
             if "probabilities" in a:
-                extra = "  (" + ", ".join(f"{c} {p:.4f}" for c, p in a["probabilities"].items()) + ")"
+                extra = "  " + (json.dumps(a["probabilities"]) if classes is None else
+                                "(" + ", ".join(f"{c} {p:.4f}" for c, p in a["probabilities"].items()) + ")")
             shown = f"{a['input']}: " if isinstance(a["input"], str) else ""   # a file or row; values: in order
             print(f"{shown}{_shown(a['prediction'])}{extra}")
         return
@@ -95,12 +96,24 @@ def write_predictions(answers, as_json: bool, output: str | None, classes: list[
     try:
         with tmp.open("w", newline="", encoding="utf-8") as f:
             writer = csv.writer(f)
-            writer.writerow(["input", "prediction", *(f"p_{c}" for c in classes or [])])
+            header = None
             for a in answers:
+                if header is None:   # several outputs: a column each (JSON), probabilities as one JSON column
+                    heads = list(a["prediction"]) if isinstance(a["prediction"], dict) else None
+                    header = ["input", *(heads or ["prediction"]),
+                              *(f"p_{c}" for c in classes or []), *(["probabilities"] if heads and "probabilities" in a
+                                                                    else [])]
+                    writer.writerow(header)
                 probs = [a["probabilities"][c] for c in classes] if classes else []
-                prediction = a["prediction"]
-                writer.writerow([a["input"], json.dumps(prediction) if isinstance(prediction, list) else prediction,
-                                 *probs])
+                if heads:
+                    values = [json.dumps(v) if isinstance(v, list) else v for v in a["prediction"].values()]
+                    probs = [json.dumps(a["probabilities"])] if "probabilities" in a else []
+                else:
+                    prediction = a["prediction"]
+                    values = [json.dumps(prediction) if isinstance(prediction, list) else prediction]
+                writer.writerow([a["input"], *values, *probs])
+            if header is None:
+                writer.writerow(["input", "prediction", *(f"p_{c}" for c in classes or [])])
         os.replace(tmp, path)
     except OSError as exc:
         raise RunError(f"cannot write {output}: {exc.strerror or exc}", "choose another -o file") from None

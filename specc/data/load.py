@@ -18,8 +18,9 @@ import torch
 
 from specc.catalog.datafiles import Labelled, parse_csv, read_text, resolve
 from specc.catalog.source_base import SourceError
-from specc.catalog.sources import (bind_args, image_files, image_schema, schema_of,
-                                   tensors_schema, text_files)
+from specc.catalog.sources import (bind_args, csv_target_fields, image_files, image_schema, schema_of,
+                                   tensors_schema, text_file_tokens, text_files)
+from specc.catalog.text import stream_vocab
 from specc.data import toys
 from specc.data.images import STREAM_BUDGET, ImageFiles
 from specc.data.table import Table
@@ -41,10 +42,13 @@ def _targets(found: Labelled) -> torch.Tensor:
 
 def _csv(a: dict, base_dir: Path, seed: int) -> Table:
     parsed = parse_csv(resolve(a["path"], base_dir), a["target"], a["features"], a["delimiter"])
-    x = torch.from_numpy(parsed.features)
-    t = parsed.target
-    return Table({"x": x, "y": _target_tensor(t.kind, t.values)}, class_names=t.class_names,
-                 feature_names=parsed.feature_names)
+    named = csv_target_fields(a["target"], list(parsed.targets))
+    targets = {name: _target_tensor(parsed.targets[c].kind, parsed.targets[c].values) for name, c in named.items()}
+    first = next((t for t in parsed.targets.values() if t.kind != "float"), parsed.target)
+    classes_of = {name: parsed.targets[c].class_names for name, c in named.items()
+                  if isinstance(a["target"], list) and parsed.targets[c].class_names is not None}
+    return Table({"x": torch.from_numpy(parsed.features), **targets}, class_names=first.class_names,
+                 feature_names=parsed.feature_names, classes_of=classes_of)
 
 
 def _digits(a: dict, base_dir: Path, seed: int) -> Table:
@@ -80,6 +84,24 @@ def _text_folder(a: dict, base_dir: Path, seed: int) -> Table:
                  class_names=found.class_names)
 
 
+def text_file_table(a: dict, base_dir: Path, vocab: list[str] | None = None) -> Table:
+    """``text_file``: the text cut into non-overlapping blocks, in text order; ``y`` is ``x``
+    one token later. ``vocab`` (a train text's, for a held-out text) must cover the text."""
+    _, tokens = text_file_tokens(a, base_dir)
+    vocab = vocab or stream_vocab(tokens, a["level"])
+    index = {t: i for i, t in enumerate(vocab)}
+    unknown = next((t for t in tokens if t not in index), None)
+    if unknown is not None:
+        raise SourceError(f"text_file(): {Path(a['path']).name} has the token {unknown!r}, which the train "
+                          "text does not have", arg="path",
+                          hint="the vocabulary is the train text's: hold out a fraction of it instead (valid = 10%)")
+    ids = torch.tensor([index[t] for t in tokens], dtype=torch.long)
+    block = a["block"]
+    n = (len(ids) - 1) // block
+    return Table({"x": ids[:n * block].view(n, block), "y": ids[1:n * block + 1].view(n, block)},
+                 vocab=vocab, ordered=True)
+
+
 def _toy(make: Callable[..., Table], name: str, *keys: str) -> Loader:
     def load(a: dict, base_dir: Path, seed: int) -> Table:
         schema_of(name, a)  # the argument and size checks that specc check makes
@@ -98,6 +120,7 @@ LOADERS: dict[str, Loader] = {
     "text_folder": _text_folder,
     "sequences": _toy(toys.sequences, "sequences", "samples", "vocab", "length", "classes"),
     "tensors": lambda a, base_dir, seed: load_tensors(a),
+    "text_file": lambda a, base_dir, seed: text_file_table(a, base_dir),
 }
 
 

@@ -14,7 +14,7 @@ from ..errors import Diagnostic, SpecError
 from .batches import InMemoryBatches, StreamingBatches
 from .expr import evaluate, generate
 from .images import ImageFiles
-from .load import open_source
+from .load import open_source, text_file_table
 from .encode import apply_encoder
 from .split import split
 from .table import Table
@@ -52,6 +52,16 @@ def _load(spec, plan: DataPlan, src: SourcePlan, seed: int):
         raise _fail(spec, err, src) from None
 
 
+def _load_held(spec, plan: DataPlan, src: SourcePlan, seed: int, train):
+    """A held-out source; a text in the train text's vocabulary."""
+    if src.name != "text_file" or getattr(train, "vocab", None) is None:
+        return _load(spec, plan, src, seed)
+    try:
+        return text_file_table(src.args, plan.base_dir, train.vocab)
+    except SourceError as err:
+        raise _fail(spec, err, src) from None
+
+
 def load_splits(spec, plan: DataPlan, target: str | None) -> Splits:
     """Every split of the data section as a Table (or an ImageFiles dataset to stream)."""
     train = _load(spec, plan, plan.train, plan.seed)
@@ -59,7 +69,7 @@ def load_splits(spec, plan: DataPlan, target: str | None) -> Splits:
     for key in ("valid", "test"):
         src = getattr(plan, key)
         if isinstance(src, SourcePlan):
-            held[key] = _load(spec, plan, src, plan.seed + (1 if key == "valid" else 2))
+            held[key] = _load_held(spec, plan, src, plan.seed + (1 if key == "valid" else 2), train)
     for key in ("valid", "test"):
         fraction = getattr(plan, key)
         if isinstance(fraction, float):
@@ -67,7 +77,7 @@ def load_splits(spec, plan: DataPlan, target: str | None) -> Splits:
                 train, held[key] = split(train, fraction, plan.seed + (0 if key == "valid" else 7), target)
             except SourceError as err:
                 raise _fail(spec, err, next(e for e in spec.data.entries if e.key == key).value) from None
-    splits = Splits(train, held.get("valid"), held.get("test"))
+    splits = Splits(train, held.get("valid"), held.get("test"), getattr(train, "vocab", None))
     if plan.encode is not None:
         name, args = plan.encode
         splits.train, vocab = apply_encoder(splits.train, name, args)

@@ -4,8 +4,10 @@ The held-out part has ``round(fraction * N)`` examples. With ``stratify`` naming
 field (``long``, one value per example), every class contributes in proportion to its size:
 class quotas are ``fraction * count``, rounded down, and the examples left over go to the
 classes with the largest remainders (ties to the lower class index), so the total is exact.
-Any other field (or none) gives a plain seeded random split. Both parts keep the original
-example order; shuffling is the batcher's job.
+Any other field (or none) gives a plain seeded random split. An ordered table (``text_file``:
+consecutive blocks of one text) holds out its last ``k`` examples instead, the end of the text,
+so that no held-out block is a neighbour of a train block on both sides. Both parts keep the
+original example order; shuffling is the batcher's job.
 """
 from __future__ import annotations
 
@@ -43,8 +45,12 @@ def split(table: T, fraction: float, seed: int = 0, stratify: str | None = "y") 
                           hint="use a larger data set or another fraction")
     g = torch.Generator().manual_seed(int(seed))
     labels = _class_labels(table, stratify)
-    held = (torch.randperm(n, generator=g)[:k] if labels is None
-            else _stratified(labels, fraction, k, g))
+    if getattr(table, "ordered", False):
+        held = torch.arange(n - k, n)
+    elif labels is None:
+        held = torch.randperm(n, generator=g)[:k]
+    else:
+        held = _stratified(labels, fraction, k, g)
     mask = torch.zeros(n, dtype=torch.bool)
     mask[held] = True
     train_index = torch.nonzero(~mask).squeeze(1)

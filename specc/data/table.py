@@ -29,6 +29,9 @@ class Table:
     texts: dict[str, list[str]] = field(default_factory=dict)
     class_names: list[str] | None = None
     feature_names: list[str] | None = None    # csv: the columns of ``x``, in order
+    vocab: list[str] | None = None            # text_file: token id i is vocab[i]
+    classes_of: dict[str, list[str]] = field(default_factory=dict)   # csv of several targets: names per class field
+    ordered: bool = False                     # text_file: consecutive pieces of one text
 
     @classmethod
     def from_tensors(cls, fields: Mapping[str, Tensor], class_names: list[str] | None = None

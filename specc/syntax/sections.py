@@ -106,7 +106,8 @@ class DataOptions(_Options):
 
 def _monitor(v: str) -> str:
     """``split.metric`` on the train or valid split (the test split is scored only at the end)."""
-    split, dot, metric = v.partition(".")
+    split, dot, key = v.partition(".")
+    metric = metric_name(key)
     if split == "test" and metric in ("loss", *METRICS):
         raise ValueError(f"the test split is scored once, at the end, so it cannot be monitored, got '{v}'; "
                          f"monitor valid.{metric}")
@@ -213,10 +214,17 @@ class TrainOptions(_Options):
             raise ValueError(mistake)
         return v
 
+    @field_validator("metrics", mode="before")
+    @classmethod
+    def _metric_calls(cls, v):
+        """``accuracy(logits, kind)`` (language 1.1): a metric of two named values, kept as its text."""
+        return [metric_key(i) if isinstance(i, CallValue) else i for i in v] if isinstance(v, list) else v
+
     @field_validator("metrics")
     @classmethod
     def _metrics(cls, v):
-        return _names_from(v, METRICS, "metric")
+        _names_from([metric_name(m) for m in v], METRICS, "metric")
+        return v
 
     @field_validator("plot")
     @classmethod
@@ -238,6 +246,19 @@ class TrainOptions(_Options):
 def device_mistake(name: str) -> str | None:
     """What is wrong with a device name (``train.device``, ``--device``), or None."""
     return None if _DEVICE.match(name) else f"unknown device '{name}': use auto, cpu, cuda, cuda:N or mps"
+
+
+def metric_name(key: str) -> str:
+    """The metric a key names: ``accuracy(logits, kind)`` -> ``accuracy``."""
+    return key.partition("(")[0]
+
+
+def metric_key(call: CallValue) -> str:
+    """``accuracy(logits, kind)`` as the text it reports under; it names an output and a target."""
+    if len(call.args) != 2 or call.kwargs or not all(isinstance(a, str) and "." not in a for a in call.args):
+        raise ValueError(f"a metric written as a call names the model output and the target it compares, "
+                         f"like {call.name}(logits, kind)")
+    return f"{call.name}({', '.join(call.args)})"
 
 
 def _names_from(values: list[str], allowed: tuple[str, ...], what: str) -> list[str]:

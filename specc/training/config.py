@@ -11,6 +11,7 @@ import re
 
 from specc.errors import did_you_mean
 from specc.training.errors import TrainError
+from specc.training.feed import metric_name
 
 # Every metric name the trainer knows, with the direction in which it improves. The
 # accumulators live in specc.training.metrics (a test keeps the two tables in step).
@@ -114,7 +115,7 @@ class TrainConfig:
                "device must be auto, cpu, cuda, cuda:N or mps", self.device)
         _check(isinstance(self.seed, int), "seed must be an integer", self.seed)
         for name in self.metrics:
-            _check_name(name, METRICS, "metric")
+            _check_name(metric_name(name), METRICS, "metric")
         for name in self.plot:
             _check_name(name, PLOTS, "plot")
         _check_name(self.precision, PRECISIONS, "precision")
@@ -157,13 +158,13 @@ def split_and_metric(monitor: str) -> tuple[str, str]:
         raise TrainError(f"the test split is scored once, at the end, so it cannot be monitored. "
                          f"Received: {monitor!r}", hint="monitor valid.loss or train.loss")
     _check_name(split, MONITOR_SPLITS, "split")
-    _check_name(metric, tuple(METRIC_MODES), "metric")
+    _check_name(metric_name(metric), tuple(METRIC_MODES), "metric")
     return split, metric
 
 
 def monitor_mode(monitor: str) -> str:
     """``"min"`` or ``"max"``: the direction in which the monitored value improves."""
-    return METRIC_MODES[split_and_metric(monitor)[1]]
+    return METRIC_MODES[metric_name(split_and_metric(monitor)[1])]
 
 
 def _check(ok: bool, message: str, received: object) -> None:

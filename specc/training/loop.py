@@ -20,6 +20,8 @@ from specc.training.config import TrainConfig
 from specc.training.control import StopFlag
 from specc.training.distributed import Dist
 from specc.training.errors import ResumeError
+from specc.training.feed import Feed
+from specc.training.metrics import Scoring
 from specc.training.outputs import HistoryFile, split_metrics, write_metrics
 from specc.training.plots import PlotContext, fit_recorder, make_plots
 from specc.training.progress import Reporter, make_reporter
@@ -55,13 +57,13 @@ class RunResult:
 
 
 def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
-        test_batches: Batches | None, input_names: list[str], target_name: str,
+        test_batches: Batches | None, input_names: list[str], target: str | Feed,
         loss_fn: Callable[[Tensor, Tensor], Tensor], make_optimizer: Callable,
         make_scheduler: Callable | None, config: TrainConfig, out_dir: Path | None,
         resume: bool = False, spec_hash: str = "", progress: bool = True,
         plot_data: tuple[Tensor, Tensor] | None = None, *, force: bool = False,
         reporter: Reporter | None = None, hooks: Iterable[Any] = (),
-        binary_threshold: float = 0.0, tuning: Tuning | None = None, title: str = "",
+        scoring: Scoring = Scoring(), tuning: Tuning | None = None, title: str = "",
         loss_name: str = "loss", model_name: str = "", dist: Dist | None = None) -> RunResult:
     """Train ``model`` and evaluate it after every epoch.
 
@@ -69,7 +71,9 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
         model: called as ``model(*[batch[n] for n in input_names])``; moved to the device.
         train_batches, valid_batches, test_batches: batchers (see :class:`Batches`); the
             held-out ones may be None. The test split is scored once, after the run.
-        loss_fn: ``loss_fn(output, target) -> scalar tensor`` (a batch mean).
+        target: what the loss and the metrics read (:class:`Feed`); a field name is version
+            1's feed, ``loss_fn(output, batch[target])`` and every metric on that pair.
+        loss_fn: ``loss_fn(*feed.loss_args(output, batch)) -> scalar tensor`` (a batch mean).
         make_optimizer: ``make_optimizer(params) -> Optimizer``, called after the move.
         make_scheduler: ``make_scheduler(optimizer, steps_per_epoch, epochs)`` -> scheduler or
             None; ``steps_per_epoch`` counts optimizer steps (batches / accumulate, rounded up).
@@ -85,8 +89,8 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
         reporter: overrides the reporter chosen from ``progress``.
         hooks: objects with ``on_step(epoch, step)`` and/or ``on_epoch_end(epoch, model, row)``
             (1-based epoch and step).
-        binary_threshold: decision threshold for single-score outputs (0 for logits, 0.5
-            for probabilities); see :mod:`specc.training.metrics`.
+        scoring: how the metrics read outputs as classes (the threshold for single-score
+            outputs, where class scores lie, a pad to skip); see :mod:`specc.training.metrics`.
         tuning: the speed settings (:mod:`specc.training.tuning`); None: all on, less those
             that ``SPECC_TUNING`` turns off.
         title: what the plots' titles name (the model and spec, ``"MoonNet (moons.spec)"``).
@@ -109,9 +113,10 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
     """
     writer = dist is None or dist.writer
     reporter = reporter if reporter is not None else make_reporter(progress and writer, config.log_every)
-    trainer = Trainer(model, train_batches, valid_batches, input_names, target_name, loss_fn,
+    feed = Feed.single(target) if isinstance(target, str) else target
+    trainer = Trainer(model, train_batches, valid_batches, input_names, feed, loss_fn,
                       make_optimizer, make_scheduler, config, reporter, hooks,
-                      binary_threshold, spec_hash,
+                      scoring, spec_hash,
                       tuning if tuning is not None else Tuning.from_env(), model_name, dist)
     trainer.ckpt_dir = _checkpoint_dir(config, out_dir, resume)
     if trainer.ckpt_dir is not None and writer:
@@ -171,7 +176,7 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
         write_metrics(out_dir / "metrics.json",
                       _metrics_file(result, trainer.best_weights is not None))
         context = PlotContext(out_dir, trainer.history, trainer.model, trainer.device, plot_data,
-                              binary_threshold, recorder.frames if recorder else [],
+                              scoring.threshold, recorder.frames if recorder else [],
                               title, loss_name)
         result.plots = make_plots(config.plot, context, reporter)
     elif config.plot and writer:

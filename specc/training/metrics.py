@@ -8,7 +8,10 @@ the host in one transfer. Counts known on the host (examples, elements) stay Pyt
 Conventions for classification metrics (accuracy, top5, f1, precision, recall):
 
 * class indices: integer target ``[B, ...]`` with output ``[B, C, ...]`` (classes on dim 1,
-  as ``cross_entropy`` has them); the prediction is the argmax over dim 1.
+  as torch's ``cross_entropy`` has them) or, when the loss reads them so
+  (:attr:`Scoring.class_dim` = -1), ``[B, ..., C]`` (classes on the last dim, a sequence
+  model's scores per position); the prediction is the argmax over the class dim. Positions
+  whose target is :attr:`Scoring.ignore_index` (the pad the loss skips) are not counted.
 * binary / multi-label: output with as many elements as the target (``[B]``, ``[B, 1]``,
   ``[B, K]``); the prediction is ``output > threshold``. The threshold is 0 for logits
   (``bce_with_logits``); pass 0.5 when the model ends in a sigmoid (``bce``). Float targets
@@ -23,6 +26,7 @@ the target is constant, as scikit-learn's ``r2_score`` does.
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
+from dataclasses import dataclass
 import math
 from typing import Callable
 
@@ -30,6 +34,7 @@ import torch
 from torch import Tensor
 
 from specc.training.errors import MetricError, TrainError
+from specc.training.feed import metric_name
 
 Reduce = Callable[[Tensor], Tensor]
 """Sums a tensor over the ranks of a distributed run (:func:`specc.training.distributed.reduce_sum`)."""
@@ -40,12 +45,23 @@ def accumulation_dtype(device: torch.device) -> torch.dtype:
     return torch.float32 if device.type == "mps" else torch.float64
 
 
+@dataclass(frozen=True)
+class Scoring:
+    """How outputs are read as classes: ``threshold`` for one score per element (0 for
+    logits, 0.5 for probabilities), ``class_dim`` where class scores lie (1, or -1 for
+    ``[B, ..., C]``), ``ignore_index`` a target value that marks a position not to score."""
+
+    threshold: float = 0.0
+    class_dim: int = 1
+    ignore_index: int | None = None
+
+
 class Accumulator(ABC):
     """Sums for one metric over a split: ``sums`` lives on the device, ``count`` on the host."""
 
-    def __init__(self, dtype: torch.dtype, threshold: float = 0.0):
+    def __init__(self, dtype: torch.dtype, scoring: Scoring = Scoring()):
         self.dtype = dtype
-        self.threshold = threshold
+        self.scoring = scoring
         self.sums: Tensor | None = None
         self.count = 0
 
@@ -64,15 +80,32 @@ class Accumulator(ABC):
 
 # ---------------------------------------------------------------- classification
 
-def class_predictions(output: Tensor, target: Tensor, threshold: float,
-                      metric: str) -> tuple[Tensor, Tensor, int]:
-    """(predicted classes, true classes, number of classes) under the module's conventions."""
-    if output.dim() == target.dim() + 1 and not target.is_floating_point():
-        return output.argmax(1), target, output.shape[1]
+def class_scores(output: Tensor, target: Tensor, scoring: Scoring) -> tuple[Tensor, Tensor, Tensor] | None:
+    """Class scores ``(N, C)``, class-index targets ``(N,)`` and which of the N positions
+    count (False where the target is ``ignore_index``; such targets read as class 0), or None
+    when the output is not class scores. Masks, not selections: nothing waits for the device."""
+    if not (output.dim() == target.dim() + 1 and not target.is_floating_point()):
+        return None
+    scores = output.movedim(scoring.class_dim, -1).reshape(-1, output.shape[scoring.class_dim])
+    truth = target.reshape(-1)
+    if scoring.ignore_index is None:
+        return scores, truth, torch.ones_like(truth, dtype=torch.bool)
+    kept = truth != scoring.ignore_index
+    return scores, truth.where(kept, 0), kept
+
+
+def class_predictions(output: Tensor, target: Tensor, scoring: Scoring,
+                      metric: str) -> tuple[Tensor, Tensor, Tensor, int]:
+    """(predicted classes, true classes, positions that count, number of classes) under the
+    module's conventions."""
+    scored = class_scores(output, target, scoring)
+    if scored is not None:
+        scores, truth, kept = scored
+        return scores.argmax(1), truth, kept, scores.shape[1]
     if output.numel() == target.numel():
-        pred = (output.reshape(target.shape) > threshold).long()
+        pred = (output.reshape(target.shape) > scoring.threshold).long()
         truth = (target > 0.5).long() if target.is_floating_point() else target.long()
-        return pred, truth, 2
+        return pred, truth, torch.ones_like(truth, dtype=torch.bool), 2
     raise MetricError(
         metric, f"{metric} cannot apply: it expects class scores [B, C] with class-index targets "
         f"[B], or one score per target element. Received: output {tuple(output.shape)}, target "
@@ -81,29 +114,36 @@ def class_predictions(output: Tensor, target: Tensor, threshold: float,
 
 
 class Accuracy(Accumulator):
+    """``sums`` is (hits, positions scored)."""
+
     def update(self, output: Tensor, target: Tensor) -> None:
-        pred, truth, _ = class_predictions(output, target, self.threshold, "accuracy")
-        self.add((pred == truth).sum(dtype=self.dtype).reshape(1), truth.numel())
+        pred, truth, kept, _ = class_predictions(output, target, self.scoring, "accuracy")
+        self.add(torch.stack([((pred == truth) & kept).sum(dtype=self.dtype), kept.sum(dtype=self.dtype)]),
+                 truth.numel())
 
     def value(self, sums: list[float]) -> float:
-        return sums[0] / self.count
+        return sums[0] / sums[1]
 
 
 class Top5(Accumulator):
+    """``sums`` is (hits, positions scored)."""
+
     k = 5
 
     def update(self, output: Tensor, target: Tensor) -> None:
-        if not (output.dim() == target.dim() + 1 and not target.is_floating_point()):
+        scored = class_scores(output, target, self.scoring)
+        if scored is None:
             raise MetricError(f"top{self.k}", f"top{self.k} cannot apply: it expects class "
                               f"scores [B, C] and class-index targets. Received: output "
                               f"{tuple(output.shape)}, target {tuple(target.shape)}",
                               "remove it from train.metrics")
-        top = output.topk(min(self.k, output.shape[1]), dim=1).indices  # (B, k, ...)
-        hit = (top == target.unsqueeze(1)).any(dim=1)
-        self.add(hit.sum(dtype=self.dtype).reshape(1), target.numel())
+        scores, truth, kept = scored
+        top = scores.topk(min(self.k, scores.shape[1]), dim=1).indices  # (N, k)
+        hit = (top == truth.unsqueeze(1)).any(dim=1) & kept
+        self.add(torch.stack([hit.sum(dtype=self.dtype), kept.sum(dtype=self.dtype)]), truth.numel())
 
     def value(self, sums: list[float]) -> float:
-        return sums[0] / self.count
+        return sums[0] / sums[1]
 
 
 class ClassCounts(Accumulator):
@@ -115,14 +155,13 @@ class ClassCounts(Accumulator):
     name = ""
 
     def update(self, output: Tensor, target: Tensor) -> None:
-        pred, truth, classes = class_predictions(output, target, self.threshold, self.name)
-        pred, truth = pred.reshape(-1), truth.reshape(-1)
+        pred, truth, kept, classes = class_predictions(output, target, self.scoring, self.name)
+        pred, truth, kept = pred.reshape(-1), truth.reshape(-1), kept.reshape(-1).to(self.dtype)
         counts = torch.zeros(3, classes, dtype=self.dtype, device=output.device)
-        hit = (pred == truth).to(self.dtype)
-        ones = torch.ones_like(hit)
+        hit = (pred == truth).to(self.dtype) * kept
         counts[0].index_add_(0, truth, hit)   # true positives per class
-        counts[1].index_add_(0, pred, ones)   # predicted per class
-        counts[2].index_add_(0, truth, ones)  # actual per class
+        counts[1].index_add_(0, pred, kept)   # predicted per class
+        counts[2].index_add_(0, truth, kept)  # actual per class
         self.add(counts.reshape(-1), truth.numel())
 
     def per_class(self, sums: list[float]) -> list[tuple[float, float, float]]:
@@ -224,20 +263,26 @@ class MetricSet:
     """Several metrics' sums over one pass (a held-out split, or an epoch of training).
 
     Args:
-        names: metric names (keys of :data:`ACCUMULATORS`).
+        names: metric names (keys of :data:`ACCUMULATORS`), or keys naming what they read
+            (``accuracy(logits, kind)``).
         device: where the sums live (the model's device).
-        threshold: decision threshold for binary outputs (see the module docstring).
+        scoring: how outputs are read as classes (see the module docstring).
     """
 
     def __init__(self, names: tuple[str, ...] | list[str], device: torch.device,
-                 threshold: float = 0.0):
+                 scoring: Scoring = Scoring()):
         self.device = device
         dtype = accumulation_dtype(device)
-        self.metrics = {name: ACCUMULATORS[name](dtype, threshold) for name in names}
+        self.metrics = {name: ACCUMULATORS[metric_name(name)](dtype, scoring) for name in names}
 
     def update(self, output: Tensor, target: Tensor) -> None:
         for acc in self.metrics.values():
             acc.update(output, target)
+
+    def update_each(self, pair: Callable[[str], tuple[Tensor, Tensor]]) -> None:
+        """Each metric on its own (output, target): ``pair(name)``."""
+        for name, acc in self.metrics.items():
+            acc.update(*pair(name))
 
     def sums(self) -> list[Tensor]:
         return [acc.sums for acc in self.metrics.values()]
@@ -292,17 +337,21 @@ class SplitMeter:
     :class:`MetricSet`'s."""
 
     def __init__(self, names: tuple[str, ...] | list[str], device: torch.device,
-                 threshold: float = 0.0):
+                 scoring: Scoring = Scoring()):
         self.loss_sum = torch.zeros(1, dtype=accumulation_dtype(device), device=device)
         self.examples = 0
-        self.metrics = MetricSet(names, device, threshold)
+        self.metrics = MetricSet(names, device, scoring)
 
     def update(self, loss: Tensor, output: Tensor, target: Tensor) -> None:
         """Add one batch; ``loss`` is the batch mean, weighted here by the batch size."""
         n = target.shape[0] if target.dim() else 1
+        self.update_each(loss, n, lambda name: (output, target))
+
+    def update_each(self, loss: Tensor, n: int, pair: Callable[[str], tuple[Tensor, Tensor]]) -> None:
+        """Add one batch of ``n`` examples, each metric on ``pair(name)`` (:meth:`MetricSet.update_each`)."""
         self.loss_sum.add_(loss.detach().reshape(1), alpha=n)
         self.examples += n
-        self.metrics.update(output, target)
+        self.metrics.update_each(pair)
 
     def compute(self, reduce: Reduce | None = None) -> dict[str, float]:
         """``{"loss": ..., name: ...}`` with a single device-to-host copy; ``reduce`` sums the

@@ -49,7 +49,8 @@ from specc.training.device import ThreadScope, mixed_precision, resolve_device
 from specc.training.distributed import Dist
 from specc.training.epoch_log import EpochLog
 from specc.training.errors import DivergenceError, ResumeError, TrainError
-from specc.training.metrics import MetricSet, SplitMeter
+from specc.training.feed import Feed
+from specc.training.metrics import MetricSet, Scoring, SplitMeter
 from specc.training.progress import Reporter
 from specc.training.tuning import CHECKPOINT_INTERVAL, Tuning
 
@@ -86,10 +87,10 @@ class Trainer:
     """The state of one run and the steps that change it; :func:`fit` drives it."""
 
     def __init__(self, model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
-                 input_names: list[str], target_name: str, loss_fn: Callable,
+                 input_names: list[str], feed: Feed, loss_fn: Callable,
                  make_optimizer: Callable, make_scheduler: Callable | None,
                  config: TrainConfig, reporter: Reporter, hooks: Iterable[Any],
-                 threshold: float, spec_hash: str, tuning: Tuning = Tuning(), model_name: str = "",
+                 scoring: Scoring, spec_hash: str, tuning: Tuning = Tuning(), model_name: str = "",
                  dist: Dist | None = None):
         self.config, self.reporter, self.spec_hash = config, reporter, spec_hash
         self.model_name = model_name
@@ -99,8 +100,8 @@ class Trainer:
         self.tuning = tuning
         self.train_batches = train_batches
         self.held_out = {"valid": valid_batches} if valid_batches is not None else {}
-        self.input_names, self.target_name, self.loss_fn = list(input_names), target_name, loss_fn
-        self.threshold = threshold
+        self.input_names, self.feed, self.loss_fn = list(input_names), feed, loss_fn
+        self.scoring = scoring
         self.device = resolve_device(config.device)
         self.precision = mixed_precision(config.precision, self.device)
         self.scaler = self.precision.scaler
@@ -201,28 +202,34 @@ class Trainer:
         """A stop asked for by a signal; in a distributed run, asked for on any rank."""
         return stop.requested if self.dist is None else distributed.agree(stop.requested, self.device)
 
-    def _to_device(self, batch: dict, move: bool) -> tuple[list[Tensor], Tensor]:
+    def _to_device(self, batch: dict, move: bool) -> tuple[list[Tensor], dict[str, Tensor]]:
+        """The model's inputs and the fields the loss and the metrics read."""
         inputs = [batch[name] for name in self.input_names]
-        target = batch[self.target_name]
+        fed = {name: batch[name] for name in self.feed.fields}
         if move:
             inputs = [t.to(self.device, non_blocking=True) for t in inputs]
-            target = target.to(self.device, non_blocking=True)
-        return inputs, target
+            fed = {k: t.to(self.device, non_blocking=True) for k, t in fed.items()}
+        return inputs, fed
+
+    @staticmethod
+    def _examples(inputs: list[Tensor], fed: dict[str, Tensor]) -> int:
+        return next(iter(fed.values()), inputs[0] if inputs else None).shape[0]
 
     def _train_meter(self) -> MetricSet | None:
         names = self.split_metrics["train"]
-        return MetricSet(names, self.device, self.threshold) if names else None
+        return MetricSet(names, self.device, self.scoring) if names else None
 
     def _forward(self, batch: dict) -> Tensor:
-        inputs, target = self._to_device(batch, self.move)
+        inputs, fed = self._to_device(batch, self.move)
         with self.precision.autocast:
             output = self.forward(*inputs)
-            loss = self.loss_fn(output, target)
+            loss = self.loss_fn(*self.feed.loss_args(output, fed))
         if self.train_meter is not None:  # tensor ops only, read once at the epoch end
-            self.train_meter.update(output.detach(), target)
+            self.train_meter.update_each(lambda key: self.feed.metric_pair(key, output, fed))
+        n = self._examples(inputs, fed)
         self.log.losses.append(loss.detach())
-        self.log.sizes.append(target.shape[0])
-        self.examples += target.shape[0]
+        self.log.sizes.append(n)
+        self.examples += n
         return loss
 
     def _backward(self, i: int, loss: Tensor) -> None:
@@ -239,13 +246,13 @@ class Trainer:
 
     def _first(self, i: int, batch: dict) -> Tensor:
         """The run's first batch: check the fields, pick threads, time the compile."""
-        missing = [n for n in (*self.input_names, self.target_name) if n not in batch]
+        missing = [n for n in (*self.input_names, *self.feed.fields) if n not in batch]
         if missing:
             raise TrainError(f"the batches have no field {missing[0]!r}; they have "
                              f"{', '.join(sorted(batch))}")
-        fields = [batch[n] for n in (*self.input_names, self.target_name)]
+        fields = [batch[n] for n in (*self.input_names, *self.feed.fields)]
         self.move = any(t.device != self.device for t in fields)  # a batcher keeps its device
-        self.threads.apply(self.config.threads, self.device, self.model, fields[:-1],
+        self.threads.apply(self.config.threads, self.device, self.model, fields[:len(self.input_names)],
                            auto=self.tuning.auto_threads)
         started = time.perf_counter()
         loss = self._forward(batch)
@@ -268,9 +275,9 @@ class Trainer:
         def closure() -> Tensor:
             self.clear_grads()
             if evaluations:
-                inputs, target = self._to_device(batch, self.move)
+                inputs, fed = self._to_device(batch, self.move)
                 with self.precision.autocast:
-                    loss = self.loss_fn(self.forward(*inputs), target)
+                    loss = self.loss_fn(*self.feed.loss_args(self.forward(*inputs), fed))
                 loss.backward()
             elif self.first_step:
                 loss = self._first(i, batch)
@@ -332,14 +339,15 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, split: str, batches: Batches) -> dict[str, float]:
         """Loss and metrics over a whole held-out split, read back once."""
-        meter = SplitMeter(self.split_metrics[split], self.device, self.threshold)
+        meter = SplitMeter(self.split_metrics[split], self.device, self.scoring)
         self.model.eval()
         with self.precision.autocast:
             for batch in batches:
                 started = time.perf_counter() if self.compiling_eval else 0.0
-                inputs, target = self._to_device(batch, True)
+                inputs, fed = self._to_device(batch, True)
                 output = self.forward(*inputs)
-                meter.update(self.loss_fn(output, target), output, target)
+                meter.update_each(self.loss_fn(*self.feed.loss_args(output, fed)), self._examples(inputs, fed),
+                                  lambda key: self.feed.metric_pair(key, output, fed))
                 if self.compiling_eval:
                     _sync(self.device)
                     self.compile_seconds += time.perf_counter() - started

@@ -9,6 +9,7 @@ strings that would break or subvert naive code generation.
 from __future__ import annotations
 
 import ast
+from pathlib import Path
 import py_compile
 import sys
 
@@ -458,3 +459,9 @@ def test_compile_with_model_writes_that_model_only(tmp_path, capsys):
     assert main(["compile", str(path), "--model", "Small"]) == 0
     source = capsys.readouterr().out
     assert [n.name for n in ast.parse(source).body if isinstance(n, ast.ClassDef)] == ["Mlp", "Small"]
+
+
+def test_a_text_file_language_model_compiles_to_equal_source(tmp_path, monkeypatch):
+    """Version 1.1's char LSTM (tests/run/specs/charlm.spec): data.vocab from text_file."""
+    path = Path(__file__).resolve().parents[1] / "run" / "specs" / "charlm.spec"
+    assert_same_as_build(specc.check(specc.load(path)), tmp_path, "charlm", monkeypatch)

@@ -18,7 +18,7 @@ LONG = TensorType("long", ())
 
 def test_every_language_source_is_in_the_table():
     assert set(SOURCES) == {"moons", "circles", "blobs", "generate", "tensors", "csv", "digits",
-                            "image_folder", "image_csv", "text_folder", "sequences"}
+                            "image_folder", "image_csv", "text_folder", "sequences", "text_file"}
 
 
 def test_import_leaves_array_libraries_out():

@@ -19,7 +19,11 @@ def _load(fmt, path):
         import onnxruntime as ort
         s = ort.InferenceSession(str(path), providers=["CPUExecutionProvider"])
         names = [i.name for i in s.get_inputs()]
-        return lambda *xs: torch.from_numpy(s.run(None, {n: x.numpy() for n, x in zip(names, xs)})[0])
+
+        def run(*xs):   # one tensor, or a tuple for a model of several outputs (multitask.spec)
+            outs = [torch.from_numpy(o) for o in s.run(None, {n: x.numpy() for n, x in zip(names, xs)})]
+            return outs[0] if len(outs) == 1 else tuple(outs)
+        return run
     if fmt == "torch-export":
         return torch.export.load(str(path)).module()
     return torch.jit.load(str(path))

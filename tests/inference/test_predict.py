@@ -369,3 +369,98 @@ def test_an_unknown_device_for_predict_is_a_usage_mistake(tmp_path, capsys):
     _, run_dir, _ = train(tmp_path, REGRESSION, epochs=1)
     code, _, err = cli(capsys, "predict", str(run_dir), "--values", "[[1.0]]", "--device", "gpu")
     assert code == 2 and err.startswith("--device:1:1: error: unknown device 'gpu'"), err
+
+
+CHARS = """
+data { train = text_file("story.txt", block=8), valid = 10%, batch = 16 }
+model CharLM(x: long[8]) {
+    h, _ = x -> Embedding(data.vocab, 8) -> LSTM(16, batch_first=true)
+    return h -> Linear(data.vocab)
+}
+loss = cross_entropy
+optimizer = Adam(lr=0.01)
+train { epochs = 1, metrics = [accuracy] }
+"""
+
+
+def test_text_file_predict_answers_the_next_token_from_the_last_block(tmp_path, capsys):
+    story = "the quick brown fox jumps over the lazy dog. " * 20
+    result, run_dir, proj = train(tmp_path, CHARS, {"story.txt": story})
+    code, out, err = cli(capsys, "evaluate", str(run_dir), "--json")
+    assert code == 0, err
+    assert {k: v for k, v in json.loads(out).items() if k != "data"} == _held_out(best_row(run_dir))
+    run = moved(run_dir, tmp_path, proj)
+    vocab = json.loads((run / "vocab.json").read_text())
+    assert vocab == sorted(set(story))
+    context = tmp_path / "context.txt"
+    context.write_text("over the lazy do")
+    code, out, err = cli(capsys, "predict", str(run), str(context), "--json", "--proba")
+    assert code == 0, err
+    (got,) = json.loads(out)
+    with torch.no_grad():
+        x = torch.tensor([[vocab.index(c) for c in "the lazy do"[-8:]]])
+        probs = torch.softmax(result.model.eval()(x)[0, -1], dim=0)
+    assert got["prediction"] == vocab[int(probs.argmax())]
+    assert list(got["probabilities"]) == vocab
+    assert list(got["probabilities"].values()) == pytest.approx(probs.tolist(), abs=1e-6)
+    for text, words in (("do", "reads 8 tokens (char level) of context, but the text has 2"),
+                        ("the lazy dog!", "'!' is not in the run's vocabulary")):
+        context.write_text(text)
+        code, _, err = cli(capsys, "predict", str(run), str(context))
+        assert code == 2 and f"{context}:1:1: error: " in err and words in err, err
+
+
+TWO_HEADS = """
+data { train = csv("parcels.csv", target=["kind", "size"]), valid = 25%, batch = 8 }
+model Parcel(x: float[2]) {
+    h = x -> Linear(8) -> ReLU
+    logits = h -> Linear(data.classes_of.kind)
+    amount = h -> Linear(1)
+    return logits, amount
+}
+loss = cross_entropy(logits, kind) + mse(amount, size)
+optimizer = Adam(lr=0.01)
+train { epochs = 1, metrics = [accuracy(logits, kind), mae(amount, size)] }
+"""
+
+
+def test_a_model_with_two_heads_predicts_each_by_name(tmp_path, capsys):
+    rows = ["a,b,kind,size"] + [f"{i % 5},{i % 3},{['box', 'tube'][i % 2]},{i / 10}" for i in range(40)]
+    result, run_dir, proj = train(tmp_path, TWO_HEADS, {"parcels.csv": "\n".join(rows) + "\n"})
+    code, out, err = cli(capsys, "evaluate", str(run_dir), "--json")
+    assert code == 0, err
+    assert {k: v for k, v in json.loads(out).items() if k != "data"} == _held_out(best_row(run_dir))
+    run = moved(run_dir, tmp_path, proj)
+    record = json.loads((run / "run.json").read_text())["preprocessing"]
+    assert record["heads"] == {"logits": "kind", "amount": None}
+    assert record["classes_of"] == {"kind": ["box", "tube"]}
+    code, out, err = cli(capsys, "predict", str(run), "--values", "[[1, 2], [4, 0]]", "--json", "--proba")
+    assert code == 0, err
+    got = json.loads(out)
+    with torch.no_grad():
+        logits, amount = result.model.eval()(torch.tensor([[1.0, 2.0], [4.0, 0.0]]))
+    probs = torch.softmax(logits, dim=1)
+    assert [g["prediction"]["logits"] for g in got] == [["box", "tube"][i] for i in probs.argmax(1).tolist()]
+    assert [g["prediction"]["amount"] for g in got] == pytest.approx(amount.reshape(-1).tolist(), abs=1e-6)
+    assert [list(g["probabilities"]["logits"].values()) for g in got] == [pytest.approx(p, abs=1e-6)
+                                                                          for p in probs.tolist()]
+    out_csv = tmp_path / "p.csv"
+    code, _, err = cli(capsys, "predict", str(run), "--values", "[[1, 2]]", "-o", str(out_csv))
+    assert code == 0, err
+    assert out_csv.read_text().splitlines()[0] == "input,logits,amount"
+
+
+def test_evaluate_new_data_of_two_targets_maps_each_class_field_by_name(tmp_path, capsys):
+    rows = ["a,b,kind,size"] + [f"{i % 5},{i % 3},{['box', 'tube'][i % 2]},{i / 10}" for i in range(40)]
+    result, run_dir, proj = train(tmp_path, TWO_HEADS, {"parcels.csv": "\n".join(rows) + "\n"})
+    # only tubes: sorted alone, "tube" would be class 0 of the new file; it must stay class 1
+    tubes = tmp_path / "tubes.csv"
+    tubes.write_text("a,b,kind,size\n" + "".join(f"{i % 5},{i % 3},tube,{i / 10}\n" for i in range(1, 40, 2)))
+    code, out, err = cli(capsys, "evaluate", str(run_dir), "--data", f'csv("{tubes}", target=["kind", "size"])',
+                         "--json")
+    assert code == 0, err
+    x = torch.tensor([[i % 5, i % 3] for i in range(1, 40, 2)], dtype=torch.float)
+    with torch.no_grad():
+        logits, _ = result.model.eval()(x)
+    want = (logits.argmax(1) == 1).float().mean().item()
+    assert json.loads(out)["accuracy(logits, kind)"] == pytest.approx(want)

@@ -108,3 +108,26 @@ def test_resnet18(tmp_path):
     r = train("resnet18", tmp_path)
     assert torch.isfinite(torch.tensor(r.metrics["train"]["loss"]))
     assert sum(p.numel() for p in r.model.parameters()) == 11_689_512
+def test_multitask(tmp_path):
+    """Two heads on two CSV targets: both metrics per split, in history.csv and metrics.json;
+    accuracy beats always answering the commonest kind, MAE beats always answering the mean."""
+    import csv
+    import json
+    import statistics
+
+    r = train("multitask", tmp_path, epochs=15)
+    keys = {"loss", "accuracy(logits, kind)", "mae(amount, size)"}
+    assert set(r.metrics["valid"]) == keys
+    saved = json.loads((tmp_path / "multitask" / "metrics.json").read_text())
+    assert set(saved["valid"]) == keys
+    with open(tmp_path / "multitask" / "history.csv") as f:
+        header = next(csv.reader(f))
+    assert {"valid.accuracy(logits, kind)", "valid.mae(amount, size)"} <= set(header)
+    with open(SPECS / "data" / "multitask.csv") as f:
+        rows = list(csv.DictReader(f))
+    kinds = [row["kind"] for row in rows]
+    sizes = [float(row["size"]) for row in rows]
+    chance = max(kinds.count(k) for k in set(kinds)) / len(kinds)
+    mean = statistics.fmean(sizes)
+    assert r.metrics["valid"]["accuracy(logits, kind)"] > chance + 0.2
+    assert r.metrics["valid"]["mae(amount, size)"] < 0.5 * statistics.fmean(abs(s - mean) for s in sizes)

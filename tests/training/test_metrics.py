@@ -6,13 +6,13 @@ import torch
 
 from specc.training.config import METRICS
 from specc.training.errors import TrainError
-from specc.training.metrics import ACCUMULATORS, SplitMeter
+from specc.training.metrics import ACCUMULATORS, Scoring, SplitMeter
 
 CPU = torch.device("cpu")
 
 
-def compute(names, batches, threshold=0.0):
-    meter = SplitMeter(names, CPU, threshold)
+def compute(names, batches, threshold=0.0, **scoring):
+    meter = SplitMeter(names, CPU, Scoring(threshold, **scoring))
     for output, target in batches:
         meter.update(torch.tensor(0.0), output, target)
     return meter.compute()
@@ -124,3 +124,23 @@ def test_mismatched_shapes_raise_train_error_naming_them(name, output, target):
     with pytest.raises(TrainError, match=name) as err:
         compute([name], [(output, target)])
     assert str(tuple(output.shape)) in str(err.value)
+
+
+def test_classes_on_the_last_dim_are_scored_per_position_and_pad_positions_are_skipped():
+    """A sequence model's (B, T, C) scores with (B, T) targets: accuracy and top5 count each
+    position whose target is not the ignored pad, exactly as a flattened hand count does."""
+    g = torch.Generator().manual_seed(0)
+    out = torch.randn(4, 6, 7, generator=g)
+    tgt = torch.randint(1, 7, (4, 6), generator=g)
+    tgt[:, 4:] = 0                                    # padding
+    flat_out, flat_tgt = out.reshape(-1, 7), tgt.reshape(-1)
+    kept = flat_tgt != 0
+    want = (flat_out.argmax(1) == flat_tgt)[kept].float().mean().item()
+    top = flat_out.topk(5, dim=1).indices
+    want5 = (top == flat_tgt.unsqueeze(1)).any(1)[kept].float().mean().item()
+    got = compute(["accuracy", "top5", "f1"], [(out, tgt)], class_dim=-1, ignore_index=0)
+    assert got["accuracy"] == pytest.approx(want) and got["top5"] == pytest.approx(want5)
+    from sklearn.metrics import f1_score
+    assert got["f1"] == pytest.approx(f1_score(flat_tgt[kept], flat_out.argmax(1)[kept], average="macro"))
+    everything = compute(["accuracy"], [(out, tgt)], class_dim=-1)["accuracy"]
+    assert everything == pytest.approx((flat_out.argmax(1) == flat_tgt).float().mean().item())
