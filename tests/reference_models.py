@@ -337,6 +337,8 @@ class ResNet(nn.Module):
         h = self.maxpool(F.relu(self.bn1(self.conv1(x))))  # (B, 64, 56, 56)
         h = self.layers(h)  # (B, 512 * expansion, 7, 7)
         return self.fc(torch.flatten(self.avgpool(h), 1))  # (B, classes)
+
+
 def causal_mask(t: int, device=None) -> torch.Tensor:
     """True above the diagonal: the positions a query must not see (torch's boolean attn_mask)."""
     return torch.ones(t, t, device=device).triu(1).bool()
@@ -397,6 +399,25 @@ class TiedGpt(nn.Module):
         return F.linear(self.ln(h), self.tok.weight)  # (B, t, vocab): no head weights of its own
 
 
+class CharGpt(nn.Module):
+    """Mirrors specs/chargpt.spec: a learned (64, 64) position table sliced to the batch's
+    length, two pre-norm decoder blocks, and logits through the token embedding's weight, scaled
+    by 1/8. ``vocab`` is the number of distinct characters of specs/data/tiny.txt."""
+
+    def __init__(self, vocab: int = 38, d: int = 64, heads: int = 4, context: int = 64, layers: int = 2):
+        super().__init__()
+        self.pos = nn.Parameter(torch.zeros(context, d))
+        self.tok = nn.Embedding(vocab, d)
+        self.blocks = nn.ModuleList(GptBlock(d, heads) for _ in range(layers))
+        self.ln = nn.LayerNorm(d)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        h = self.tok(x) + self.pos[:x.size(1)]  # (B, t, 64)
+        for block in self.blocks:
+            h = block(h)
+        return F.linear(self.ln(h), self.tok.weight) / 8  # (B, t, vocab)
+
+
 class CausalEncoder(nn.Module):
     """Mirrors tests/compile/specs/causal_encoder.spec: a norm-first TransformerEncoderLayer given
     the causal mask with ``is_causal=True``, positions as a Parameter, the head tied to the embedding."""
@@ -455,6 +476,7 @@ REFERENCE_MODELS: dict[str, Callable[[], nn.Module]] = {
     "tiny431.spec": Tiny431,
     "resnet18.spec": ResNet,
     "multitask.spec": Parcel,
+    "chargpt.spec": CharGpt,
 }
 
 

@@ -18,7 +18,7 @@ import torch
 
 import specc
 from specc.compile.codegen import to_source
-from compilekit import SPEC_DIR, SPECS, build, check_or_skip, equal, load_source, model_class_name, random_inputs
+from compilekit import ROOT, SPEC_DIR, SPECS, build, check_or_skip, equal, load_source, model_class_name, random_inputs
 
 # The imports' file, written next to the inline spec: the example spec's MyLinear and a function.
 LAYERS_PY = (SPEC_DIR / "layers.py").read_text(encoding="utf-8") + '''
@@ -232,6 +232,16 @@ def assert_same_as_build(checked, tmp_path, name: str, monkeypatch) -> str:
 @pytest.mark.parametrize("path", SPECS, ids=lambda p: p.stem)
 def test_shipped_spec_compiles_to_equal_source(path, tmp_path, monkeypatch):
     assert_same_as_build(check_or_skip(path), tmp_path, path.stem, monkeypatch)
+
+
+LANGUAGE_1_1 = sorted((ROOT / "tests" / "syntax" / "language_examples").glob("s10_*.spec"))
+
+
+@pytest.mark.parametrize("path", LANGUAGE_1_1, ids=lambda p: p.stem)
+def test_language_1_1_example_checks_builds_and_compiles_to_equal_source(path, tmp_path, monkeypatch):
+    """Each example of the design's section 10, as written there, checks, builds, and compiles to
+    source that computes what the fx graph computes."""
+    assert_same_as_build(specc.check(specc.load(path)), tmp_path, path.stem, monkeypatch)
 
 
 @pytest.mark.parametrize("name", sorted(INLINE))
