@@ -42,7 +42,7 @@ from typing import Any, Callable, Iterable, Protocol
 import torch
 from torch import nn, Tensor
 
-from specc.training import checkpoint, distributed, resume
+from specc.training import checkpoint, distributed, fastopt, resume
 from specc.training.config import TrainConfig, monitor_key, monitor_mode, split_and_metric
 from specc.training.control import Monitor, StopFlag, needs_closure, scheduler_stepping
 from specc.training.device import ThreadScope, mixed_precision, resolve_device
@@ -139,6 +139,8 @@ class Trainer:
         self.scheduler = (make_scheduler(self.optimizer, self.steps_per_epoch, config.epochs)
                           if make_scheduler is not None else None)
         self.stepping = scheduler_stepping(self.scheduler) if self.scheduler is not None else ""
+        self.step_optimizer = fastopt.fast_step(self.optimizer, self.scaler is not None,
+                                                tuning.fused_step, reporter.note)
         self.hooks = list(hooks)
         self.step_hooks = [h.on_step for h in self.hooks if hasattr(h, "on_step")]
         self.epoch_hooks = [h.on_epoch_end for h in self.hooks if hasattr(h, "on_epoch_end")]
@@ -297,7 +299,7 @@ class Trainer:
         elif closure is not None:
             optimizer.step(closure)
         else:
-            optimizer.step()
+            self.step_optimizer()
         self.clear_grads()
         if self.stepping == "batch":
             self._step_scheduler()
