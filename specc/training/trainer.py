@@ -18,7 +18,8 @@ The run's result is the best epoch by the monitor when there is a valid split (i
 are kept in memory, in ``best_weights``), else the last epoch.
 
 The speed settings of :mod:`specc.training.tuning` (a ``Tuning`` passed in) switch the faster
-paths: clearing gradients directly, background checkpoint writes, the thread policy.
+paths: the fused optimizer kernel called directly (:mod:`specc.training.fastopt`), clearing
+gradients directly, background checkpoint writes, the thread policy.
 
 Nothing in the batch loop reads a value back from the device: losses are appended as
 tensors and read once per epoch (:mod:`specc.training.epoch_log`), held-out metrics are summed
