@@ -20,7 +20,8 @@ The JAX ways need ``pip install specc[bench]`` (jax, optax); without jax they ar
 message. Each way gets the same data, initial weights, Adam settings and batch order source
 (``torch.randperm``); epochs include evaluating the valid split. Seconds per epoch are medians
 over the epochs after the first, pooled over repeats, ways interleaved in a rotating order; the
-warm-up is the first epoch's time minus that median (compilation, for the compiled ways).
+warm-up is the first epoch's time minus that median (compilation, for the compiled ways;
+inductor's on-disk caches are off, so it is what a first run pays).
 Only the moons and digits MLPs (Linear-ReLU-Linear) are written for JAX.
 """
 from __future__ import annotations
@@ -33,11 +34,14 @@ import statistics
 import sys
 import time
 
-import torch
+# the warm-up a first run pays: inductor's on-disk caches off (read when torch is imported;
+# JAX's compilation cache is off by default)
+os.environ.setdefault("TORCHINDUCTOR_FORCE_DISABLE_CACHES", "1")
+import torch  # noqa: E402
 
-from bench_ways import WAYS, Run, _finish, _Meter, run_specc
-from bench_workloads import WORKLOADS, Split, Workload
-import train_bench
+from bench_ways import WAYS, Run, _finish, _Meter, run_specc  # noqa: E402
+from bench_workloads import WORKLOADS, Split, Workload  # noqa: E402
+import train_bench  # noqa: E402
 
 
 def _jax():
