@@ -18,7 +18,8 @@ The run's result is the best epoch by the monitor when there is a valid split (i
 are kept in memory, in ``best_weights``), else the last epoch.
 
 The speed settings of :mod:`specc.training.tuning` (a ``Tuning`` passed in) switch the faster
-paths: clearing gradients directly, background checkpoint writes, the thread policy.
+paths: the fused optimizer kernel called directly (:mod:`specc.training.fastopt`), clearing
+gradients directly, background checkpoint writes, the thread policy.
 
 Nothing in the batch loop reads a value back from the device: losses are appended as
 tensors and read once per epoch (:mod:`specc.training.epoch_log`), held-out metrics are summed
@@ -42,7 +43,7 @@ from typing import Any, Callable, Iterable, Protocol
 import torch
 from torch import nn, Tensor
 
-from specc.training import checkpoint, distributed, resume
+from specc.training import checkpoint, distributed, fastopt, resume
 from specc.training.config import TrainConfig, monitor_key, monitor_mode, split_and_metric
 from specc.training.control import Monitor, StopFlag, needs_closure, scheduler_stepping
 from specc.training.device import ThreadScope, mixed_precision, resolve_device
@@ -140,6 +141,8 @@ class Trainer:
         self.scheduler = (make_scheduler(self.optimizer, self.steps_per_epoch, config.epochs)
                           if make_scheduler is not None else None)
         self.stepping = scheduler_stepping(self.scheduler) if self.scheduler is not None else ""
+        self.step_optimizer = fastopt.fast_step(self.optimizer, self.scaler is not None,
+                                                tuning.fused_step, reporter.note)
         self.hooks = list(hooks)
         self.step_hooks = [h.on_step for h in self.hooks if hasattr(h, "on_step")]
         self.epoch_hooks = [h.on_epoch_end for h in self.hooks if hasattr(h, "on_epoch_end")]
@@ -304,7 +307,7 @@ class Trainer:
         elif closure is not None:
             optimizer.step(closure)
         else:
-            optimizer.step()
+            self.step_optimizer()
         self.clear_grads()
         if self.stepping == "batch":
             self._step_scheduler()

@@ -9,6 +9,10 @@ float rounding and says so below. ``bench/train_bench.py --ablate`` measures eac
                             per step instead of a handful of ops per parameter. Same update
                             rule; results differ from the default implementation by float
                             rounding only.
+``fused_step``              a fused Adam, AdamW or SGD steps by calling its kernel directly
+                            (:mod:`specc.training.fastopt`): the same kernel with the same
+                            arguments as ``optimizer.step()``, without its per-step Python
+                            (exact); the optimizer's state stays its own.
 ``fast_zero_grad``          clear gradients with ``p.grad = None`` over the optimizer's
                             parameters: what ``optimizer.zero_grad(set_to_none=True)`` does,
                             without its profiler record and dynamo guard (exact).
@@ -56,6 +60,7 @@ WIDE_EVAL_ELEMENTS = 1 << 20
 @dataclass(frozen=True)
 class Tuning:
     fused_optimizer: bool = True
+    fused_step: bool = True
     fast_zero_grad: bool = True
     background_checkpoints: bool = True
     throttled_checkpoints: bool = True

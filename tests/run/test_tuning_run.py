@@ -44,3 +44,23 @@ def test_a_bad_specc_tuning_is_a_plain_error(tmp_path, monkeypatch):
     result = run_cli("run", str(spec), "--out", str(tmp_path / "run"), "--quiet")
     assert result.returncode == 1
     assert "SPECC_TUNING" in result.stderr and "'-turbo'" in result.stderr
+
+
+def test_a_run_resumed_with_fused_step_off_ends_as_the_uninterrupted_one(tmp_path, monkeypatch):
+    """``specc run`` steps the fused Adam directly; a checkpoint it writes resumes bitwise with
+    SPECC_TUNING=-fused_step (torch.optim's own step). (Both directions, with schedules:
+    tests/training/test_fastopt.py.)"""
+    from specc.cli.main import main
+
+    spec = moons_spec(tmp_path, epochs=3)
+    assert main(["run", str(spec), "--out", str(tmp_path / "whole"), "--quiet"]) == 0
+    out = tmp_path / "split"
+    assert main(["run", str(spec), "--out", str(out), "--quiet", "--set", "train.epochs=1"]) == 0
+    monkeypatch.setenv("SPECC_TUNING", "-fused_step")
+    assert main(["run", str(spec), "--out", str(out), "--quiet", "--resume", "--set", "train.epochs=3"]) == 0
+    whole, resumed = (torch.load(d / "last.pt", weights_only=True) for d in (tmp_path / "whole", out))
+    for k in whole["model"]:
+        assert torch.equal(whole["model"][k], resumed["model"][k]), k
+    for name, entry in whole["optimizer"]["state"].items():
+        assert all(torch.equal(v, resumed["optimizer"]["state"][name][k]) for k, v in entry.items())
+    assert (tmp_path / "whole" / "metrics.json").read_text() == (out / "metrics.json").read_text()
