@@ -11,7 +11,8 @@ to the next one (printed before it at its indentation), a trailing comment to th
 its line (printed after it, two spaces before ``#``). A statement written over several lines
 is printed on one: its own-line comments move before it and its trailing comments are joined.
 A statement longer than ONE_LINE_LIMIT whose value is a pipeline is broken before each ``->``,
-the stages aligned under the first (section 10.11).
+the stages aligned under the first (section 10.11); one whose value is a call gets its
+arguments on the lines after the ``(``.
 """
 from __future__ import annotations
 
@@ -281,7 +282,18 @@ class _Formatter:
         value = node.values[0] if node.kind == "return" and len(node.values) == 1 else getattr(node, "value", None)
         if len(pad + line) > ONE_LINE_LIMIT and isinstance(value, ast.Pipeline):
             line = self.broken(line[:len(line) - len(self.expr(value))], value, pad)
+        elif len(pad + line) > ONE_LINE_LIMIT and isinstance(value, ast.Call):
+            line = self.opened(line[:len(line) - len(self.expr(value))], value, pad)
         return [pad + line + self.trailing(node, "trail")]
+
+    def opened(self, head: str, call: ast.Call, pad: str) -> str:
+        """``head`` and a call whose arguments go on the lines after its ``(``: together when they
+        fit, else one a line, and ``)`` alone at the statement's indentation."""
+        inner = pad + INDENT
+        args = [self.expr(a) for a in [*call.args, *call.kwargs]]
+        together = inner + ", ".join(args)
+        body = together if len(together) <= ONE_LINE_LIMIT else ",\n".join(inner + a for a in args)
+        return f"{head}{self.expr(call.func, POSTFIX)}(\n{body}\n{pad})"
 
     def broken(self, head: str, pipe: ast.Pipeline, pad: str) -> str:
         """``head`` and the pipeline, one stage a line, each ``->`` under the first stage."""

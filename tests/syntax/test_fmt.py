@@ -51,6 +51,25 @@ def test_round_trip_keeps_the_ast_and_is_idempotent(path):
     assert_round_trip(path.read_text(encoding="utf-8"))
 
 
+LIBRARY = sorted((ROOT / "tests" / "compile" / "specs").glob("*.spec"))
+
+
+@pytest.mark.parametrize("path", EXAMPLES + SPECS + LIBRARY, ids=lambda p: p.name)
+def test_formatted_lines_fit_in_100_columns(path):
+    out = assert_round_trip(path.read_text(encoding="utf-8"))
+    assert max(len(line) for line in out.split("\n")) <= 100
+
+
+def test_a_long_call_opens_its_arguments_on_the_next_lines():
+    net = "model Net(x: float[2]) {\n    return x -> Linear(2)\n}\n"
+    fits = ", ".join(f"a{i}=1" for i in range(7))   # together 90 columns: the call itself is 101
+    out = assert_round_trip(f"data {{ train = moons({fits}, {fits.replace('a', 'b')}) }}\n" + net)
+    assert out == f"data {{\n    train = moons(\n        {fits}, {fits.replace('a', 'b')}\n    )\n}}\n\n" + net
+    many = [f"a{i}=1" for i in range(30)]
+    out = assert_round_trip(f"data {{\n    train = moons({', '.join(many)})\n}}\n" + net)
+    assert out == "data {\n    train = moons(\n" + ",\n".join(f"        {a}" for a in many) + "\n    )\n}\n\n" + net
+
+
 @pytest.mark.parametrize("path", EXAMPLES, ids=lambda p: p.name)
 def test_language_examples_parse(path):
     spec = parse_spec(path.read_text(encoding="utf-8"), str(path))
