@@ -1,0 +1,335 @@
+"""``train { compile = step }``: one training step — forward, loss, gradients, gradient
+clipping and the optimizer update — as one graph under ``torch.compile(fullgraph=True)``.
+
+The step is ``torch.func.grad_and_value`` over ``torch.func.functional_call`` of the model,
+then the optimizer's update written as tensor ops (:data:`UPDATES`, the math of
+``torch.optim``'s single-tensor implementations). Its inputs are the model's own parameter and
+buffer tensors and the optimizer's own state tensors (``exp_avg``, ``step``, ...), which the
+graph writes back in place: ``model.state_dict()`` and ``optimizer.state_dict()`` stay the real
+ones, so checkpoints and ``--resume`` are interchangeable with eager runs. The learning rate of
+each parameter group is a tensor input, so schedules change it without recompiling.
+
+The run's first step is an eager ``torch.optim`` step: it creates the optimizer's state in
+torch's own layout (an SGD momentum buffer starts as the first gradient) and shows which
+parameters get gradients. Batches of another shape than the compiled one (the short last batch
+of an epoch) also take the eager step, on the same tensors, instead of compiling again.
+
+What the graph cannot express falls back to the eager step for the whole run, said once
+(:func:`unsupported`; a model that does not trace is found at its first compiled call).
+torch's on-disk caches (inductor's FX graph cache and the AOT autograd cache) live in specc's
+cache folder (:func:`use_compile_caches`), so a second run of the same spec skips most of
+the compilation.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import os
+import time
+from typing import Callable
+
+import torch
+from torch import nn, Tensor
+
+from specc.cachedir import cache_folder
+
+
+ENV_CACHE = "TORCHINDUCTOR_CACHE_DIR"
+
+
+def use_compile_caches() -> None:
+    """Point torch's on-disk compile caches at ``<specc cache>/inductor`` (unless the
+    environment names a folder already) and switch them on."""
+    import torch._functorch.config
+    import torch._inductor.config
+    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+
+    folder = cache_folder()   # torch's import sets the variable to its default: replace that
+    if folder is not None and os.environ.get(ENV_CACHE, default_cache_dir()) == default_cache_dir():
+        os.environ[ENV_CACHE] = str(folder / "inductor")
+
+    torch._inductor.config.fx_graph_cache = True
+    torch._functorch.config.enable_autograd_cache = True
+
+
+# ---------------------------------------------------------------- the updates
+
+def _adam(p: Tensor, g: Tensor, state: dict, group: dict, lr: Tensor) -> None:
+    """Adam, and AdamW (``decoupled_weight_decay``, which AdamW's groups hold)."""
+    beta1, beta2 = group["betas"]
+    step = state["step"]
+    step.add_(1)
+    wd = group["weight_decay"]
+    if wd and group["decoupled_weight_decay"]:
+        p.mul_(1 - lr * wd)
+    elif wd:
+        g = g.add(p, alpha=wd)
+    exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
+    exp_avg.lerp_(g, 1 - beta1)
+    exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
+    bias1 = 1 - beta1 ** step
+    bias2_sqrt = (1 - beta2 ** step).sqrt()
+    denom = (exp_avg_sq.sqrt() / bias2_sqrt).add_(group["eps"])
+    p.sub_(exp_avg / denom * (lr / bias1))
+
+
+def _sgd(p: Tensor, g: Tensor, state: dict, group: dict, lr: Tensor) -> None:
+    if group["weight_decay"]:
+        g = g.add(p, alpha=group["weight_decay"])
+    momentum = group["momentum"]
+    if momentum:
+        buf = state["momentum_buffer"]
+        buf.mul_(momentum).add_(g, alpha=1 - group["dampening"])
+        g = g.add(buf, alpha=momentum) if group["nesterov"] else buf
+    p.sub_(g * lr)
+
+
+UPDATES: dict[type, Callable] = {
+    torch.optim.Adam: _adam,
+    torch.optim.AdamW: _adam,
+    torch.optim.SGD: _sgd,
+}
+"""Optimizers the graph updates, each with its update of one parameter in place."""
+
+_OFF_OPTIONS = ("amsgrad", "maximize", "differentiable", "capturable")
+"""Group options that, when on, this module does not express (the step falls back)."""
+
+
+def unsupported(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, *,
+                accumulate: int, mixed: bool, distributed: bool, device: torch.device) -> str | None:
+    """Why the step cannot be one graph in this run, or None."""
+    name = type(optimizer).__name__
+    if type(optimizer) not in UPDATES:
+        return f"the optimizer {name} has no graph update (Adam, AdamW and SGD have)"
+    for group in optimizer.param_groups:
+        on = [k for k in _OFF_OPTIONS if group.get(k)]
+        if on:
+            return f"{name}({on[0]}=true) has no graph update"
+        if isinstance(group["lr"], Tensor):
+            return "a tensor learning rate is not supported"
+    if scheduler is not None and getattr(scheduler, "cycle_momentum", False):
+        return f"{type(scheduler).__name__} changes the momentum at every step"
+    if accumulate > 1:
+        return "accumulate > 1 is not supported"
+    if mixed:
+        return "mixed precision is not supported"
+    if distributed:
+        return "distributed runs are not supported"
+    if device.type not in ("cpu", "cuda"):
+        return f"the device {device.type} is not supported"
+    if any(not isinstance(t, Tensor) for t in model.state_dict(keep_vars=True).values()):
+        return "the model holds extra state"
+    return None
+
+
+# ---------------------------------------------------------------- the graph
+
+class StepGraph:
+    """The compiled step of one run. Call :meth:`start` after the eager first step; then
+    ``graph(inputs, target)`` returns ``(loss, output, grad_norm)`` or None when the batch is
+    not the graph's shape (the caller takes an eager step)."""
+
+    def __init__(self, model: nn.Module, loss_fn: Callable, optimizer: torch.optim.Optimizer,
+                 clip: float | None):
+        self.model, self.loss_fn, self.optimizer, self.clip = model, loss_fn, optimizer, clip
+        self.update = UPDATES[type(optimizer)]
+        self.names = [n for n, _ in model.named_parameters()]
+        self.buffer_names = [n for n, _ in model.named_buffers()]
+        self.shapes: tuple | None = None
+        self.compile_seconds = 0.0
+        self.compiled = None
+        self.no_gradient: list[str] = []
+
+    def see_gradients(self) -> None:
+        """After the first backward pass: note the parameters without a gradient (torch.optim
+        leaves them alone; the graph would update them with zeros)."""
+        self.no_gradient = [n for n, p in self.model.named_parameters() if p.grad is None]
+
+    def start(self) -> str | None:
+        """Gather the tensors the graph updates and compile it lazily; why not, or None."""
+        if self.no_gradient:
+            return f"the parameter {self.no_gradient[0]} gets no gradient"
+        opt = self.optimizer
+        params = dict(self.model.named_parameters())
+        by_id = {id(p): n for n, p in params.items()}
+        self.groups = []
+        for group in opt.param_groups:
+            ps = [p for p in group["params"]]
+            self.groups.append({
+                "names": [by_id[id(p)] for p in ps],
+                "params": [p.detach() for p in ps],
+                "states": [{k: v for k, v in opt.state[p].items() if isinstance(v, Tensor)}
+                           for p in ps],
+                "hyper": {k: v for k, v in group.items() if k != "params"},
+            })
+        self.lr_values = [None] * len(self.groups)
+        self.lrs = [torch.zeros((), dtype=torch.float32, device=p.device)
+                    for p in (g["params"][0] for g in self.groups)]
+        self.buffers = [b for _, b in self.model.named_buffers()]
+        use_compile_caches()
+        self.compiled = torch.compile(self._step, fullgraph=True, dynamic=False)
+        return None
+
+    def _step(self, params: list[list[Tensor]], states: list[list[dict]], lrs: list[Tensor],
+              buffers: list[Tensor], inputs: list[Tensor], target: Tensor):
+        names = [n for g in self.groups for n in g["names"]]
+        flat = [p for ps in params for p in ps]
+
+        def loss_of(weights):
+            tensors = dict(zip(names, weights))
+            tensors.update(zip(self.buffer_names, buffers))
+            output = torch.func.functional_call(self.model, tensors, tuple(inputs))
+            loss = self.loss_fn(output, target)
+            return loss, output
+
+        grads, (loss, output) = torch.func.grad_and_value(loss_of, has_aux=True)(flat)
+        norm = None
+        if self.clip is not None:   # clip_grad_norm_: the 2-norm over every gradient
+            norm = torch.linalg.vector_norm(
+                torch.stack([torch.linalg.vector_norm(g, 2) for g in grads]), 2)
+            scale = torch.clamp(self.clip / (norm + 1e-6), max=1.0)
+            grads = [g * scale for g in grads]
+        k = 0
+        for group, ps, ss, lr in zip(self.groups, params, states, lrs):
+            for p, state in zip(ps, ss):
+                self.update(p, grads[k], state, group["hyper"], lr)
+                k += 1
+        return loss.detach(), output.detach(), norm
+
+    def __call__(self, inputs: list[Tensor], target: Tensor):
+        shapes = tuple(t.shape for t in (*inputs, target))
+        if self.shapes is None:
+            self.shapes = shapes
+        elif shapes != self.shapes:
+            return None
+        for i, group in enumerate(self.optimizer.param_groups):
+            if group["lr"] != self.lr_values[i]:
+                self.lr_values[i] = group["lr"]
+                self.lrs[i].fill_(group["lr"])
+        first = self.compile_seconds == 0.0
+        started = time.perf_counter() if first else 0.0
+        result = self.compiled([g["params"] for g in self.groups],
+                               [g["states"] for g in self.groups], self.lrs, self.buffers,
+                               inputs, target)
+        if first:
+            self.compile_seconds = max(time.perf_counter() - started, math.ulp(1.0))
+        return result
+
+
+# ---------------------------------------------------------------- compile = auto
+
+MODES = ("off", "model", "step")
+
+
+def signature(trainer) -> str:
+    """What decides a run's speed, hashed: the model's code and weight shapes, the optimizer,
+    loss, batching, device, threads and torch version (not epochs, seed or learning rate)."""
+    model = trainer.model
+    parts = [getattr(model, "code", None) or repr(model),
+             [(n, tuple(p.shape), str(p.dtype)) for n, p in model.named_parameters()],
+             type(trainer.optimizer).__name__, repr(trainer.loss_fn),
+             trainer.batches_per_epoch, trainer.train_batches.num_examples, trainer.device.type,
+             trainer.config.threads, trainer.config.clip_grad, trainer.config.accumulate,
+             trainer.config.precision, bool(trainer.held_out), torch.__version__]
+    return hashlib.sha256(repr(parts).encode()).hexdigest()[:24]
+
+
+def _measured_file(trainer) -> "os.PathLike | None":
+    folder = cache_folder()
+    return folder / "compile" / f"{signature(trainer)}.json" if folder is not None else None
+
+
+def _measured(trainer) -> dict:
+    path = _measured_file(trainer)
+    try:
+        data = json.loads(path.read_text()) if path is not None else {}
+    except (OSError, ValueError):
+        return {}
+    if not isinstance(data, dict):
+        return {}
+    return {mode: m for mode, m in data.items() if mode in MODES and isinstance(m, dict)
+            and all(isinstance(m.get(k), (int, float)) for k in ("epoch_seconds", "compile_seconds"))}
+
+
+def choose(trainer) -> str:
+    """``compile = auto``: the mode with the least predicted time for this run's epochs,
+    ``compile_seconds + epochs * epoch_seconds``, from the figures that earlier runs with the
+    same :func:`signature` measured (:func:`remember`); ``off`` while the eager figure, or
+    any compiled one, is missing."""
+    measured = _measured(trainer)
+    if "off" not in measured:
+        return "off"
+    epochs = trainer.config.epochs - trainer.epoch
+    return min(measured, key=lambda mode: measured[mode]["compile_seconds"]
+               + epochs * measured[mode]["epoch_seconds"])
+
+
+def remember(trainer, rows: list[dict]) -> None:
+    """After a run with ``compile`` set (not ``off``): store the mode it ran in with its
+    compile seconds and seconds per epoch without them (over ``rows``, this process's epochs),
+    for :func:`choose`. Nothing when no cache folder is writable."""
+    if trainer.config.compile == "off" or not rows:
+        return
+    mode = "off" if trainer.mode == "step" and trainer.graph is None else trainer.mode
+    path = _measured_file(trainer)
+    if path is None:
+        return
+    epoch_seconds = max(sum(r["seconds"] for r in rows) - trainer.compile_seconds, 0.0) / len(rows)
+    data = _measured(trainer)
+    data[mode] = {"epoch_seconds": epoch_seconds, "compile_seconds": trainer.compile_seconds}
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        temporary = path.with_suffix(f".{os.getpid()}.tmp")
+        temporary.write_text(json.dumps(data, indent=1))
+        os.replace(temporary, path)
+    except OSError:
+        pass
+
+
+# ---------------------------------------------------------------- in the trainer
+
+def plan(trainer) -> tuple[str, StepGraph | None]:
+    """The run's compile mode (``off``, ``model`` or ``step``; ``auto`` chosen by
+    :func:`choose`) and, for ``step``, its graph; a step that cannot be one graph is said once
+    and the run trains eagerly."""
+    mode = trainer.config.compile
+    if mode == "auto":
+        mode = choose(trainer)
+    if mode != "step":
+        return mode, None
+    reason = unsupported(trainer.model, trainer.optimizer, trainer.scheduler,
+                         accumulate=trainer.config.accumulate,
+                         mixed=trainer.precision.name != "fp32",
+                         distributed=trainer.dist is not None, device=trainer.device)
+    if reason is not None:
+        _fall_back(trainer, reason)
+        return mode, None
+    return mode, StepGraph(trainer.model, trainer.loss_fn, trainer.optimizer,
+                           trainer.config.clip_grad)
+
+
+def run(trainer, inputs: list[Tensor], target: Tensor):
+    """One step through ``trainer.graph``: ``(loss, output, grad_norm)``, or None for an eager
+    step (this batch's shape is not the graph's; or the graph failed to build, said once)."""
+    graph = trainer.graph
+    if graph.compiled is None:
+        reason = graph.start()
+        if reason is not None:
+            return _fall_back(trainer, reason)
+    if graph.compile_seconds:
+        return graph(inputs, target)
+    started = time.perf_counter()
+    try:
+        done = graph(inputs, target)
+    except Exception as exc:   # at its first call: tracing and compiling, before it runs
+        trainer.compile_seconds += time.perf_counter() - started
+        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
+        return _fall_back(trainer, f"the step does not compile ({type(exc).__name__}: {first[:200]})")
+    trainer.compile_seconds += graph.compile_seconds
+    return done
+
+
+def _fall_back(trainer, reason: str) -> None:
+    trainer.reporter.note(f"compile = step: {reason}; the run trains eagerly")
+    trainer.graph = None
