@@ -24,13 +24,18 @@ from __future__ import annotations
 
 import hashlib
 import json
-import math
 import os
+from pathlib import Path
+import platform
 import time
 from typing import Callable
 
 import torch
 from torch import nn, Tensor
+from torch._subclasses.fake_tensor import FakeTensorMode
+from torch.fx.experimental.proxy_tensor import make_fx
+from torch.fx.experimental.symbolic_shapes import ShapeEnv
+from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from specc.cachedir import cache_folder
 
@@ -40,17 +45,44 @@ ENV_CACHE = "TORCHINDUCTOR_CACHE_DIR"
 
 def use_compile_caches() -> None:
     """Point torch's on-disk compile caches at ``<specc cache>/inductor`` (unless the
-    environment names a folder already) and switch them on."""
+    environment names another folder) and switch them on. Two per-process costs of a cache
+    hit on the CPU go too: the probe of the vector instruction sets (a compile and a
+    subprocess per set, about 3 s) runs once per machine and torch version, its answer kept
+    in that folder; and header precompiling (a g++ run even when the kernels are cached) is
+    off."""
     import torch._functorch.config
-    import torch._inductor.config
-    from torch._inductor.runtime.cache_dir_utils import default_cache_dir
+    import torch._inductor.config as config
+    from torch._inductor.runtime.cache_dir_utils import cache_dir, default_cache_dir
 
     folder = cache_folder()   # torch's import sets the variable to its default: replace that
     if folder is not None and os.environ.get(ENV_CACHE, default_cache_dir()) == default_cache_dir():
         os.environ[ENV_CACHE] = str(folder / "inductor")
-
-    torch._inductor.config.fx_graph_cache = True
+    config.fx_graph_cache = True
     torch._functorch.config.enable_autograd_cache = True
+    config.cpp_cache_precompile_headers = False
+    if config.cpp.simdlen is None and config.cpp.vec_isa_ok is None:
+        config.cpp.simdlen = _vector_width(Path(cache_dir()))
+        config.cpp.vec_isa_ok = True
+
+
+def _vector_width(folder: Path) -> int:
+    """The bit width of the vector instruction set inductor picks on this machine (0: none),
+    probed once and kept in ``folder`` under a key of the CPU's flags and torch's version."""
+    from torch._inductor import cpu_vec_isa
+
+    flags = sorted(cpu_vec_isa.x86_isa_checker()) if platform.machine() in ("x86_64", "AMD64") else []
+    key = hashlib.sha256(repr((platform.machine(), flags, torch.__version__)).encode()).hexdigest()[:16]
+    path = folder / f"specc-vector-width-{key}"
+    try:
+        return int(path.read_text())
+    except (OSError, ValueError):
+        pass
+    width = cpu_vec_isa.pick_vec_isa().bit_width()
+    try:
+        path.write_text(str(width))
+    except OSError:
+        pass
+    return width
 
 
 # ---------------------------------------------------------------- the updates
@@ -63,20 +95,20 @@ def _adam(p: Tensor, g: Tensor, state: dict, group: dict, lr: Tensor) -> None:
     wd = group["weight_decay"]
     if wd and group["decoupled_weight_decay"]:
         p.mul_(1 - lr * wd)
-    elif wd:
-        g = g.add(p, alpha=wd)
+    elif wd:   # (not g.add(p, alpha=wd): inductor folds that into addmm and drops alpha)
+        g = g + p * wd
     exp_avg, exp_avg_sq = state["exp_avg"], state["exp_avg_sq"]
     exp_avg.lerp_(g, 1 - beta1)
     exp_avg_sq.mul_(beta2).addcmul_(g, g, value=1 - beta2)
-    bias1 = 1 - beta1 ** step
-    bias2_sqrt = (1 - beta2 ** step).sqrt()
+    bias1 = 1 - beta1 ** step.double()   # in double precision, as torch.optim's Python floats
+    bias2_sqrt = (1 - beta2 ** step.double()).sqrt()
     denom = (exp_avg_sq.sqrt() / bias2_sqrt).add_(group["eps"])
     p.sub_(exp_avg / denom * (lr / bias1))
 
 
 def _sgd(p: Tensor, g: Tensor, state: dict, group: dict, lr: Tensor) -> None:
     if group["weight_decay"]:
-        g = g.add(p, alpha=group["weight_decay"])
+        g = g + p * group["weight_decay"]
     momentum = group["momentum"]
     if momentum:
         buf = state["momentum_buffer"]
@@ -136,8 +168,7 @@ class StepGraph:
         self.update = UPDATES[type(optimizer)]
         self.names = [n for n, _ in model.named_parameters()]
         self.buffer_names = [n for n, _ in model.named_buffers()]
-        self.shapes: tuple | None = None
-        self.compile_seconds = 0.0
+        self.shapes: tuple = ()
         self.compiled = None
         self.no_gradient: list[str] = []
 
@@ -146,29 +177,40 @@ class StepGraph:
         leaves them alone; the graph would update them with zeros)."""
         self.no_gradient = [n for n, p in self.model.named_parameters() if p.grad is None]
 
-    def start(self) -> str | None:
-        """Gather the tensors the graph updates and compile it lazily; why not, or None."""
+    def start(self, inputs: list[Tensor], target: Tensor) -> str | None:
+        """Gather the tensors the graph updates, trace the step on fake tensors of these
+        shapes (``make_fx``) and compile it with inductor; why not, or None."""
         if self.no_gradient:
             return f"the parameter {self.no_gradient[0]} gets no gradient"
         opt = self.optimizer
-        params = dict(self.model.named_parameters())
-        by_id = {id(p): n for n, p in params.items()}
-        self.groups = []
-        for group in opt.param_groups:
-            ps = [p for p in group["params"]]
-            self.groups.append({
-                "names": [by_id[id(p)] for p in ps],
-                "params": [p.detach() for p in ps],
-                "states": [{k: v for k, v in opt.state[p].items() if isinstance(v, Tensor)}
-                           for p in ps],
-                "hyper": {k: v for k, v in group.items() if k != "params"},
-            })
+        by_id = {id(p): n for n, p in self.model.named_parameters()}
+        self.groups = [{"names": [by_id[id(p)] for p in group["params"]],
+                        "hyper": {k: v for k, v in group.items() if k != "params"}}
+                       for group in opt.param_groups]
         self.lr_values = [None] * len(self.groups)
-        self.lrs = [torch.zeros((), dtype=torch.float32, device=p.device)
-                    for p in (g["params"][0] for g in self.groups)]
-        self.buffers = [b for _, b in self.model.named_buffers()]
+        self.lrs = [torch.zeros((), dtype=torch.float64, device=group["params"][0].device)
+                    for group in opt.param_groups]
+        held = ([[p.detach() for p in group["params"]] for group in opt.param_groups],
+                [[{k: v for k, v in opt.state[p].items() if isinstance(v, Tensor)}
+                  for p in group["params"]] for group in opt.param_groups],
+                self.lrs, [b for _, b in self.model.named_buffers()])
+        self.held, layout = tree_flatten((*held, list(inputs), target))
+        del self.held[len(self.held) - len(inputs) - 1:]
+
+        def flat_step(*tensors):
+            loss, output, norm = self._step(*tree_unflatten(list(tensors), layout))
+            return (loss, output) if norm is None else (loss, output, norm)
+
         use_compile_caches()
-        self.compiled = torch.compile(self._step, fullgraph=True, dynamic=False)
+        example = [*self.held, *inputs, target]
+        # Fake tensors with a shape environment (static shapes): what inductor's FX graph
+        # cache needs to key the graph
+        fake_mode = FakeTensorMode(shape_env=ShapeEnv(), static_shapes=True)
+        fakes = [fake_mode.from_tensor(t, static_shapes=True) for t in example]
+        with fake_mode:
+            traced = make_fx(flat_step)(*fakes)
+        self.compiled = torch._inductor.compile(traced, fakes)   # (imported by use_compile_caches)
+        self.shapes = tuple(t.shape for t in (*inputs, target))
         return None
 
     def _step(self, params: list[list[Tensor]], states: list[list[dict]], lrs: list[Tensor],
@@ -198,23 +240,14 @@ class StepGraph:
         return loss.detach(), output.detach(), norm
 
     def __call__(self, inputs: list[Tensor], target: Tensor):
-        shapes = tuple(t.shape for t in (*inputs, target))
-        if self.shapes is None:
-            self.shapes = shapes
-        elif shapes != self.shapes:
+        if tuple(t.shape for t in (*inputs, target)) != self.shapes:
             return None
         for i, group in enumerate(self.optimizer.param_groups):
             if group["lr"] != self.lr_values[i]:
                 self.lr_values[i] = group["lr"]
                 self.lrs[i].fill_(group["lr"])
-        first = self.compile_seconds == 0.0
-        started = time.perf_counter() if first else 0.0
-        result = self.compiled([g["params"] for g in self.groups],
-                               [g["states"] for g in self.groups], self.lrs, self.buffers,
-                               inputs, target)
-        if first:
-            self.compile_seconds = max(time.perf_counter() - started, math.ulp(1.0))
-        return result
+        loss, output, *norm = self.compiled(*self.held, *inputs, target)
+        return loss, output, norm[0] if norm else None
 
 
 # ---------------------------------------------------------------- compile = auto
@@ -314,20 +347,16 @@ def run(trainer, inputs: list[Tensor], target: Tensor):
     step (this batch's shape is not the graph's; or the graph failed to build, said once)."""
     graph = trainer.graph
     if graph.compiled is None:
-        reason = graph.start()
+        started = time.perf_counter()
+        try:
+            reason = graph.start(inputs, target)
+        except Exception as exc:   # tracing and compiling, before any tensor is changed
+            first = next((ln for ln in str(exc).splitlines() if ln.strip()), type(exc).__name__)
+            reason = f"the step does not compile ({type(exc).__name__}: {first[:200]})"
+        trainer.compile_seconds += time.perf_counter() - started
         if reason is not None:
             return _fall_back(trainer, reason)
-    if graph.compile_seconds:
-        return graph(inputs, target)
-    started = time.perf_counter()
-    try:
-        done = graph(inputs, target)
-    except Exception as exc:   # at its first call: tracing and compiling, before it runs
-        trainer.compile_seconds += time.perf_counter() - started
-        first = next((line for line in str(exc).splitlines() if line.strip()), type(exc).__name__)
-        return _fall_back(trainer, f"the step does not compile ({type(exc).__name__}: {first[:200]})")
-    trainer.compile_seconds += graph.compile_seconds
-    return done
+    return graph(inputs, target)
 
 
 def _fall_back(trainer, reason: str) -> None:
