@@ -182,20 +182,7 @@ class StepGraph:
         shapes (``make_fx``) and compile it with inductor; why not, or None."""
         if self.no_gradient:
             return f"the parameter {self.no_gradient[0]} gets no gradient"
-        opt = self.optimizer
-        by_id = {id(p): n for n, p in self.model.named_parameters()}
-        self.groups = [{"names": [by_id[id(p)] for p in group["params"]],
-                        "hyper": {k: v for k, v in group.items() if k != "params"}}
-                       for group in opt.param_groups]
-        self.lr_values = [None] * len(self.groups)
-        self.lrs = [torch.zeros((), dtype=torch.float64, device=group["params"][0].device)
-                    for group in opt.param_groups]
-        held = ([[p.detach() for p in group["params"]] for group in opt.param_groups],
-                [[{k: v for k, v in opt.state[p].items() if isinstance(v, Tensor)}
-                  for p in group["params"]] for group in opt.param_groups],
-                self.lrs, [b for _, b in self.model.named_buffers()])
-        self.held, layout = tree_flatten((*held, list(inputs), target))
-        del self.held[len(self.held) - len(inputs) - 1:]
+        layout = self.gather(inputs, target)
 
         def flat_step(*tensors):
             loss, output, norm = self._step(*tree_unflatten(list(tensors), layout))
@@ -212,6 +199,25 @@ class StepGraph:
         self.compiled = torch._inductor.compile(traced, fakes)   # (imported by use_compile_caches)
         self.shapes = tuple(t.shape for t in (*inputs, target))
         return None
+
+    def gather(self, inputs: list[Tensor], target: Tensor):
+        """Collect the tensors the step reads and writes (``self.held``: parameters, optimizer
+        state, learning rates, buffers); the layout of ``_step``'s arguments."""
+        opt = self.optimizer
+        by_id = {id(p): n for n, p in self.model.named_parameters()}
+        self.groups = [{"names": [by_id[id(p)] for p in group["params"]],
+                        "hyper": {k: v for k, v in group.items() if k != "params"}}
+                       for group in opt.param_groups]
+        self.lr_values = [None] * len(self.groups)
+        self.lrs = [torch.zeros((), dtype=torch.float64, device=group["params"][0].device)
+                    for group in opt.param_groups]
+        held = ([[p.detach() for p in group["params"]] for group in opt.param_groups],
+                [[{k: v for k, v in opt.state[p].items() if isinstance(v, Tensor)}
+                  for p in group["params"]] for group in opt.param_groups],
+                self.lrs, [b for _, b in self.model.named_buffers()])
+        self.held, layout = tree_flatten((*held, list(inputs), target))
+        del self.held[len(self.held) - len(inputs) - 1:]
+        return layout
 
     def _step(self, params: list[list[Tensor]], states: list[list[dict]], lrs: list[Tensor],
               buffers: list[Tensor], inputs: list[Tensor], target: Tensor):
