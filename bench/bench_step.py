@@ -2,6 +2,7 @@
 
     python bench/bench_step.py [--workload moons,digits] [--repeats 3] [--epochs N]
     python bench/bench_step.py --startup [--repeats 3]   # first and second run, whole processes
+    python bench/bench_step.py --specs [--epochs 2]      # every spec in specs/: eager vs step
 
 Epochs: in one process, interleaved (rotating order), 1 thread: ``ideal`` (bench_ways.py),
 ``specc`` (compile = false) and ``specc step`` (compile = step). Seconds per epoch are the
@@ -16,6 +17,7 @@ epoch's begin, to the first compiled step done, and its ``compile_seconds``.
 from __future__ import annotations
 
 import argparse
+from datetime import date
 import json
 import os
 from pathlib import Path
@@ -30,7 +32,14 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from bench_ways import WAYS, run_specc  # noqa: E402
 from bench_workloads import ROOT, WORKLOADS, initial_models, load_data  # noqa: E402
-from train_bench import header, steady  # noqa: E402
+from train_bench import cpu_model, steady  # noqa: E402
+
+
+def header() -> None:
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"# {date.today()}  {cpu_model()}, {os.cpu_count()} cores, torch {torch.__version__}, "
+          f"load average {load}")
+    print(f"# command: python bench/bench_step.py {' '.join(sys.argv[1:])}")
 
 
 def epochs_section(args) -> None:
@@ -94,6 +103,30 @@ def startup_section(args) -> None:
               f"[{'; '.join(', '.join(f'{x:.2f}' for x in v) for v in values)}]")
 
 
+def specs_section(args) -> None:
+    """Every spec in specs/ for ``--epochs`` epochs (default 2), eager and with compile = step,
+    in this process: the largest difference of the final numbers, and what step said."""
+    import specc
+
+    epochs = args.epochs or 2
+    print(f"\n## specs/*.spec, {epochs} epochs, eager against compile = step")
+    print(f"{'spec':<22}{'max |diff|':>12}{'compile s':>11}  note")
+    for path in sorted((ROOT / "specs").glob("*.spec")):
+        with tempfile.TemporaryDirectory() as tmp:
+            try:
+                eager = specc.train(str(path), out=f"{tmp}/e", force=True, epochs=epochs)
+                step = specc.train(str(path), out=f"{tmp}/s", force=True, epochs=epochs,
+                                   compile="step")
+            except Exception as exc:   # a spec that does not train here (data missing)
+                print(f"{path.name:<22}{'-':>12}{'-':>11}  {type(exc).__name__}: {str(exc)[:80]}")
+                continue
+        diff = max((abs(a - step.last[split][key]) for split in eager.last
+                    for key, a in eager.last[split].items() if a is not None), default=0.0)
+        notes = [n for n in step.notes if n.startswith("compile = step")]
+        print(f"{path.name:<22}{diff:12.2e}{step.compile_seconds:11.2f}  "
+              f"{notes[0][:150] if notes else ''}")
+
+
 def child(spec: str, out: str) -> None:
     import specc
 
@@ -118,12 +151,13 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--epochs", type=int, default=0, help="default: the workload's")
     p.add_argument("--startup", action="store_true")
+    p.add_argument("--specs", action="store_true", help="every spec in specs/, eager vs step")
     p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
         return child(*args.child)
-    header(args)
-    (startup_section if args.startup else epochs_section)(args)
+    header()
+    (startup_section if args.startup else specs_section if args.specs else epochs_section)(args)
 
 
 if __name__ == "__main__":

@@ -1,9 +1,11 @@
 """``train { compile = step }``: one training step — forward, loss, gradients, gradient
-clipping and the optimizer update — as one graph under ``torch.compile(fullgraph=True)``.
+clipping and the optimizer update — as one compiled graph.
 
 The step is ``torch.func.grad_and_value`` over ``torch.func.functional_call`` of the model,
 then the optimizer's update written as tensor ops (:data:`UPDATES`, the math of
-``torch.optim``'s single-tensor implementations). Its inputs are the model's own parameter and
+``torch.optim``'s single-tensor implementations), traced by ``make_fx`` on fake tensors and
+compiled by inductor (called directly, without dynamo's guards: the caller checks the batch
+shape, the only thing that varies; about a third of ``torch.compile``'s per-call cost). Its inputs are the model's own parameter and
 buffer tensors and the optimizer's own state tensors (``exp_avg``, ``step``, ...), which the
 graph writes back in place: ``model.state_dict()`` and ``optimizer.state_dict()`` stay the real
 ones, so checkpoints and ``--resume`` are interchangeable with eager runs. The learning rate of
@@ -15,7 +17,7 @@ parameters get gradients. Batches of another shape than the compiled one (the sh
 of an epoch) also take the eager step, on the same tensors, instead of compiling again.
 
 What the graph cannot express falls back to the eager step for the whole run, said once
-(:func:`unsupported`; a model that does not trace is found at its first compiled call).
+(:func:`unsupported`; a model that does not trace is found when the step is traced).
 torch's on-disk caches (inductor's FX graph cache and the AOT autograd cache) live in specc's
 cache folder (:func:`use_compile_caches`), so a second run of the same spec skips most of
 the compilation.
@@ -32,9 +34,7 @@ from typing import Callable
 
 import torch
 from torch import nn, Tensor
-from torch._subclasses.fake_tensor import FakeTensorMode
 from torch.fx.experimental.proxy_tensor import make_fx
-from torch.fx.experimental.symbolic_shapes import ShapeEnv
 from torch.utils._pytree import tree_flatten, tree_unflatten
 
 from specc.cachedir import cache_folder
@@ -187,6 +187,9 @@ class StepGraph:
         def flat_step(*tensors):
             loss, output, norm = self._step(*tree_unflatten(list(tensors), layout))
             return (loss, output) if norm is None else (loss, output, norm)
+
+        from torch._subclasses.fake_tensor import FakeTensorMode
+        from torch.fx.experimental.symbolic_shapes import ShapeEnv
 
         use_compile_caches()
         example = [*self.held, *inputs, target]

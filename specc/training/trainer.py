@@ -17,6 +17,10 @@ One epoch, as the loop runs it (compare nanoGPT's ``train.py``)::
 The run's result is the best epoch by the monitor when there is a valid split (its weights
 are kept in memory, in ``best_weights``), else the last epoch.
 
+With ``compile = step`` the batch loop's forward, backward, clipping, optimizer step and
+zero_grad are one call of a compiled graph from the run's second step on
+(:mod:`specc.training.stepgraph`); logging, schedules and hooks are as above.
+
 The speed settings of :mod:`specc.training.tuning` (a ``Tuning`` passed in) switch the faster
 paths: clearing gradients directly, background checkpoint writes, the thread policy.
 
