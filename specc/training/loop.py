@@ -184,11 +184,14 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
 
 
 def _metrics_file(result: RunResult, by_best: bool) -> dict:
-    """``metrics.json``: the result epoch's numbers, which epoch and why, and the last one's."""
+    """``metrics.json``: the result epoch's numbers, which epoch and why, and the last one's;
+    with ``compile`` on, this process's compile seconds."""
     if not result.history:
         return {}
+    compiled = {} if result.compile_seconds is None else {"compile_seconds": result.compile_seconds}
     return {"epoch": result.epoch, "chosen": f"best {result.monitor}" if by_best else "last",
-            **result.metrics, "last": {"epoch": result.history[-1]["epoch"], **result.last}}
+            **result.metrics, "last": {"epoch": result.history[-1]["epoch"], **result.last},
+            **compiled}
 
 
 def _loggers(config: TrainConfig, out_dir: Path | None, history: list[dict],

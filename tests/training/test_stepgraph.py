@@ -123,6 +123,8 @@ def test_a_step_compiled_run_equals_eager_and_its_checkpoint_resumes_eagerly(tmp
     assert step.compile_seconds > 0 and eager.compile_seconds is None
     assert step.history[0]["compile_seconds"] == pytest.approx(step.compile_seconds)
     assert step.history[1]["compile_seconds"] == 0.0
+    written = json.loads((tmp_path / "step" / "metrics.json").read_text())
+    assert written["compile_seconds"] == pytest.approx(step.compile_seconds)
     for a, b in zip(step.history, eager.history):
         for key in ("train.loss", "valid.loss", "valid.accuracy"):
             assert a[key] == pytest.approx(b[key], abs=1e-5), key
@@ -184,6 +186,7 @@ def test_auto_trains_a_tiny_run_eagerly_without_compiling_and_measures_it(tmp_pa
     result = specc.train(moons(2), out=tmp_path / "run", force=True, compile="auto")
     assert result.compile_seconds is None
     assert "compile_seconds" not in result.history[0]
+    assert "compile_seconds" not in json.loads((tmp_path / "run" / "metrics.json").read_text())
     measured = list((tmp_path / "cache" / "specc" / "compile").glob("*.json"))
     assert len(measured) == 1
     assert set(json.loads(measured[0].read_text())) == {"off"}
