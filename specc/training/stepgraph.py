@@ -1,8 +1,8 @@
 """``train { compile = step }``: one training step — forward, loss, gradients, gradient
 clipping and the optimizer update — as one compiled graph.
 
-The step is ``torch.func.grad_and_value`` over ``torch.func.functional_call`` of the model,
-then the optimizer's update written as tensor ops (:data:`UPDATES`, the math of
+The step is ``torch.func.functional_call`` of the model on the parameters, the loss, and
+``torch.autograd.grad``, then the optimizer's update written as tensor ops (:data:`UPDATES`, the math of
 ``torch.optim``'s single-tensor implementations), traced by ``make_fx`` on fake tensors and
 compiled by inductor (called directly, without dynamo's guards: the caller checks the batch
 shape, the only thing that varies; about a third of ``torch.compile``'s per-call cost). Its inputs are the model's own parameter and
@@ -227,14 +227,15 @@ class StepGraph:
         names = [n for g in self.groups for n in g["names"]]
         flat = [p for ps in params for p in ps]
 
-        def loss_of(weights):
-            tensors = dict(zip(names, weights))
-            tensors.update(zip(self.buffer_names, buffers))
-            output = torch.func.functional_call(self.model, tensors, tuple(inputs))
+        # autograd, traced into the graph by make_fx (torch.func.grad cannot run a BatchNorm:
+        # its running statistics are updated in place, which a grad transform refuses)
+        weights = [p.detach().requires_grad_() for p in flat]
+        with torch.enable_grad():
+            output = torch.func.functional_call(
+                self.model, {**dict(zip(names, weights)), **dict(zip(self.buffer_names, buffers))},
+                tuple(inputs))
             loss = self.loss_fn(output, target)
-            return loss, output
-
-        grads, (loss, output) = torch.func.grad_and_value(loss_of, has_aux=True)(flat)
+        grads = torch.autograd.grad(loss, weights)
         norm = None
         if self.clip is not None:   # clip_grad_norm_: the 2-norm over every gradient
             norm = torch.linalg.vector_norm(
