@@ -111,7 +111,7 @@ def specs_section(args) -> None:
     epochs = args.epochs or 2
     print(f"\n## specs/*.spec, {epochs} epochs, eager against compile = step")
     print(f"{'spec':<22}{'max |diff|':>12}{'compile s':>11}  note")
-    for path in sorted((ROOT / "specs").glob("*.spec")):
+    for path in sorted((ROOT / "specs").glob(args.glob)):
         with tempfile.TemporaryDirectory() as tmp:
             try:
                 eager = specc.train(str(path), out=f"{tmp}/e", force=True, epochs=epochs)
@@ -152,6 +152,7 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=0, help="default: the workload's")
     p.add_argument("--startup", action="store_true")
     p.add_argument("--specs", action="store_true", help="every spec in specs/, eager vs step")
+    p.add_argument("--glob", default="*.spec", help="with --specs: which of specs/")
     p.add_argument("--child", nargs=2, help=argparse.SUPPRESS)
     args = p.parse_args()
     if args.child:
