@@ -166,7 +166,6 @@ class StepGraph:
                  clip: float | None):
         self.model, self.loss_fn, self.optimizer, self.clip = model, loss_fn, optimizer, clip
         self.update = UPDATES[type(optimizer)]
-        self.names = [n for n, _ in model.named_parameters()]
         self.buffer_names = [n for n, _ in model.named_buffers()]
         self.shapes: tuple = ()
         self.compiled = None
