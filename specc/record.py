@@ -44,10 +44,11 @@ PATH_ARGS = {"csv": ("path",), "image_folder": ("path",), "image_csv": ("csv", "
 """The source arguments that name files, made absolute in ``spec.spec``."""
 
 RESUMABLE_KEYS = frozenset({"train.epochs", "train.log", "train.log_every", "train.plot", "train.devices",
-                            "train.backend"})
+                            "train.backend", "train.compile"})
 """Entries a resumed run may change: where the run ends (more epochs to go on, or fewer to stop
-sooner: an epoch computes the same either way), what the run shows, and how many processes
-share it (the batches are global: docs/distributed.md), not what it computes."""
+sooner: an epoch computes the same either way), what the run shows, how many processes share it
+(the batches are global: docs/distributed.md) and how it is compiled (the same math, the same
+checkpoints), not what it computes."""
 
 
 class _Plain(BaseModel):

@@ -8,13 +8,13 @@ from __future__ import annotations
 from dataclasses import dataclass
 from functools import lru_cache
 import hashlib
-import os
 from pathlib import Path
 import re
 
 from lark import Lark, Token, Tree
 from lark.exceptions import UnexpectedCharacters, UnexpectedEOF, UnexpectedInput, UnexpectedToken
 
+from ..cachedir import cache_folder
 from ..errors import Diagnostic, Span, SpecError
 from .to_ast import KEYWORDS, token_span
 
@@ -84,20 +84,12 @@ def _parser() -> Lark:
 def _cache_file() -> str | bool:
     """Where lark keeps the compiled parse table (keyed by grammar and lark version), so that
     ``specc check`` does not rebuild it at every start; False if no cache folder is writable."""
-    import tempfile
-
     import lark
 
     text = grammar_path().read_bytes()
     digest = hashlib.sha256(text + lark.__version__.encode()).hexdigest()[:16]
-    folder = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "specc"
-    for base in (folder, Path(tempfile.gettempdir())):
-        try:
-            base.mkdir(parents=True, exist_ok=True)
-            return str(base / f"specc-grammar-{digest}.lark.cache")
-        except OSError:
-            continue
-    return False
+    folder = cache_folder()
+    return str(folder / f"specc-grammar-{digest}.lark.cache") if folder is not None else False
 
 
 def newlines(text: str) -> str:

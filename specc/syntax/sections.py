@@ -17,6 +17,7 @@ from ..errors import Diagnostic, did_you_mean
 from . import ast
 from .to_ast import repeats
 
+COMPILE_MODES = ("model", "step", "auto")   # true is model
 METRICS = ("accuracy", "top5", "f1", "precision", "recall", "mae", "rmse", "r2")
 PLOTS = ("loss", "decision_boundary", "fit", *METRICS)   # a metric: its curve per epoch
 LOGS = ("tensorboard",)
@@ -153,7 +154,7 @@ class TrainOptions(_Options):
     precision: Literal["fp32", "bf16", "fp16"] = "fp32"
     clip_grad: Optional[float] = None
     accumulate: int = 1
-    compile: bool = False
+    compile: Union[bool, str] = False   # true means model
     early_stop: Optional[EarlyStop] = None
     checkpoint: Optional[str] = None
     plot: list[str] = []
@@ -204,6 +205,13 @@ class TrainOptions(_Options):
             v = float(v)
         if isinstance(v, float) and v <= 0:
             raise ValueError(f"must be greater than 0, got {v:g}")
+        return v
+
+    @field_validator("compile")
+    @classmethod
+    def _compile(cls, v):
+        if isinstance(v, str) and v not in COMPILE_MODES:
+            raise ValueError(f"must be false, true, {', '.join(COMPILE_MODES)}, got {v}")
         return v
 
     @field_validator("device")

@@ -30,6 +30,7 @@ METRICS = tuple(name for name in METRIC_MODES if name != "loss")
 SPLITS = ("train", "valid", "test")
 MONITOR_SPLITS = ("train", "valid")   # the test split is scored once, at the end
 PRECISIONS = ("fp32", "bf16", "fp16")
+COMPILE = ("off", "model", "step", "auto")
 PLOTS = ("loss", "decision_boundary", "fit", *METRICS)   # a metric: its curve per epoch
 LOGS = ("tensorboard",)
 _DEVICE = re.compile(r"auto|cpu|mps|cuda(:\d+)?")
@@ -78,7 +79,10 @@ class TrainConfig:
         precision: ``fp32``, or mixed precision ``bf16``/``fp16`` where the device has it.
         clip_grad: max gradient norm (``clip_grad_norm_``), or None for no clipping.
         accumulate: micro-batches per optimizer step.
-        compile: ``torch.compile`` the model (its warm-up time is reported separately).
+        compile: ``"off"``; ``"model"`` (or True): ``torch.compile`` the model; ``"step"``: the
+            whole training step as one graph (:mod:`specc.training.stepgraph`); ``"auto"``:
+            one of them by :func:`specc.training.stepgraph.choose`. Warm-up time is reported
+            separately.
         early_stop: an :class:`EarlyStop`, or None.
         checkpoint: directory for ``last.pt`` and ``best.pt``, or None for no checkpoints.
         plot: names from :data:`PLOTS` (a metric's curve is computed even when ``metrics``
@@ -97,7 +101,7 @@ class TrainConfig:
     precision: str = "fp32"
     clip_grad: float | None = None
     accumulate: int = 1
-    compile: bool = False
+    compile: bool | str = "off"
     early_stop: EarlyStop | None = None
     checkpoint: str | None = None
     plot: tuple[str, ...] = ()
@@ -109,6 +113,9 @@ class TrainConfig:
     def __post_init__(self) -> None:
         object.__setattr__(self, "metrics", tuple(self.metrics))
         object.__setattr__(self, "plot", tuple(self.plot))
+        object.__setattr__(self, "compile", {False: "off", True: "model"}.get(self.compile,
+                                                                                self.compile))
+        _check_name(self.compile, COMPILE, "compile mode")
         _check(isinstance(self.epochs, int) and self.epochs >= 1, "epochs must be an integer >= 1",
                self.epochs)
         _check(isinstance(self.device, str) and _DEVICE.fullmatch(self.device) is not None,

@@ -15,7 +15,7 @@ from typing import Any, Callable, Iterable
 
 from torch import nn, Tensor
 
-from specc.training import checkpoint
+from specc.training import checkpoint, stepgraph
 from specc.training.config import TrainConfig
 from specc.training.control import StopFlag
 from specc.training.distributed import Dist
@@ -130,6 +130,7 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
     loggers = _loggers(config, out_dir, trainer.history, reporter) if writer else []
     trainer.epoch_hooks += [logger.on_epoch_end for logger in loggers]
 
+    rows_before = len(trainer.history)
     stop = StopFlag(launched=dist is not None)
     stop.install()
     finished = False
@@ -155,6 +156,8 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
             reporter.close()
 
     interrupted = trainer.stop_requested(stop) and trainer.epoch < config.epochs
+    if writer:
+        stepgraph.remember(trainer, trainer.history[rows_before:])
     monitor = trainer.monitor
     if monitor.should_stop and trainer.epoch < config.epochs:
         reporter.note(f"early stop after epoch {trainer.epoch}: {monitor.key} did not improve "
@@ -170,7 +173,7 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
         interrupted=interrupted, stopped_early=monitor.should_stop, monitor=monitor.key,
         best=monitor.best, epoch=epoch,
         last=split_metrics(trainer.history[-1]) if trainer.history else {},
-        compile_seconds=trainer.compile_seconds if config.compile else None)
+        compile_seconds=trainer.compile_seconds if trainer.mode != "off" else None)
     if out_dir is not None and writer:
         out_dir = Path(out_dir)
         write_metrics(out_dir / "metrics.json",
@@ -186,11 +189,14 @@ def fit(model: nn.Module, train_batches: Batches, valid_batches: Batches | None,
 
 
 def _metrics_file(result: RunResult, by_best: bool) -> dict:
-    """``metrics.json``: the result epoch's numbers, which epoch and why, and the last one's."""
+    """``metrics.json``: the result epoch's numbers, which epoch and why, and the last one's;
+    with ``compile`` on, this process's compile seconds."""
     if not result.history:
         return {}
+    compiled = {} if result.compile_seconds is None else {"compile_seconds": result.compile_seconds}
     return {"epoch": result.epoch, "chosen": f"best {result.monitor}" if by_best else "last",
-            **result.metrics, "last": {"epoch": result.history[-1]["epoch"], **result.last}}
+            **result.metrics, "last": {"epoch": result.history[-1]["epoch"], **result.last},
+            **compiled}
 
 
 def _loggers(config: TrainConfig, out_dir: Path | None, history: list[dict],

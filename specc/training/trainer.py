@@ -17,6 +17,10 @@ One epoch, as the loop runs it (compare nanoGPT's ``train.py``)::
 The run's result is the best epoch by the monitor when there is a valid split (its weights
 are kept in memory, in ``best_weights``), else the last epoch.
 
+With ``compile = step`` the batch loop's forward, backward, clipping, optimizer step and
+zero_grad are one call of a compiled graph from the run's second step on
+(:mod:`specc.training.stepgraph`); logging, schedules and hooks are as above.
+
 The speed settings of :mod:`specc.training.tuning` (a ``Tuning`` passed in) switch the faster
 paths: the fused optimizer kernel called directly (:mod:`specc.training.fastopt`), clearing
 gradients directly, background checkpoint writes, the thread policy.
@@ -43,7 +47,7 @@ from typing import Any, Callable, Iterable, Protocol
 import torch
 from torch import nn, Tensor
 
-from specc.training import checkpoint, distributed, fastopt, resume
+from specc.training import checkpoint, distributed, fastopt, resume, stepgraph
 from specc.training.config import TrainConfig, monitor_key, monitor_mode, split_and_metric
 from specc.training.control import Monitor, StopFlag, needs_closure, scheduler_stepping
 from specc.training.device import ThreadScope, mixed_precision, resolve_device
@@ -123,7 +127,6 @@ class Trainer:
         if dist is not None:    # the training step through DDP; state and evaluation unwrapped
             self.forward = nn.parallel.DistributedDataParallel(
                 self.model, device_ids=[self.device] if self.device.type == "cuda" else None)
-        self.forward = torch.compile(self.forward) if config.compile else self.forward
         self.params = list(self.model.parameters())   # walked once, not on every step
         self.param_names = {id(p): name for name, p in self.model.named_parameters()}
         self.make_optimizer = make_optimizer
@@ -143,6 +146,8 @@ class Trainer:
         self.stepping = scheduler_stepping(self.scheduler) if self.scheduler is not None else ""
         self.step_optimizer = fastopt.fast_step(self.optimizer, self.scaler is not None,
                                                 tuning.fused_step, reporter.note)
+        self.mode, self.graph = stepgraph.plan(self)   # compile: off, model or step
+        self.forward = torch.compile(self.forward) if self.mode == "model" else self.forward
         self.hooks = list(hooks)
         self.step_hooks = [h.on_step for h in self.hooks if hasattr(h, "on_step")]
         self.epoch_hooks = [h.on_epoch_end for h in self.hooks if hasattr(h, "on_epoch_end")]
@@ -163,7 +168,7 @@ class Trainer:
         self.move = True          # copy train batches to the device (unless already there)
         self.compile_seconds = 0.0   # first train step + first eval batch, when compiling
         self.compile_logged = 0.0
-        self.compiling_eval = config.compile
+        self.compiling_eval = self.mode == "model"
 
     # ------------------------------------------------------------------ one epoch
 
@@ -183,7 +188,7 @@ class Trainer:
         for i, batch in enumerate(batches, start):
             if self.closure_steps:
                 loss = self._closure_step(i, batch)
-            else:
+            elif (loss := self._graph_step(i, batch)) is None:
                 if self.first_step:
                     loss = self._first(i, batch)
                 else:
@@ -227,13 +232,16 @@ class Trainer:
         with self.precision.autocast:
             output = self.forward(*inputs)
             loss = self.loss_fn(*self.feed.loss_args(output, fed))
+        self._log_step(inputs, output, fed, loss)
+        return loss
+
+    def _log_step(self, inputs: list[Tensor], output, fed: dict[str, Tensor], loss: Tensor) -> None:
         if self.train_meter is not None:  # tensor ops only, read once at the epoch end
             self.train_meter.update_each(lambda key: self.feed.metric_pair(key, output, fed))
         n = self._examples(inputs, fed)
         self.log.losses.append(loss.detach())
         self.log.sizes.append(n)
         self.examples += n
-        return loss
 
     def _backward(self, i: int, loss: Tensor) -> None:
         if self.config.accumulate > 1:
@@ -263,8 +271,10 @@ class Trainer:
             raise TrainError(f"the loss must be a single number; the loss function returned "
                              f"shape {tuple(loss.shape)}", hint="reduce it with mean(...)")
         self._backward(i, loss)
+        if self.graph is not None:   # which parameters get gradients
+            self.graph.see_gradients()
         _sync(self.device)
-        if self.config.compile:
+        if self.mode == "model":
             self.compile_seconds += time.perf_counter() - started
         self.first_step = False
         return loss
@@ -292,6 +302,25 @@ class Trainer:
 
         self._optimizer_step(i, closure)
         return evaluations[0]
+
+    def _graph_step(self, i: int, batch: dict) -> Tensor | None:
+        """One step through the compiled step graph (``compile = step``); None when this
+        batch takes the eager step (the run's first, one of another shape, a fallback)."""
+        if self.graph is None or self.first_step:
+            return None
+        inputs, fed = self._to_device(batch, self.move)
+        done = stepgraph.run(self, inputs, fed)
+        if done is None:
+            return None
+        loss, output, norm = done
+        self._log_step(inputs, output, fed, loss)
+        if norm is not None:
+            self.log.norms.append(norm)
+            self.log.norm_steps.append(i + 1)
+        if self.stepping == "batch":
+            self._step_scheduler()
+        self.global_step += 1
+        return loss
 
     def _optimizer_step(self, i: int, closure: Callable[[], Tensor] | None = None) -> None:
         clip, scaler, optimizer = self.config.clip_grad, self.scaler, self.optimizer
@@ -404,7 +433,7 @@ class Trainer:
             row.update({f"{split}.{k}": v for k, v in self.evaluate(split, batches).items()})
         row["lr"] = float(self.optimizer.param_groups[0]["lr"])
         row["seconds"] = self.log.carried_seconds + time.perf_counter() - started
-        if self.config.compile:  # warm-up spent in this epoch (the first one this process ran)
+        if self.mode != "off":  # warm-up spent in this epoch (the first one this process ran)
             row["compile_seconds"] = self.compile_seconds - self.compile_logged
             self.compile_logged = self.compile_seconds
         self.history.append(row)
