@@ -189,7 +189,8 @@ class StepGraph:
 
         def flat_step(*tensors):
             loss, output, norm = self._step(*tree_unflatten(list(tensors), layout))
-            return (loss, output) if norm is None else (loss, output, norm)
+            outputs, self.output_layout = tree_flatten(output)    # a model may return several
+            return (loss, *outputs) if norm is None else (loss, *outputs, norm)
 
         from torch._subclasses.fake_tensor import FakeTensorMode
         from torch.fx.experimental.symbolic_shapes import ShapeEnv
@@ -202,7 +203,9 @@ class StepGraph:
         fakes = [fake_mode.from_tensor(t, static_shapes=True) for t in example]
         with fake_mode:
             traced = make_fx(flat_step)(*fakes)
-        self.compiled = torch._inductor.compile(traced, fakes)   # (imported by use_compile_caches)
+        # fallback_random: dropout draws from the eager generator, as the eager step does
+        with torch._inductor.config.patch(fallback_random=True):   # (imported by use_compile_caches)
+            self.compiled = torch._inductor.compile(traced, fakes)
         self.shapes = tuple(t.shape for t in (*inputs, *fields))
         return None
 
@@ -260,8 +263,9 @@ class StepGraph:
             if group["lr"] != self.lr_values[i]:
                 self.lr_values[i] = group["lr"]
                 self.lrs[i].fill_(group["lr"])
-        loss, output, *norm = self.compiled(*self.held, *inputs, *fields)
-        return loss, output, norm[0] if norm else None
+        loss, *rest = self.compiled(*self.held, *inputs, *fields)
+        n = self.output_layout.num_leaves
+        return loss, tree_unflatten(rest[:n], self.output_layout), rest[n] if len(rest) > n else None
 
 
 # ---------------------------------------------------------------- compile = auto

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import copy
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import pytest
@@ -20,6 +21,7 @@ from torch.utils._pytree import tree_unflatten
 import specc
 from specc.cli.main import main
 from specc.training import stepgraph
+from specc.training.feed import Feed
 
 MOONS = """
 data {
@@ -103,9 +105,9 @@ def _compare_with_torch_optim(make, options, clip):
 
     for net, optimizer in ((model, ours), (twin, theirs)):
         eager_step(net, optimizer, *batch(0))
-    graph = stepgraph.StepGraph(model, loss_fn, ours, clip)
+    graph = stepgraph.StepGraph(model, Feed.single("y"), loss_fn, ours, clip)
     x, y = batch(1)
-    layout = graph.gather([x], y)
+    layout = graph.gather([x], [y])
     for i in range(1, 151):
         x, y = batch(i)
         for group, lr_tensor in zip(ours.param_groups, graph.lrs):
@@ -179,6 +181,19 @@ def test_what_the_graph_cannot_express_trains_eagerly_and_says_why_once(tmp_path
     assert step.notes.count(f"compile = step: {reason}; the run trains eagerly") == 1
     assert step.compile_seconds == 0.0
     assert [r["train.loss"] for r in step.history] == [r["train.loss"] for r in eager.history]
+
+
+def test_two_outputs_and_two_targets_train_in_the_step_graph_as_eagerly(tmp_path):
+    """multitask.spec (two heads, two CSV targets, a summed loss, a metric on each head): the
+    step graph reads both outputs and both fields, and trains as the eager run does."""
+    spec = Path(__file__).resolve().parents[2] / "specs" / "multitask.spec"
+    eager = specc.train(specc.load(spec), out=tmp_path / "eager", force=True, epochs=2)
+    step = specc.train(specc.load(spec), out=tmp_path / "step", force=True, epochs=2, compile="step")
+    assert not [n for n in step.notes if n.startswith("compile = step")], step.notes
+    assert step.compile_seconds > 0
+    for a, b in zip(step.history, eager.history):
+        for key in ("train.loss", "valid.loss", "valid.accuracy(logits, kind)", "valid.mae(amount, size)"):
+            assert a[key] == pytest.approx(b[key], abs=1e-5), key
 
 
 def test_a_parameter_without_gradient_falls_back_before_compiling(tmp_path, monkeypatch):
