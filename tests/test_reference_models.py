@@ -34,6 +34,10 @@ HAND_COUNTS = {
     "tiny431.spec": (4 * 3 + 3) + (3 * 1 + 1),
     "resnet18.spec": 11_689_512,    # torchvision's published count for resnet18
     "multitask.spec": (4 * 32 + 32) + (32 * 32 + 32) + (32 * 3 + 3) + (32 * 1 + 1),
+    # positions 64x64, tokens 38x64 (tied: the head has no weights), two blocks of LayerNorm,
+    # attention (in 3*64x64+3*64, out 64x64+64), LayerNorm and the 64-256-64 MLP, a last LayerNorm
+    "chargpt.spec": 64 * 64 + 38 * 64
+    + 2 * (128 + (3 * 64 * 64 + 3 * 64 + 64 * 64 + 64) + 128 + (64 * 256 + 256) + (256 * 64 + 64)) + 128,
 }
 
 # Per-example input shape and output shape of each spec's oracle.

@@ -326,7 +326,8 @@ def _causal_out(ts, a, loss):
 
 def _causal_lower(refs, a, ts, loss):
     n = a["n"]
-    return [("function", "torch.full", ((n, n), True), {"device": DEVICE}), ("method", "triu", (PREV, 1), {})]
+    return [("function", "torch.ones", (n, n), {"device": DEVICE}), ("method", "triu", (PREV, 1), {}),
+            ("method", "bool", (PREV,), {})]
 
 
 def _cast(dtype: str):

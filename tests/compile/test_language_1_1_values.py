@@ -173,7 +173,7 @@ def test_builders_make_their_tensors_on_the_inputs_device(name, tmp_path, monkey
     made on the CPU would refuse to meet them), as on a GPU."""
     c = checked(name)
     source = assert_same_as_build(c, tmp_path, name.removesuffix(".spec"), monkeypatch)
-    assert "torch.full((t, t), True, device=" in source
+    assert "torch.ones(t, t, device=" in source and ".triu(1)" in source
     tokens = torch.zeros(2, 5, dtype=torch.long, device="meta")
     assert build(c).to("meta")(tokens).shape == (2, 5, 50)
     with pytest.raises(RuntimeError, match="device"):              # control: a CPU tensor does not mix

@@ -51,7 +51,7 @@ def test_the_record_holds_the_resolved_configuration(tmp_path, capsys):
     assert (out / "layers.py").read_text() == (proj / "layers.py").read_text()
     resolved = (out / "spec.spec").read_text()
     assert resolved.startswith("# iris with an imported layer\nimport \"layers.py\" as my\n")
-    assert f'train = csv("{proj / "data" / "iris.csv"}", target="species")' in resolved
+    assert f'"{proj / "data" / "iris.csv"}"' in resolved and 'target="species"' in resolved   # path made absolute
     assert "epochs = 1" in resolved
     assert {k: record[k] for k in ("format", "spec_path", "sets", "model", "seed", "device", "checkpoint")} == {
         "format": 1, "spec_path": str(proj / "iris.spec"), "sets": ["train.epochs=1"], "model": "Iris",
