@@ -311,7 +311,7 @@ def choose(trainer) -> str:
     measured = _measured(trainer)
     if "off" not in measured:
         return "off"
-    epochs = trainer.config.epochs - trainer.epoch
+    epochs = trainer.config.epochs   # the whole run's: the trainer is planned before a resume
     return min(measured, key=lambda mode: measured[mode]["compile_seconds"]
                + epochs * measured[mode]["epoch_seconds"])
 

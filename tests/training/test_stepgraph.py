@@ -216,12 +216,19 @@ def test_auto_trains_a_tiny_run_eagerly_without_compiling_and_measures_it(tmp_pa
     assert set(json.loads(measured[0].read_text())) == {"off"}
 
 
+def test_auto_reads_an_earlier_runs_measurement(tmp_path):
+    """The second run with compile = auto finds the first one's figures and chooses from them."""
+    first = specc.train(moons(2), out=tmp_path / "first", force=True, compile="auto")
+    second = specc.train(moons(2), out=tmp_path / "second", force=True, compile="auto")
+    assert [r["train.loss"] for r in second.history] == [r["train.loss"] for r in first.history]
+
+
 def _trainer(epochs: int) -> SimpleNamespace:
     model = nn.Linear(2, 2)
     return SimpleNamespace(
         model=model, optimizer=torch.optim.Adam(model.parameters()), loss_fn=nn.MSELoss(),
         batches_per_epoch=10, train_batches=SimpleNamespace(num_examples=640),
-        device=torch.device("cpu"), held_out={}, epoch=0,
+        device=torch.device("cpu"), held_out={},
         config=SimpleNamespace(threads=None, clip_grad=None, accumulate=1, precision="fp32",
                                epochs=epochs))
 
