@@ -8,7 +8,8 @@ training in a fresh process.
 Columns: ``specc run FILE`` as the spec is written (plots included), the same with
 ``--set train.plot=[]``, and the hand-written script (no plots); each the median of
 ``--repeats`` fresh processes, ways interleaved. ``--set KEY=VALUE`` (repeatable) is passed to
-both specc columns, e.g. ``--set train.compile=auto`` for a compile mode's column.
+both specc columns, e.g. ``--set train.compile=auto`` for a compile mode's column; ``--modes
+false,auto`` instead makes one column per compile mode (no plots), interleaved in the same run.
 
 The hand-written scripts (:data:`SCRIPTS`, printed by ``--write-scripts``) cover moons,
 digits, cnn, bilstm, poly, linear and general_fit: the data made or read as a user would
@@ -203,6 +204,8 @@ def main() -> None:
     p.add_argument("--repeats", type=int, default=1)
     p.add_argument("--specs", default="", help="comma-separated names (default: every spec)")
     p.add_argument("--set", action="append", default=[], help="passed to specc run")
+    p.add_argument("--modes", default="", help="compile modes to compare, each a column without plots "
+                   "(e.g. false,auto), interleaved with the hand-written script")
     p.add_argument("--hand-threads", default="1", help="threads of the hand-written scripts, or 'default'")
     p.add_argument("--write-scripts", type=Path, help="write the hand-written scripts there and stop")
     args = p.parse_args()
@@ -218,17 +221,22 @@ def main() -> None:
     print(f"# command: python bench/time_to_result.py {' '.join(sys.argv[1:])}")
     sets = [a for kv in args.set for a in ("--set", kv)]
     label = " ".join(args.set) or "as written"
+    modes = args.modes.split(",") if args.modes else []
     hand_env = None if args.hand_threads == "default" else {**os.environ, "OMP_NUM_THREADS": args.hand_threads}
-    print(f"\n| spec | specc run ({label}) | specc, no plots | hand-written ({args.hand_threads} "
-          f"thread) | specc no plots / hand |")
-    print("| --- | ---: | ---: | ---: | ---: |")
+    columns = ([f"specc run ({label})", "specc, no plots"] if not modes
+               else [f"no plots, compile = {m}" for m in modes])
+    print(f"\n| spec | {' | '.join(columns)} | hand-written ({args.hand_threads} thread) | "
+          f"{columns[-1]} / hand |")
+    print("| --- |" + " ---: |" * (len(columns) + 2))
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         for name in names:
             spec = SPECS / f"{name}.spec"
             run = [sys.executable, "-m", "specc", "run", str(spec), "--out", str(tmp / name),
                    "--force", "--quiet", *sets]
-            ways = {"specc": run, "no plots": run + ["--set", "train.plot=[]"]}
+            no_plots = run + ["--set", "train.plot=[]"]
+            ways = (dict(zip(columns, [run, no_plots])) if not modes
+                    else {c: no_plots + ["--set", f"train.compile={m}"] for c, m in zip(columns, modes)})
             if name in SCRIPTS:
                 script = tmp / f"{name}.py"
                 script.write_text(PRELUDE + SCRIPTS[name])
@@ -242,10 +250,9 @@ def main() -> None:
                                             hand_env if way == "hand" else None))
             med = {w: statistics.median(v) for w, v in times.items()}
             hand = med.get("hand")
-            print(f"| {name} | {med['specc']:.2f} s | {med['no plots']:.2f} s | "
-                  + (f"{hand:.2f} s | {med['no plots'] / hand:.2f} |" if hand else "- | - |"),
-                  flush=True)
-
+            cells = " | ".join(f"{med[c]:.2f} s" for c in columns)
+            print(f"| {name} | {cells} | "
+                  + (f"{hand:.2f} s | {med[columns[-1]] / hand:.2f} |" if hand else "- | - |"), flush=True)
 
 if __name__ == "__main__":
     main()
