@@ -317,18 +317,25 @@ def choose(trainer) -> str:
 
 
 def remember(trainer, rows: list[dict]) -> None:
-    """After a run with ``compile`` set (not ``off``): store the mode it ran in with its
-    compile seconds and seconds per epoch without them (over ``rows``, this process's epochs),
-    for :func:`choose`. Nothing when no cache folder is writable."""
-    if trainer.config.compile == "off" or not rows:
+    """After a run: store the mode it ran in with its compile seconds and seconds per epoch
+    without them (over ``rows``, this process's epochs), for :func:`choose`, keeping the
+    fastest figures each mode has reached (a run slowed by other jobs on the machine must not
+    decide later ones). An eager run (``compile = false``) is stored only for a model that
+    some run has compiled, so plain runs write nothing. Nothing when no cache folder is
+    writable."""
+    if not rows:
         return
     mode = "off" if trainer.mode == "step" and trainer.graph is None else trainer.mode
     path = _measured_file(trainer)
     if path is None:
         return
-    epoch_seconds = max(sum(r["seconds"] for r in rows) - trainer.compile_seconds, 0.0) / len(rows)
     data = _measured(trainer)
-    data[mode] = {"epoch_seconds": epoch_seconds, "compile_seconds": trainer.compile_seconds}
+    if trainer.config.compile == "off" and not set(data) - {"off"}:
+        return
+    epoch_seconds = max(sum(r["seconds"] for r in rows) - trainer.compile_seconds, 0.0) / len(rows)
+    before = data.get(mode, {"epoch_seconds": epoch_seconds, "compile_seconds": trainer.compile_seconds})
+    data[mode] = {"epoch_seconds": min(epoch_seconds, before["epoch_seconds"]),
+                  "compile_seconds": min(trainer.compile_seconds, before["compile_seconds"])}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temporary = path.with_suffix(f".{os.getpid()}.tmp")

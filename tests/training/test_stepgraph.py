@@ -223,6 +223,22 @@ def test_auto_reads_an_earlier_runs_measurement(tmp_path):
     assert [r["train.loss"] for r in second.history] == [r["train.loss"] for r in first.history]
 
 
+def test_a_slow_eager_figure_is_replaced_by_a_faster_eager_run(tmp_path):
+    """auto's figures keep each mode's fastest: an eager figure measured on a busy machine
+    (here written as 1000 s an epoch) gives way to a plain eager run's, which is recorded
+    because the model has a compiled figure; a model never compiled records nothing."""
+    folder = tmp_path / "cache" / "specc" / "compile"
+    specc.train(moons(2), out=tmp_path / "plain", force=True)
+    assert not folder.exists()
+    specc.train(moons(2), out=tmp_path / "auto", force=True, compile="auto")
+    (path,) = folder.glob("*.json")
+    path.write_text(json.dumps({"off": {"epoch_seconds": 1000.0, "compile_seconds": 0.0},
+                                "step": {"epoch_seconds": 500.0, "compile_seconds": 100.0}}))
+    specc.train(moons(2), out=tmp_path / "eager", force=True)
+    figures = json.loads(path.read_text())
+    assert figures["off"]["epoch_seconds"] < 10 and figures["step"]["epoch_seconds"] == 500.0
+
+
 def _trainer(epochs: int) -> SimpleNamespace:
     model = nn.Linear(2, 2)
     return SimpleNamespace(
