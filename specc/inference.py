@@ -224,8 +224,8 @@ class Run:
         prep = self.record.preprocessing
         n = len(labels)
         per_head = {}
-        for (name, field), out in zip(prep.heads.items(), outputs):
-            classes = prep.classes_of.get(field) if field else None
+        for (name, scored), out in zip(prep.heads.items(), outputs):
+            classes = prep.classes_of.get(scored) if scored else None
             if classes is None:
                 per_head[name] = (None, [v[0] if len(v) == 1 else v for v in out.float().reshape(n, -1).tolist()])
             else:
