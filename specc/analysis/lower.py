@@ -16,7 +16,7 @@ from ..catalog.functions import FUNCTIONS, broadcast, matmul_type
 from ..catalog.layers import ShapeProblem
 from ..catalog.losses import LOSSES
 from ..catalog.torch_tables import NN_MODULES
-from ..catalog.dims import arith, is_int
+from ..catalog.dims import arith, is_int, is_number
 from ..errors import Span, did_you_mean
 from ..syntax import ast
 from ..syntax.to_ast import MAX_INT
@@ -174,7 +174,7 @@ class GraphLowerer(Applier):
             shown = f"'{name}'" if name is not None else "it"
             raise self.ctx.fail(f"{what} is decided at compile time; {shown} is a tensor - use where(...)", e.span,
                                 "where(cond, a, b) chooses between tensors element by element", code="E142")
-        hint = "compare it: write 'n != 0' rather than 'n'" if isinstance(v, Const) and _is_number(v.value) else None
+        hint = "compare it: write 'n != 0' rather than 'n'" if isinstance(v, Const) and is_number(v.value) else None
         raise self.ctx.fail(f"{what} must be true or false, got {describe(v)}", e.span, hint, code="E143")
 
     def _no_symbolic_dims(self, e, what: str) -> None:
@@ -431,7 +431,7 @@ class GraphLowerer(Applier):
 
     def _expr_neg(self, e: ast.Neg):
         v = self.expr(e.operand)
-        if isinstance(v, Const) and _is_number(v.value):
+        if isinstance(v, Const) and is_number(v.value):
             return Const(-v.value)
         if isinstance(v, Tensor):
             return self.emit("function", "operator.neg", (v.ref,), {}, v.type, e.span, "neg")
@@ -451,7 +451,7 @@ class GraphLowerer(Applier):
                 args = tuple(x.ref if isinstance(x, SymInt) else x.value for x in (left, right))
                 return self.emit_int("function", _OPERATOR[e.op], args, size, e.span, "size")
         for side in (left, right):
-            if not isinstance(side, (Tensor, SymInt)) and not (isinstance(side, Const) and _is_number(side.value)):
+            if not isinstance(side, (Tensor, SymInt)) and not (isinstance(side, Const) and is_number(side.value)):
                 raise self.ctx.fail(f"'{e.op}' works on tensors and numbers, got {describe(side)}", e.span,
                                     code="E118")
         lt = left.type if isinstance(left, Tensor) else _scalar(0 if isinstance(left, SymInt) else left.value)
@@ -509,7 +509,7 @@ class GraphLowerer(Applier):
         if isinstance(v, (Tensor, Tup)):
             raise self.ctx.fail(f"{what} works on compile-time true/false values, got {describe(v)}", e.span,
                                 "on tensors, compare (h > 0) and choose with where(cond, a, b)", code="E148")
-        hint = "compare it: write 'n != 0' rather than 'n'" if isinstance(v, Const) and _is_number(v.value) else None
+        hint = "compare it: write 'n != 0' rather than 'n'" if isinstance(v, Const) and is_number(v.value) else None
         raise self.ctx.fail(f"{what} works on true and false, got {describe(v)}", e.span, hint, code="E148")
     def _size_arith(self, e: ast.BinOp, left, right):
         """The symbolic size of ``t - 1``, ``d // heads``... on sizes (whole numbers and dims that
@@ -542,7 +542,7 @@ class GraphLowerer(Applier):
         return value
 
     def _fold(self, e: ast.BinOp, a, b):
-        if not (_is_number(a) and _is_number(b)) or e.op == "@":
+        if not (is_number(a) and is_number(b)) or e.op == "@":
             raise self.ctx.fail(f"'{e.op}' cannot combine {a!r} and {b!r}", e.span, code="E119")
         if e.op in ("/", "//") and b == 0:
             raise self.ctx.fail("division by zero", e.right.span, code="E119")
@@ -666,10 +666,6 @@ def signature_dims(params, types: list[TensorType]) -> tuple[dict, dict]:
                 else:
                     varying[d] = (p.name, i + (t.batch_dim is not None and i >= t.batch_dim))
     return known, varying
-
-
-def _is_number(v) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
 
 
 def _scalar(v) -> TensorType:

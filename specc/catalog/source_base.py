@@ -14,6 +14,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any, Callable, Mapping, Sequence
 
+from specc.catalog.dims import is_number
 from specc.errors import did_you_mean
 from specc.types import StrType, TensorType
 
@@ -97,10 +98,6 @@ def _is_int(v: Any) -> bool:
     return isinstance(v, int) and not isinstance(v, bool)
 
 
-def _is_number(v: Any) -> bool:
-    return isinstance(v, (int, float)) and not isinstance(v, bool)
-
-
 def positive_int(v: Any) -> str | None:
     return None if _is_int(v) and v >= 1 else "a whole number >= 1"
 
@@ -112,15 +109,15 @@ def int_at_least(low: int) -> Check:
 
 
 def non_negative(v: Any) -> str | None:
-    return None if _is_number(v) and v >= 0 else "a number >= 0"
+    return None if is_number(v) and v >= 0 else "a number >= 0"
 
 
 def positive(v: Any) -> str | None:
-    return None if _is_number(v) and v > 0 else "a number > 0"
+    return None if is_number(v) and v > 0 else "a number > 0"
 
 
 def unit_interval_open(v: Any) -> str | None:
-    return None if _is_number(v) and 0 <= v < 1 else "a number in [0, 1)"
+    return None if is_number(v) and 0 <= v < 1 else "a number in [0, 1)"
 
 
 def boolean(v: Any) -> str | None:
@@ -178,9 +175,9 @@ def mean_std(v: Any) -> str | None:
     if not (isinstance(v, (list, tuple)) and len(v) == 2):
         return expected
     mean, std = v
-    if _is_number(mean) and _is_number(std):
+    if is_number(mean) and is_number(std):
         return None if std > 0 else expected
-    lists = all(isinstance(p, (list, tuple)) and p and all(_is_number(x) for x in p) for p in v)
+    lists = all(isinstance(p, (list, tuple)) and p and all(is_number(x) for x in p) for p in v)
     if lists and len(mean) == len(std) and all(s > 0 for s in std):
         return None
     return expected

@@ -28,6 +28,7 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from specc.catalog.dims import is_number
 from specc.training.errors import ResumeError, ResumeMismatch
 
 DAMAGED = "the file is damaged or was not written by specc; start a fresh run"
@@ -74,7 +75,7 @@ def optimizer_template(make_optimizer, params: list[Tensor], names: dict[int, st
     optimizer = make_optimizer(copies)
     for group, saved in zip(optimizer.param_groups, groups):
         group.update({k: v for k, v in saved.items()
-                      if k in group and (_is_number(group[k]) or isinstance(group[k], tuple))})
+                      if k in group and (is_number(group[k]) or isinstance(group[k], tuple))})
     with warnings.catch_warnings():
         warnings.simplefilter("ignore")
         optimizer.step()
@@ -104,7 +105,7 @@ def validate(state: dict, path: Path, trainer: Any, force: bool) -> None:
     if trainer.scaler is not None and state["scaler"] is not None:
         check.fits(state["scaler"], trainer.scaler.state_dict(), "scaler")
     _history(state["history"], epoch, check)
-    if state["best"] is not None and not _is_number(state["best"]):
+    if state["best"] is not None and not is_number(state["best"]):
         check.damaged(f"best is {_kind(state['best'])}, not a number")
     if not isinstance(state["monitor"], str):
         check.damaged(f"monitor is {_kind(state['monitor'])}, not a name")
@@ -216,7 +217,7 @@ def _optimizer(saved: Any, trainer: Any, global_step: int, check: _Check) -> Non
         check.fits(entry, want, f"optimizer state of {name}")
         step = entry.get("step")
         count = float(step) if isinstance(step, Tensor) else step
-        if _is_number(count) and not 1 <= count <= max(global_step, 1):
+        if is_number(count) and not 1 <= count <= max(global_step, 1):
             check.damaged(f"optimizer state of {name}: step is {count:g}, but the run made "
                           f"{global_step} steps")
 
@@ -237,7 +238,7 @@ def _history(saved: Any, epoch: int, check: _Check) -> None:
         if not isinstance(row, dict) or row.get("epoch") != i + 1:
             check.damaged(f"history row {i + 1} is not the row of epoch {i + 1}")
         for key, value in row.items():
-            if not isinstance(key, str) or not (value is None or _is_number(value)):
+            if not isinstance(key, str) or not (value is None or is_number(value)):
                 check.damaged(f"history row {i + 1}: {key!r} is {_kind(value)}, not a number")
 
 
@@ -281,7 +282,7 @@ def _partial(saved: Any, step: int, check: _Check) -> None:
             and all(type(s) is int and 1 <= s <= step for s in norm_steps)):
         check.damaged("partial norm_steps does not match its norms")
     seconds = saved.get("seconds")
-    if not (_is_number(seconds) and 0 <= seconds < float("inf")):
+    if not (is_number(seconds) and 0 <= seconds < float("inf")):
         check.damaged(f"partial seconds is {_kind(seconds)}, not a duration")
 
 
@@ -310,13 +311,9 @@ def _misfit(saved: Any, expected: Any) -> str | None:
                      if (p := _misfit(s, e)) is not None), None)
     if expected is None or isinstance(expected, bool):
         return None if saved is None or isinstance(saved, bool) else f"{_kind(saved)}, not a flag"
-    if _is_number(expected):
-        return None if _is_number(saved) else f"{_kind(saved)}, not a number"
+    if is_number(expected):
+        return None if is_number(saved) else f"{_kind(saved)}, not a number"
     return None if type(saved) is type(expected) else f"{_kind(saved)}, not {_kind(expected)}"
-
-
-def _is_number(value: Any) -> bool:
-    return isinstance(value, (int, float)) and not isinstance(value, bool)
 
 
 def _kind(value: Any) -> str:
