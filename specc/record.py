@@ -205,8 +205,9 @@ def has_record(run_dir: Path) -> bool:
 # ---------------------------------------------------------------- writing
 
 def write_atomic(path: Path, text: str) -> None:
-    """Write ``text`` to ``path`` through a temporary file, so ``path`` is never torn."""
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Write ``text`` to ``path`` through a temporary file of this process, so ``path`` is
+    never torn, even by another process writing it at the same time."""
+    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text, encoding="utf-8")
     os.replace(tmp, path)
 

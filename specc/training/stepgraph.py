@@ -38,6 +38,7 @@ from torch.fx.experimental.proxy_tensor import make_fx
 from torch.utils._pytree import tree_flatten, tree_map, tree_unflatten
 
 from specc.cachedir import cache_folder
+from specc.record import write_atomic
 from specc.training.feed import Feed
 
 
@@ -338,9 +339,7 @@ def remember(trainer, rows: list[dict]) -> None:
                   "compile_seconds": min(trainer.compile_seconds, before["compile_seconds"])}
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
-        temporary = path.with_suffix(f".{os.getpid()}.tmp")
-        temporary.write_text(json.dumps(data, indent=1))
-        os.replace(temporary, path)
+        write_atomic(path, json.dumps(data, indent=1))
     except OSError:
         pass
 
